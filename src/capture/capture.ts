@@ -1,0 +1,201 @@
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from 'pino';
+import { keys, keyspacePatterns } from '../store/keys.js';
+import type { ChangeClassifier, KeyspaceDecision } from './classify.js';
+import { KeyspaceSubscriber } from './keyspace-subscriber.js';
+import { ensureKeyspaceNotifications } from './notify-config.js';
+
+/** One Redis node rhopush listens to: an instance of `:redis:` or a cluster master. */
+export interface CaptureNode {
+  label: string;
+  options: RedisOptions;
+  db: number;
+  /** Key that lands on this node (cluster: a hash tag owned by the node); default: the canary key. */
+  canaryKey?: string;
+}
+
+/** A change that deserves a ping, as captured. */
+export interface Change {
+  user: string;
+  source: string;
+  node: string;
+  at: number;
+}
+
+export interface CaptureHandlers {
+  onChange: (change: Change) => void;
+  /** Every decision, including the ones that do not ping (metrics, replay, demo). */
+  onDecision?: (decision: KeyspaceDecision, event: string, node: string, key: string) => void;
+}
+
+interface NodeLink {
+  node: CaptureNode;
+  subscriber: KeyspaceSubscriber;
+  command: Redis;
+  canaryKey: string;
+  /** Barriers waiting for their canary to come back, oldest first. */
+  waiters: Array<() => void>;
+}
+
+/**
+ * Keyspace capture on every node: subscribes with the patterns rhopush needs, classifies each event
+ * and hands changes that deserve a ping to `onChange`. Emits `node-ready` after every
+ * (re)subscription (catch-up hooks in there) and `node-down` when a link drops.
+ */
+export class Capture extends EventEmitter {
+  readonly id: string;
+  private readonly links = new Map<string, NodeLink>();
+  private stopped = false;
+
+  constructor(
+    nodes: CaptureNode[],
+    private readonly classifier: ChangeClassifier,
+    private readonly handlers: CaptureHandlers,
+    private readonly logger: Logger,
+    id: string = randomUUID(),
+  ) {
+    super();
+    this.id = id;
+    for (const node of nodes) this.addNode(node);
+  }
+
+  get nodes(): CaptureNode[] {
+    return [...this.links.values()].map((l) => l.node);
+  }
+
+  /** Health: every node subscribed. */
+  status(): Array<{ node: string; subscribed: boolean }> {
+    return [...this.links.values()].map((l) => ({ node: l.node.label, subscribed: l.subscriber.isSubscribed }));
+  }
+
+  private addNode(node: CaptureNode): NodeLink {
+    const onEvent = (key: string, event: string, label: string) => this.onKeyspaceEvent(key, event, label);
+    const subscriber = new KeyspaceSubscriber(node.label, node.options, node.db, keyspacePatterns(node.db), onEvent);
+    const command = new Redis({ ...node.options, lazyConnect: true, connectionName: 'rhopush:capture-control' });
+    command.on('error', (err: Error) => this.logger.debug({ node: node.label, err: err.message }, 'capture control connection error'));
+    const link: NodeLink = { node, subscriber, command, canaryKey: node.canaryKey ?? keys.canary(this.id), waiters: [] };
+    subscriber.on('ready', () => {
+      this.logger.info({ node: node.label, reconnects: subscriber.reconnects }, 'keyspace capture subscribed');
+      this.emit('node-ready', node.label, subscriber.reconnects);
+    });
+    subscriber.on('down', () => {
+      this.logger.warn({ node: node.label }, 'keyspace capture link down; events until it is back are caught up afterwards');
+      this.emit('node-down', node.label);
+    });
+    subscriber.on('error', (err: Error) => this.logger.debug({ node: node.label, err: err.message }, 'keyspace subscriber error'));
+    this.links.set(node.label, link);
+    return link;
+  }
+
+  /** Checks notify-keyspace-events on every node (adding what is missing), then subscribes. */
+  async start(): Promise<void> {
+    await Promise.all([...this.links.values()].map((link) => this.startLink(link)));
+  }
+
+  private async startLink(link: NodeLink): Promise<void> {
+    await link.command.connect();
+    const check = await ensureKeyspaceNotifications(link.command, link.node.label);
+    if (check.changed) {
+      this.logger.info({ node: link.node.label, from: check.current, to: check.value }, 'enabled keyspace notifications');
+    }
+    await link.subscriber.start();
+  }
+
+  /** Adds a node while running (cluster topology changes). */
+  async addRunningNode(node: CaptureNode): Promise<void> {
+    if (this.links.has(node.label)) return;
+    await this.startLink(this.addNode(node));
+  }
+
+  async removeNode(label: string): Promise<void> {
+    const link = this.links.get(label);
+    if (!link) return;
+    this.links.delete(label);
+    await this.closeLink(link);
+  }
+
+  /** Forces a node's subscriber to reconnect (canary failure). */
+  reconnectNode(label: string): void {
+    this.links.get(label)?.subscriber.reconnect();
+  }
+
+  private onKeyspaceEvent(key: string, event: string, node: string): void {
+    const decision = this.classifier.classify(key, event);
+    if (decision.rule === 'canary') {
+      if (decision.canary && this.ownsCanary(key)) this.links.get(node)?.waiters.shift()?.();
+      return;
+    }
+    this.handlers.onDecision?.(decision, event, node, key);
+    if (decision.ping) this.handlers.onChange({ user: decision.user, source: decision.source, node, at: Date.now() });
+  }
+
+  private ownsCanary(key: string): boolean {
+    for (const link of this.links.values()) if (link.canaryKey === key) return true;
+    return false;
+  }
+
+  /**
+   * Resolves once every event written to every node before this call has been received: writes
+   * rhopush's canary key on each node and waits for its notification, which comes after them on
+   * the same ordered channel. Rejects with the nodes that did not answer within `timeoutMs`.
+   */
+  async barrier(timeoutMs = 5000): Promise<void> {
+    const failures: string[] = [];
+    await Promise.all(
+      [...this.links.values()].map(async (link) => {
+        try {
+          await this.probe(link, timeoutMs);
+        } catch (err) {
+          failures.push(`${link.node.label}: ${(err as Error).message}`);
+        }
+      }),
+    );
+    if (failures.length > 0) throw new Error(`capture barrier failed on ${failures.join('; ')}`);
+  }
+
+  /** One canary round trip on one node. */
+  async probe(link: NodeLink | string, timeoutMs: number): Promise<number> {
+    const l = typeof link === 'string' ? this.links.get(link) : link;
+    if (!l) throw new Error(`unknown node ${String(link)}`);
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    let waiter: (() => void) | undefined;
+    const arrived = new Promise<void>((resolve, reject) => {
+      waiter = resolve;
+      timer = setTimeout(() => {
+        const i = l.waiters.indexOf(resolve);
+        if (i >= 0) l.waiters.splice(i, 1);
+        reject(new Error(`canary not seen within ${timeoutMs} ms`));
+      }, timeoutMs);
+    });
+    l.waiters.push(waiter!);
+    try {
+      await l.command.set(l.canaryKey, String(Date.now()), 'PX', 60_000);
+      await arrived;
+    } catch (err) {
+      const i = l.waiters.indexOf(waiter!);
+      if (i >= 0) l.waiters.splice(i, 1);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+    return performance.now() - started;
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await Promise.all([...this.links.values()].map((link) => this.closeLink(link)));
+  }
+
+  private async closeLink(link: NodeLink): Promise<void> {
+    await link.subscriber.stop();
+    try {
+      await link.command.quit();
+    } catch {
+      link.command.disconnect();
+    }
+  }
+}

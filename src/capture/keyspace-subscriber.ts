@@ -1,0 +1,86 @@
+import { EventEmitter } from 'node:events';
+import { Redis, type RedisOptions } from 'ioredis';
+
+export type KeyspaceHandler = (key: string, event: string, node: string) => void;
+
+/**
+ * One pub/sub connection to one Redis node, subscribed to rhopush's keyspace patterns in one
+ * database. Emits `ready` after every (re)subscription, so the owner can catch up on what the
+ * gap hid, and `down` when the link drops.
+ */
+export class KeyspaceSubscriber extends EventEmitter {
+  private readonly redis: Redis;
+  private readonly prefixLength: number;
+  private subscribed = false;
+  private closing = false;
+  reconnects = 0;
+
+  constructor(
+    readonly node: string,
+    options: RedisOptions,
+    private readonly db: number,
+    private readonly patterns: string[],
+    private readonly onEvent: KeyspaceHandler,
+  ) {
+    super();
+    this.prefixLength = `__keyspace@${db}__:`.length;
+    this.redis = new Redis({ ...options, lazyConnect: true, autoResubscribe: false, enableOfflineQueue: false, connectionName: 'rhopush:capture' });
+    this.redis.on('pmessage', (_pattern: string, channel: string, event: string) => {
+      this.onEvent(channel.slice(this.prefixLength), event, this.node);
+    });
+    this.redis.on('ready', () => void this.subscribe());
+    this.redis.on('close', () => {
+      if (this.subscribed && !this.closing) {
+        this.subscribed = false;
+        this.reconnects += 1;
+        this.emit('down', this.node);
+      }
+    });
+    this.redis.on('error', (err: Error) => this.emit('error', err));
+  }
+
+  get isSubscribed(): boolean {
+    return this.subscribed;
+  }
+
+  async start(): Promise<void> {
+    const ready = new Promise<void>((resolve, reject) => {
+      this.once('ready', () => resolve());
+      this.redis.once('end', () => reject(new Error(`subscriber for ${this.node} closed before subscribing`)));
+    });
+    await this.redis.connect();
+    await ready;
+  }
+
+  private async subscribe(): Promise<void> {
+    try {
+      await this.redis.psubscribe(...this.patterns);
+      this.subscribed = true;
+      this.emit('ready', this.node);
+    } catch (err) {
+      this.emit('error', err as Error);
+      // Let ioredis reconnect and call us again.
+      this.redis.disconnect(true);
+    }
+  }
+
+  /** Forces a fresh connection (used when the canary shows the link is silently dead). */
+  reconnect(): void {
+    this.redis.disconnect(true);
+  }
+
+  async stop(): Promise<void> {
+    this.closing = true;
+    this.subscribed = false;
+    try {
+      await this.redis.quit();
+    } catch {
+      this.redis.disconnect();
+    }
+  }
+
+  /** Test hook: the connection, e.g. to find its id for CLIENT KILL. */
+  get connection(): Redis {
+    return this.redis;
+  }
+}

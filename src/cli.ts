@@ -1,0 +1,9 @@
+#!/usr/bin/env node
+import { buildProgram, reportError } from './program.js';
+
+buildProgram()
+  .parseAsync(process.argv)
+  .catch((err: unknown) => {
+    reportError(err);
+    process.exit(2);
+  });

@@ -1,0 +1,58 @@
+import type { ClientRecord } from '../store/rhoconnect-store.js';
+import type { NormalizedPing } from '../ping/ping-params.js';
+
+/** Platforms RhoConnect 7.8 pushes to, by their adapter names. */
+export type Platform = 'apple' | 'fcm' | 'rhoconnect_push';
+
+/**
+ * `device_push_type`, else `device_type`, case-insensitively, to a platform. `iphone` is
+ * RhoConnect's deprecated name for apple; legacy `gcm` registrations are FCM tokens.
+ */
+export const PLATFORM_BY_PUSH_TYPE: Readonly<Record<string, Platform>> = {
+  apple: 'apple',
+  iphone: 'apple',
+  fcm: 'fcm',
+  gcm: 'fcm',
+  rhoconnect_push: 'rhoconnect_push',
+};
+
+export function platformOf(client: ClientRecord): { platform?: Platform; type: string } {
+  const type = (client.device_push_type || client.device_type || '').trim();
+  return { platform: PLATFORM_BY_PUSH_TYPE[type.toLowerCase()], type };
+}
+
+/** One device push: what PingJob hands to a platform adapter. */
+export interface DevicePushRequest {
+  platform: Platform;
+  user: string;
+  client: ClientRecord;
+  /** device_pin with spaces removed (APNs) or as stored (FCM, RhoConnect Push). */
+  token: string;
+  ping: NormalizedPing;
+}
+
+export type PushOutcome = 'sent' | 'logged' | 'failed' | 'dead' | 'skipped-dead' | 'dropped';
+
+export interface DevicePushResult {
+  platform: Platform | string;
+  user: string;
+  clientId: string;
+  /** Shortened: device tokens never appear whole in results or logs. */
+  token: string;
+  outcome: PushOutcome;
+  reason?: string;
+  /** Retries made before the final outcome. */
+  retries?: number;
+}
+
+export interface PushAdapter {
+  /** Delivers one device push. Resolves with its outcome; never rejects for a delivery failure. */
+  send(request: DevicePushRequest): Promise<Omit<DevicePushResult, 'user' | 'clientId' | 'token' | 'platform'>>;
+  close(): Promise<void>;
+}
+
+/** Keeps a token recognisable in logs without exposing it. */
+export function shortenToken(token: string): string {
+  if (token.length <= 12) return `${token.slice(0, 2)}…`;
+  return `${token.slice(0, 6)}…${token.slice(-4)}`;
+}

@@ -1,0 +1,48 @@
+// `log` delivery: one JSON line per device push with the exact payload that would be sent.
+import type { Logger } from 'pino';
+import { apnsNotification } from './apns.js';
+import { fcmMessage } from './fcm.js';
+import { rhoconnectPushBody } from './rhoconnect-push.js';
+import { shortenToken, type DevicePushRequest, type PushAdapter } from './adapter.js';
+import type { Settings } from '../config/settings.js';
+
+export class LogAdapter implements PushAdapter {
+  constructor(
+    private readonly logger: Logger,
+    private readonly settings: () => Settings,
+  ) {}
+
+  async send(request: DevicePushRequest) {
+    this.logger.info(
+      {
+        push: {
+          platform: request.platform,
+          user: request.user,
+          client: request.client.id,
+          token: shortenToken(request.token),
+          ...payloadFor(request, this.settings()),
+        },
+      },
+      'device push (delivery: log)',
+    );
+    return { outcome: 'logged' as const };
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** What the live adapter would send for this device push. */
+export function payloadFor(request: DevicePushRequest, settings: Settings): Record<string, unknown> {
+  switch (request.platform) {
+    case 'apple': {
+      const n = apnsNotification(request.ping);
+      return { payload: n.payload, pushType: n.pushType, priority: n.priority };
+    }
+    case 'fcm': {
+      const message = fcmMessage(request.ping, request.client, { packageName: settings.push.packageName });
+      return { payload: { ...message, token: shortenToken(message.token) } };
+    }
+    case 'rhoconnect_push':
+      return { payload: rhoconnectPushBody(request.ping) };
+  }
+}

@@ -1,0 +1,68 @@
+import type { Redis } from 'ioredis';
+import { keys } from './keys.js';
+
+/** The client fields PingJob reads (RhoConnect's `client:<id>:<field>` strings). */
+export const CLIENT_FIELDS = [
+  'device_type',
+  'device_push_type',
+  'device_pin',
+  'device_port',
+  'device_app_id',
+  'device_app_version',
+  'phone_id',
+  'user_id',
+  'last_sync',
+  'app_id',
+] as const;
+
+export type ClientField = (typeof CLIENT_FIELDS)[number];
+export type ClientRecord = { id: string } & Partial<Record<ClientField, string>>;
+
+/** Read-only access to RhoConnect's users, clients and API tokens (instance 0 of `:redis:`). */
+export class RhoconnectStore {
+  constructor(private readonly redis: Redis) {}
+
+  async userExists(login: string): Promise<boolean> {
+    return (await this.redis.exists(keys.userExists(login))) === 1;
+  }
+
+  async isAdmin(login: string): Promise<boolean> {
+    return (await this.redis.get(keys.userField(login, 'admin'))) === '1';
+  }
+
+  /** The login an API token belongs to, or undefined. */
+  async apiTokenUser(token: string): Promise<string | undefined> {
+    return (await this.redis.get(keys.apiTokenUser(token))) ?? undefined;
+  }
+
+  /** A user's clients, most recent `last_sync` first (clients that never synced last). */
+  async userClients(login: string): Promise<ClientRecord[]> {
+    const ids = await this.redis.smembers(keys.userClients(login));
+    if (ids.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.mget(CLIENT_FIELDS.map((f) => keys.clientField(id, f)));
+    const replies = (await pipeline.exec()) ?? [];
+    const clients = ids.map((id, i) => {
+      const [err, values] = replies[i] ?? [null, []];
+      if (err) throw err;
+      const record: ClientRecord = { id };
+      CLIENT_FIELDS.forEach((field, j) => {
+        const v = (values as (string | null)[])[j];
+        if (v !== null && v !== undefined) record[field] = v;
+      });
+      return record;
+    });
+    return clients
+      .map((c, order) => ({ c, order, t: parseLastSync(c.last_sync) }))
+      .sort((a, b) => b.t - a.t || a.order - b.order)
+      .map((x) => x.c);
+  }
+}
+
+/** RhoConnect writes `last_sync` as `%FT%T%z` (e.g. 2026-11-27T19:11:16+0000). */
+export function parseLastSync(value: string | undefined): number {
+  if (!value) return -Infinity;
+  const iso = value.trim().replace(/([+-]\d{2})(\d{2})$/, '$1:$2');
+  const t = Date.parse(iso);
+  return Number.isNaN(t) ? -Infinity : t;
+}
