@@ -14,6 +14,8 @@ import { RhoconnectStore } from './store/rhoconnect-store.js';
 import { connectRedis, redisOptions, waitReady } from './store/redis-connection.js';
 import { Limiter } from './util/limiter.js';
 import { silentLogger } from './logger.js';
+import type { FastifyInstance } from 'fastify';
+import { createApiServer, type HealthReport } from './api/server.js';
 
 export interface DaemonOptions {
   settings: Settings;
@@ -22,6 +24,8 @@ export interface DaemonOptions {
   adapters?: PushAdapters;
   /** Watch Redis and ping automatically (default true). */
   capture?: boolean;
+  /** Serve the HTTP API on `:rhopush: :listen:` (default true). */
+  http?: boolean;
   /** Observers, for replay, demo and metrics. */
   onDecision?: (decision: KeyspaceDecision, event: string, node: string, key: string) => void;
   onChange?: (change: Change) => void;
@@ -40,6 +44,7 @@ export class Daemon {
   readonly window: CoalescingWindow;
   readonly classifier: ChangeClassifier;
   readonly capture?: Capture;
+  api?: FastifyInstance;
   private readonly adapters: PushAdapters;
   private readonly limiter = new Limiter(MAX_CONCURRENT_PINGS);
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -89,10 +94,35 @@ export class Daemon {
     await this.redis.connect();
     await waitReady(this.redis);
     await this.capture?.start();
+    if (this.options.http !== false) {
+      this.api = await createApiServer(
+        { settings: () => this.settings, ping: (p, t) => this.ping(p, t), store: this.store, health: () => this.health() },
+        this.logger,
+      );
+      const { host, port } = this.settings.rhopush.listen;
+      await this.api.listen({ host, port });
+    }
     this.logger.info(
       { environment: this.settings.environment, redis: this.settings.redis.map((r) => r.label), delivery: this.settings.rhopush.delivery },
       'rhopush started',
     );
+  }
+
+  /** The address the HTTP API listens on (port 0 in settings picks a free one). */
+  get apiAddress(): { host: string; port: number } | undefined {
+    const addr = this.api?.server.address();
+    return addr && typeof addr === 'object' ? { host: addr.address, port: addr.port } : undefined;
+  }
+
+  /** Every Redis link and subscription, for /healthz. */
+  health(): HealthReport {
+    const parts: HealthReport['parts'] = {
+      redis: { ok: this.redis.status === 'ready', detail: `store connection ${this.redis.status}` },
+    };
+    for (const s of this.capture?.status() ?? []) {
+      parts[`capture ${s.node}`] = { ok: s.subscribed, detail: s.subscribed ? 'subscribed' : 'not subscribed' };
+    }
+    return { ok: Object.values(parts).every((p) => p.ok), parts };
   }
 
   /** Applies new settings to the parts that can change live. */
@@ -130,6 +160,7 @@ export class Daemon {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await this.capture?.stop();
+      await this.api?.close();
       this.window.flushAll();
       await this.drain();
       await this.adapters.close();
