@@ -6,7 +6,7 @@
  * to device edits in flight.
  */
 export class DeviceEditLedger {
-  private readonly marks = new Map<string, { count: number; at: number }>();
+  private readonly marks = new Map<string, { at: number }>();
   private sinceSweep = 0;
 
   constructor(
@@ -22,16 +22,15 @@ export class DeviceEditLedger {
     const key = `${user}\u0000${source}`;
     const t = this.now();
     const entry = this.marks.get(key);
-    if (entry && t - entry.at <= this.ttlMs) {
-      entry.count += 1;
-      entry.at = t;
-    } else {
-      this.marks.set(key, { count: 1, at: t });
-    }
+    if (entry) entry.at = t;
+    else this.marks.set(key, { at: t });
     if (++this.sinceSweep >= 1024) this.sweep(t);
   }
 
-  /** True (and one mark used) when a device edit of this (user, source) is pending. */
+  /**
+   * True when a device edit of this (user, source) is pending. Uses every pending mark: RhoConnect
+   * processes a CUD queue of several clients of one user with one master document write.
+   */
   consume(user: string, source: string): boolean {
     if (this.marks.size === 0) return false;
     const key = `${user}\u0000${source}`;
@@ -41,7 +40,7 @@ export class DeviceEditLedger {
       this.marks.delete(key);
       return false;
     }
-    if (--entry.count <= 0) this.marks.delete(key);
+    this.marks.delete(key);
     return true;
   }
 
