@@ -56,7 +56,7 @@ export function parseSettings(text: string, file = '<inline>', options: LoadSett
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
-    const pos = e.linePos?.[0];
+    const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
     throw new SettingsError(file, undefined, `invalid YAML: ${e.message.split('\n')[0]}`, pos?.line, pos?.col);
   }
   const root = normalise(doc.toJS({ maxAliasCount: 100 }) ?? {});
@@ -64,8 +64,8 @@ export function parseSettings(text: string, file = '<inline>', options: LoadSett
   if (!isObject(root)) throw at.error([], 'a mapping with :sources: and environment sections', root);
 
   const environment = options.environment ?? env.RACK_ENV ?? env.RHO_ENV ?? 'development';
-  const envSection = root[environment];
-  if (envSection === undefined || envSection === null) {
+  const envSection = root[environment] ?? (environment in root ? {} : undefined);
+  if (envSection === undefined) {
     throw at.error([environment], `an environment section :${environment}: (chosen by --env or RACK_ENV)`, undefined);
   }
   if (!isObject(envSection)) throw at.error([environment], 'a mapping', envSection);

@@ -1,0 +1,133 @@
+import { describe, expect, it } from 'vitest';
+import { parseSettings } from '../src/config/index.js';
+import { ChangeClassifier, classifyKeyspaceEvent } from '../src/capture/classify.js';
+import { DECISION_RULES, SIGNAL_RULES } from '../src/capture/signal-rules.js';
+import { pingsMatch, summarisePing, type PingSummary } from '../src/replay/fixture.js';
+import { fixture, fixtureFiles } from './helpers/fixtures.js';
+import { loadFixture } from '../src/replay/fixture.js';
+
+const settings = parseSettings(
+  `:sources:
+  Product:
+    :push_notify: 'true'
+  Note:
+    :partition_type: user
+  Catalog:
+    :partition_type: app
+    :push_notify: 'true'
+:development:
+  :push_notify: 'false'
+`,
+  'f',
+  { env: {} },
+);
+
+const md = (user: string, source: string) => `source:application:${user}:${source}:md_size`;
+const cd = (user: string, client: string, source: string) => `client:application:${user}:${client}:${source}:cd_size`;
+
+/** Classifies a keyspace event stream and groups the ping decisions per user. */
+function pingsFor(classifier: ChangeClassifier, events: [string, string][]): PingSummary[] {
+  const byUser = new Map<string, Set<string>>();
+  for (const [key, event] of events) {
+    const d = classifier.classify(key, event);
+    if (d.ping) (byUser.get(d.user) ?? byUser.set(d.user, new Set()).get(d.user)!).add(d.source);
+  }
+  return [...byUser].map(([u, s]) => ({ user_id: [u], sources: [...s] }));
+}
+
+describe('capture rules (data tables)', () => {
+  it('are tables: every signal rule names its key kind and events, every decision says why', () => {
+    expect(SIGNAL_RULES.length).toBeGreaterThan(0);
+    for (const r of SIGNAL_RULES) expect(r.why.length).toBeGreaterThan(10);
+    expect(DECISION_RULES.at(-1)!.rule).toBe('plugin-write');
+    expect(classifyKeyspaceEvent(md('alice', 'Product'), 'incrby').rule?.signal).toBe('data-write');
+    expect(classifyKeyspaceEvent(md('alice', 'Product'), 'set').rule?.signal).toBe('none');
+    expect(classifyKeyspaceEvent('user:alice:clients', 'sadd').rule).toBeUndefined();
+  });
+
+  it.each(fixtureFiles())('decides as RhoConnect did on the recorded keyspace events of %s', (file) => {
+    const f = loadFixture(file);
+    const s = parseSettings(f.settings.settings_yml, file, { environment: f.settings.environment, env: {} });
+    const classifier = new ChangeClassifier(s);
+    const raw = JSON.parse(JSON.stringify(f)) as { keyspace_events: [string, string][] };
+    const actual = pingsFor(classifier, raw.keyspace_events);
+    const expected = f.rhoconnect_pings.map((p) => summarisePing(p.params));
+    expect(pingsMatch(expected, actual), JSON.stringify({ expected, actual })).toBe(true);
+  });
+
+  it('pings for a plugin write while the same user is syncing', () => {
+    const c = new ChangeClassifier(settings);
+    const events: [string, string][] = [
+      ['client:c1:last_sync', 'set'],
+      [md('alice', 'Product'), 'incrby'], // plugin write lands in the middle of the sync
+      [md('alice', 'Product'), 'set'], // the sync's own rebuild
+      [cd('alice', 'c1', 'Product'), 'set'],
+    ];
+    expect(pingsFor(c, events)).toEqual([{ user_id: ['alice'], sources: ['Product'] }]);
+  });
+
+  it("never pings for a device's own create or delete, whatever else interleaves", () => {
+    const c = new ChangeClassifier(settings);
+    const events: [string, string][] = [
+      [cd('alice', 'c1', 'Product'), 'incrby'], // device create announces itself
+      [md('bob', 'Product'), 'incrby'], // another user's plugin write in between
+      [md('alice', 'Product'), 'incrby'], // the device's own master document write
+      [cd('alice', 'c1', 'Product'), 'incrby'], // a device delete (negative INCRBY still says incrby)
+      [md('alice', 'Product'), 'incrby'],
+    ];
+    expect(pingsFor(c, events)).toEqual([{ user_id: ['bob'], sources: ['Product'] }]);
+    expect(c.pendingDeviceEdits).toBe(0);
+  });
+
+  it('uses every mark of one CUD run: several clients of a user, one master document write', () => {
+    const c = new ChangeClassifier(settings);
+    expect(pingsFor(c, [
+      [cd('alice', 'c1', 'Product'), 'incrby'],
+      [cd('alice', 'c2', 'Product'), 'incrby'],
+      [md('alice', 'Product'), 'incrby'],
+      [md('alice', 'Product'), 'incrby'], // a later plugin write must still ping
+    ])).toEqual([{ user_id: ['alice'], sources: ['Product'] }]);
+  });
+
+  it('still pings once when a plugin write for the same user and source lands inside a device create', () => {
+    const c = new ChangeClassifier(settings);
+    const events: [string, string][] = [
+      [cd('alice', 'c1', 'Product'), 'incrby'],
+      [md('alice', 'Product'), 'incrby'], // plugin write (takes the mark)
+      [md('alice', 'Product'), 'incrby'], // the device's write
+    ];
+    expect(pingsFor(c, events)).toEqual([{ user_id: ['alice'], sources: ['Product'] }]);
+  });
+
+  it('lets a mark whose write never came expire instead of silencing a later plugin write', () => {
+    let now = 1_000;
+    const c = new ChangeClassifier(settings, { deviceEditTtlMs: 5_000, now: () => now });
+    c.classify(cd('alice', 'c1', 'Product'), 'incrby');
+    now += 6_000;
+    expect(c.classify(md('alice', 'Product'), 'incrby')).toMatchObject({ ping: true, rule: 'plugin-write' });
+  });
+
+  it('names the rule for every kind of non-ping', () => {
+    const c = new ChangeClassifier(settings);
+    expect(c.classify(md('__shared__', 'Catalog'), 'incrby').rule).toBe('app-partition');
+    expect(c.classify(md('alice', 'Catalog'), 'incrby').rule).toBe('app-partition-settings');
+    expect(c.classify(md('alice', 'Note'), 'incrby').rule).toBe('push-notify-off');
+    expect(c.classify(md('alice', 'Unlisted'), 'incrby').rule).toBe('push-notify-off');
+    expect(c.classify(md('alice', 'Product'), 'set').rule).toBe('md-size-set');
+    expect(c.classify(md('alice', 'Product'), 'del').rule).toBe('ignored-event');
+    expect(c.classify('source:application:alice:Product:md:35', 'sadd').rule).toBe('unparsed-key');
+    expect(c.classify(md('a:b c✓', 'Product'), 'incrby')).toEqual({ ping: true, rule: 'plugin-write', user: 'a:b c✓', source: 'Product' });
+  });
+
+  it('applies new settings to the next event (hot reload)', () => {
+    const c = new ChangeClassifier(settings);
+    expect(c.classify(md('alice', 'Note'), 'incrby').ping).toBe(false);
+    c.setSettings(parseSettings(`:sources:\n  Note:\n    :push_notify: 'true'\n:development:\n`, 'f', { env: {} }));
+    expect(c.classify(md('alice', 'Note'), 'incrby').ping).toBe(true);
+  });
+
+  it('has fixtures for every scenario kind the README of the recordings lists', () => {
+    expect(fixtureFiles().length).toBe(24);
+    expect(fixture('14-cud-create-from-device').rhoconnect_pings).toEqual([]);
+  });
+});
