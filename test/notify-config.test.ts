@@ -1,0 +1,55 @@
+// notify-keyspace-events: rhopush adds what it needs, never removes a flag, and explains what to
+// set where CONFIG is refused (managed Redis).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { parseSettings } from '../src/config/index.js';
+import { createDaemon } from '../src/daemon.js';
+import { missingNotifyFlags, NotifyConfigError } from '../src/capture/notify-config.js';
+import { startRedisServer, type RedisServerProcess } from '../src/store/redis-server-process.js';
+import { testSettingsYaml } from './helpers/redis.js';
+
+describe('notify-keyspace-events', () => {
+  it('knows which flags are missing (A includes $)', () => {
+    expect(missingNotifyFlags('')).toEqual(['K', '$']);
+    expect(missingNotifyFlags('Ex')).toEqual(['K', '$']);
+    expect(missingNotifyFlags('KA')).toEqual([]);
+    expect(missingNotifyFlags('K$')).toEqual([]);
+    expect(missingNotifyFlags('Elg')).toEqual(['K', '$']);
+  });
+
+  describe('on a Redis that allows CONFIG SET', () => {
+    let server: RedisServerProcess;
+    beforeAll(async () => {
+      server = await startRedisServer({ args: ['--notify-keyspace-events', 'Elg'] });
+    });
+    afterAll(() => server.stop());
+
+    it('adds K and $ to the flags already set, keeping them', async () => {
+      const settings = parseSettings(testSettingsYaml(server.port, '    :listen: 127.0.0.1:0\n'), 'f', { environment: 'test', env: {} });
+      const daemon = createDaemon({ settings, http: false });
+      await daemon.start();
+      await daemon.stop();
+      const r = new Redis(server.port, '127.0.0.1');
+      const [, flags] = (await r.call('CONFIG', 'GET', 'notify-keyspace-events')) as string[];
+      r.disconnect();
+      expect(new Set(flags)).toEqual(new Set(['E', 'l', 'g', 'K', '$']));
+    });
+  });
+
+  describe('on a Redis that refuses CONFIG', () => {
+    let server: RedisServerProcess;
+    beforeAll(async () => {
+      server = await startRedisServer({ args: ['--rename-command', 'CONFIG', ''] });
+    });
+    afterAll(() => server.stop());
+
+    it('refuses to start and names the exact setting to add', async () => {
+      const settings = parseSettings(testSettingsYaml(server.port), 'f', { environment: 'test', env: {} });
+      const daemon = createDaemon({ settings, http: false });
+      const started = daemon.start();
+      await expect(started).rejects.toBeInstanceOf(NotifyConfigError);
+      await expect(started).rejects.toThrow(/notify-keyspace-events .*K\$/);
+      await daemon.stop();
+    });
+  });
+});
