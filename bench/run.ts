@@ -1,0 +1,32 @@
+// npm run bench [-- --json] [--quick] [--only name,name]
+import { benchCapture } from './capture.js';
+import { benchGrouping } from './grouping.js';
+import { printJson, printTable, type BenchContext, type Figure } from './lib/harness.js';
+
+const args = process.argv.slice(2);
+const json = args.includes('--json');
+const quick = args.includes('--quick');
+const onlyArg = args[args.indexOf('--only') + 1];
+const only = args.includes('--only') && onlyArg ? new Set(onlyArg.split(',')) : undefined;
+
+const benches: Record<string, (ctx: BenchContext) => Promise<Figure[]>> = {
+  capture: benchCapture,
+  grouping: benchGrouping,
+};
+
+const ctx: BenchContext = {
+  quick,
+  runs: quick ? 1 : 3,
+  log: (msg) => {
+    if (!json) process.stderr.write(`${msg}\n`);
+  },
+};
+
+const figures: Figure[] = [];
+for (const [name, bench] of Object.entries(benches)) {
+  if (only && !only.has(name)) continue;
+  figures.push(...(await bench(ctx)));
+}
+if (json) printJson(figures);
+else printTable(figures);
+process.exit(0);
