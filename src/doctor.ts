@@ -422,14 +422,15 @@ function checkServiceAccount(file: string, origin: string): { check: DoctorCheck
   if (account.type !== 'service_account') {
     return { check: { status: 'fail', line: `${name}: not a service account key (type ${JSON.stringify(account.type)})`, fix } };
   }
+  const projectId = typeof account.project_id === 'string' && account.project_id ? account.project_id : undefined;
   const missing = ['project_id', 'client_email', 'private_key'].filter((k) => typeof account[k] !== 'string' || account[k] === '');
-  if (missing.length > 0) return { check: { status: 'fail', line: `${name}: missing ${missing.join(', ')}`, fix } };
+  if (missing.length > 0) return { projectId, check: { status: 'fail', line: `${name}: missing ${missing.join(', ')}`, fix } };
   try {
     createPrivateKey(account.private_key as string);
   } catch (err) {
-    return { check: { status: 'fail', line: `${name}: private_key does not load (${(err as Error).message})`, fix } };
+    return { projectId, check: { status: 'fail', line: `${name}: private_key does not load (${(err as Error).message})`, fix } };
   }
-  return { projectId: account.project_id as string, check: { status: 'ok', line: `${name}: ${String(account.client_email)} (project ${String(account.project_id)})` } };
+  return { projectId, check: { status: 'ok', line: `${name}: ${String(account.client_email)} (project ${String(account.project_id)})` } };
 }
 
 // --- RhoConnect Push, API token ------------------------------------------------------------------

@@ -33,7 +33,12 @@ class LabelledCounter {
     private readonly counter: Counter<string>,
     known: readonly string[],
   ) {
-    for (const value of known) this.children.set(value, counter.labels(value));
+    // inc(0) exports the known series at zero from the start, so rates and alerts see them.
+    for (const value of known) {
+      const child = counter.labels(value);
+      child.inc(0);
+      this.children.set(value, child);
+    }
   }
 
   inc(value: string, by = 1): void {
@@ -135,7 +140,11 @@ export class Metrics {
       registers,
     });
     for (const platform of PLATFORMS) {
-      for (const outcome of PUSH_OUTCOMES) this.devicePushChildren.set(`${platform}\u0000${outcome}`, this.devicePushes.labels(platform, outcome));
+      for (const outcome of PUSH_OUTCOMES) {
+        const child = this.devicePushes.labels(platform, outcome);
+        child.inc(0);
+        this.devicePushChildren.set(`${platform}\u0000${outcome}`, child);
+      }
     }
 
     const dead = new Counter({

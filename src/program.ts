@@ -15,6 +15,7 @@ import { formatDoctorReport, runDoctor } from './doctor.js';
 import type { Daemon } from './daemon.js';
 import type { Logger } from './logger.js';
 import type { PingResult } from './ping/ping-job.js';
+import type { PushOutcome } from './push/adapter.js';
 import { terminalProgress } from './util/progress.js';
 
 const pkg = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'package.json'), 'utf8')) as { version: string };
@@ -165,6 +166,8 @@ function milliseconds(value: string): number {
   return n;
 }
 
+const OUTCOME_ORDER: readonly PushOutcome[] = ['sent', 'logged', 'failed', 'dead', 'skipped-dead', 'dropped'];
+
 /** One line per device push, aligned, then a summary. */
 export function formatPingResult(result: PingResult): string {
   const lines: string[] = [];
@@ -172,13 +175,14 @@ export function formatPingResult(result: PingResult): string {
   const rows = result.pushes.map((p) => [p.user, p.platform, p.token, p.outcome, p.reason ?? '']);
   const widths = [0, 1, 2, 3].map((i) => Math.max(0, ...rows.map((r) => r[i]!.length)));
   for (const r of rows) lines.push(r.map((cell, i) => (i < 4 ? cell.padEnd(widths[i]!) : cell)).join('  ').trimEnd());
-  const counts = new Map<string, number>();
+  // Best outcome first, whatever order the devices came in.
+  const counts = new Map<string, number>(OUTCOME_ORDER.map((o) => [o, 0]));
   for (const p of result.pushes) counts.set(p.outcome, (counts.get(p.outcome) ?? 0) + 1);
   const n = result.pushes.length;
   lines.push(
     n === 0
       ? 'no device pushed'
-      : `${n} device${n === 1 ? '' : 's'}: ${[...counts].map(([outcome, c]) => `${c} ${outcome}`).join(', ')}`,
+      : `${n} device${n === 1 ? '' : 's'}: ${[...counts].filter(([, c]) => c > 0).map(([outcome, c]) => `${c} ${outcome}`).join(', ')}`,
   );
   return lines.join('\n');
 }
