@@ -66,6 +66,7 @@ export class Daemon {
   private readonly inFlight = new Set<Promise<unknown>>();
   private currentSettings: Settings;
   private stopping?: Promise<void>;
+  private lastRedisError?: string;
 
   constructor(private readonly options: DaemonOptions) {
     this.currentSettings = options.settings;
@@ -73,7 +74,10 @@ export class Daemon {
     this.logger = options.logger ?? silentLogger;
     this.metrics = options.metrics ?? new Metrics();
     this.redis = connectRedis(settings.redis[0]!, { connectionName: 'rhopush:store', lazyConnect: true });
-    this.redis.on('error', (err: Error) => this.logger.debug({ err: err.message }, 'store connection error'));
+    this.redis.on('error', (err: Error) => {
+      this.lastRedisError = err.message;
+      this.logger.debug({ err: err.message }, 'store connection error');
+    });
     this.store = new RhoconnectStore(this.redis);
     this.adapters = options.adapters ?? createPushAdapters(() => this.currentSettings, this.logger);
     this.pingJob = new PingJob(this.store, (p: Platform): PushAdapter => this.adapters.adapterFor(p), this.logger, {
@@ -133,8 +137,16 @@ export class Daemon {
   async start(): Promise<void> {
     // Watch before connecting: an edit made while rhopush starts is not missed.
     await this.watcher?.start();
-    await this.redis.connect();
-    await waitReady(this.redis);
+    try {
+      await this.redis.connect();
+      await waitReady(this.redis);
+    } catch (err) {
+      // ioredis rejects with "Connection is closed."; the reason is in the error event before it.
+      const endpoint = this.settings.redis[0]!;
+      throw new Error(
+        `cannot connect to Redis ${endpoint.label} (${this.lastRedisError ?? (err as Error).message}): start it or correct :redis: (or REDIS_URL); \`rhopush doctor\` checks the setup`,
+      );
+    }
     await this.capture?.start();
     if (this.options.http !== false) {
       this.api = await createApiServer(

@@ -17,7 +17,7 @@ export function terminalProgress(verb: string, stream: NodeJS.WriteStream = proc
       const filled = total > 0 ? Math.round((done / total) * BAR_WIDTH) : 0;
       const bar = `${'█'.repeat(filled)}${'░'.repeat(BAR_WIDTH - filled)}`;
       const text = `${verb} ${bar} ${done}/${total}${label ? `  ${label}` : ''}`;
-      const columns = stream.columns ?? 80;
+      const columns = stream.columns && stream.columns > 10 ? stream.columns : 80;
       // \r and erase-line redraw in place; the line is cut to the terminal width so it never wraps.
       stream.write(`\r\x1b[2K${text.length > columns - 1 ? text.slice(0, columns - 2) + '…' : text}`);
       drawn = true;
