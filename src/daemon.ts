@@ -191,7 +191,8 @@ export class Daemon {
 
   /** Applies new settings to the parts that can change live. */
   applySettings(settings: Settings): void {
-    if (settings.rhopush.logLevel !== this.currentSettings.rhopush.logLevel) this.logger.level = settings.rhopush.logLevel;
+    // Only a logger of our caller's: the shared silent logger must stay silent.
+    if (this.options.logger && settings.rhopush.logLevel !== this.currentSettings.rhopush.logLevel) this.logger.level = settings.rhopush.logLevel;
     this.currentSettings = settings;
     this.classifier.setSettings(settings);
     this.window.setOptions({ quietMs: settings.rhopush.coalesceMs, maxDelayMs: settings.rhopush.maxDelayMs });
