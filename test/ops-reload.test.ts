@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadSettings, sourcePolicy } from '../src/config/index.js';
+import { loadSettings, parseSettings, sourcePolicy } from '../src/config/index.js';
+import { describeChanges, diffSettings, liveSettings } from '../src/config/settings-diff.js';
 import { createDaemon, type Daemon } from '../src/daemon.js';
 import { createLogger } from '../src/logger.js';
 import type { PingResult } from '../src/ping/ping-job.js';
@@ -189,5 +190,38 @@ describe('hot reload of settings.yml on a running daemon', () => {
     expect(pushNotify('Note')).toBe(true);
     write(settingsYaml(redis.server().port, { note: 'false' }));
     await until('file back', () => daemon.health().parts.config?.warning === undefined && !pushNotify('Note'));
+  });
+});
+
+describe('what a reload logs', () => {
+  const parse = (env: string, sources = '') =>
+    parseSettings(`:sources:\n  Product:\n    :push_notify: 'true'\n${sources}:test:\n  :redis: 127.0.0.1:6390\n${env}`, '<inline>', { environment: 'test', env: {} });
+
+  it('names sources added and removed, and never shows secrets', () => {
+    const before = parse(`  :api_token: old-secret\n  :push_server: http://push:pw1@127.0.0.1:8675/\n  :iphonepassphrase: hunter2\n`);
+    const after = parse(
+      `  :api_token: new-secret\n  :push_server: http://push:pw2@127.0.0.1:8675/\n  :iphonepassphrase: hunter3\n`,
+      `  Order:\n    :push_notify: 'true'\n`,
+    );
+    const { live, restart } = diffSettings(before, after);
+    const lines = describeChanges(live);
+    expect(restart).toEqual([]);
+    expect(lines).toContain('source Order: push_notify false → true, listed false → true');
+    expect(lines.join('\n')).toContain('api_token (set) → (changed)');
+    expect(lines.join('\n')).toContain('iphonepassphrase (set) → (changed)');
+    expect(lines.join('\n')).toContain('push_server http://push:***@127.0.0.1:8675/ → http://push:***@127.0.0.1:8675/');
+    for (const secret of ['old-secret', 'new-secret', 'pw1', 'pw2', 'hunter2', 'hunter3']) expect(lines.join('\n')).not.toContain(secret);
+  });
+
+  it('keeps restart-only settings as they were started', () => {
+    const before = parse(`  :rhopush:\n    :listen: 127.0.0.1:9293\n    :queues: ping\n`);
+    const after = parse(`  :rhopush:\n    :listen: 0.0.0.0:9400\n    :queues: ping,urgent\n    :coalesce_ms: 250\n`);
+    const { live, restart } = diffSettings(before, after);
+    expect(describeChanges(restart)).toEqual(['rhopush: listen.host 127.0.0.1 → 0.0.0.0, listen.port 9293 → 9400, queues ["ping"] → ["ping","urgent"]']);
+    expect(describeChanges(live)).toEqual(['rhopush: coalesce_ms 100 → 250']);
+    const applied = liveSettings(before, after);
+    expect(applied.rhopush.listen).toEqual(before.rhopush.listen);
+    expect(applied.rhopush.queues).toEqual(['ping']);
+    expect(applied.rhopush.coalesceMs).toBe(250);
   });
 });
