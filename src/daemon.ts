@@ -16,6 +16,9 @@ import { Limiter } from './util/limiter.js';
 import { silentLogger } from './logger.js';
 import type { FastifyInstance } from 'fastify';
 import { createApiServer, type HealthReport } from './api/server.js';
+import { Metrics } from './metrics.js';
+import { parseSettings } from './config/load-settings.js';
+import { SettingsWatcher, type ReloadResult } from './config/settings-watcher.js';
 
 export interface DaemonOptions {
   settings: Settings;
@@ -31,7 +34,18 @@ export interface DaemonOptions {
   onChange?: (change: Change) => void;
   onGroup?: (group: ChangeGroup) => void;
   onPing?: (result: PingResult, durationMs: number) => void;
+  /** Prometheus metrics to record into (default: a fresh registry per daemon). */
+  metrics?: Metrics;
+  /** Follow edits of the settings file and apply them live (`rhopush run`). */
+  watchSettings?: boolean | { debounceMs?: number };
 }
+
+export interface StopOptions {
+  /** Upper bound for sending grouped pings and finishing deliveries (default 10 s). */
+  timeoutMs?: number;
+}
+
+const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 
 /** Pings run concurrently up to this bound; the rest wait their turn (nothing is dropped). */
 const MAX_CONCURRENT_PINGS = 64;
@@ -44,24 +58,32 @@ export class Daemon {
   readonly window: CoalescingWindow;
   readonly classifier: ChangeClassifier;
   readonly capture?: Capture;
+  readonly metrics: Metrics;
   api?: FastifyInstance;
+  private watcher?: SettingsWatcher;
   private readonly adapters: PushAdapters;
   private readonly limiter = new Limiter(MAX_CONCURRENT_PINGS);
   private readonly inFlight = new Set<Promise<unknown>>();
   private currentSettings: Settings;
   private stopping?: Promise<void>;
+  private lastRedisError?: string;
 
   constructor(private readonly options: DaemonOptions) {
     this.currentSettings = options.settings;
     const settings = options.settings;
     this.logger = options.logger ?? silentLogger;
+    this.metrics = options.metrics ?? new Metrics();
     this.redis = connectRedis(settings.redis[0]!, { connectionName: 'rhopush:store', lazyConnect: true });
-    this.redis.on('error', (err: Error) => this.logger.debug({ err: err.message }, 'store connection error'));
+    this.redis.on('error', (err: Error) => {
+      this.lastRedisError = err.message;
+      this.logger.debug({ err: err.message }, 'store connection error');
+    });
     this.store = new RhoconnectStore(this.redis);
     this.adapters = options.adapters ?? createPushAdapters(() => this.currentSettings, this.logger);
     this.pingJob = new PingJob(this.store, (p: Platform): PushAdapter => this.adapters.adapterFor(p), this.logger, {
       onPing: (result, ms) => {
         logPing(this.logger, result, ms);
+        this.metrics.ping(result, ms);
         options.onPing?.(result, ms);
       },
     });
@@ -81,8 +103,30 @@ export class Daemon {
           options.onChange?.(change);
           this.window.add(change.user, change.source, change.at);
         },
-        onDecision: options.onDecision,
+        onDecision: (decision, event, node, key) => {
+          this.metrics.keyspaceEvent(event);
+          this.metrics.decision(decision.rule);
+          options.onDecision?.(decision, event, node, key);
+        },
       }, this.logger);
+      this.capture.on('node-ready', (node: string, reconnects: number) => {
+        if (reconnects > 0) this.metrics.reconnect(node);
+      });
+    }
+    if (options.watchSettings && settings.file !== '<inline>') {
+      const file = settings.file;
+      const environment = settings.environment;
+      this.watcher = new SettingsWatcher({
+        file,
+        current: () => this.currentSettings,
+        parse: (text) => parseSettings(text, file, { environment }),
+        apply: (next) => this.applySettings(next),
+        logger: this.logger,
+        debounceMs: typeof options.watchSettings === 'object' ? options.watchSettings.debounceMs : undefined,
+        onReload: (result) => {
+          if (result.status !== 'unchanged') this.metrics.configReload(result.status === 'applied');
+        },
+      });
     }
   }
 
@@ -91,12 +135,22 @@ export class Daemon {
   }
 
   async start(): Promise<void> {
-    await this.redis.connect();
-    await waitReady(this.redis);
+    // Watch before connecting: an edit made while rhopush starts is not missed.
+    await this.watcher?.start();
+    try {
+      await this.redis.connect();
+      await waitReady(this.redis);
+    } catch (err) {
+      // ioredis rejects with "Connection is closed."; the reason is in the error event before it.
+      const endpoint = this.settings.redis[0]!;
+      throw new Error(
+        `cannot connect to Redis ${endpoint.label} (${this.lastRedisError ?? (err as Error).message}): start it or correct :redis: (or REDIS_URL); \`rhopush doctor\` checks the setup`,
+      );
+    }
     await this.capture?.start();
     if (this.options.http !== false) {
       this.api = await createApiServer(
-        { settings: () => this.settings, ping: (p, t) => this.ping(p, t), store: this.store, health: () => this.health() },
+        { settings: () => this.settings, ping: (p, t) => this.ping(p, t), store: this.store, health: () => this.health(), metrics: this.metrics },
         this.logger,
       );
       const { host, port } = this.settings.rhopush.listen;
@@ -122,11 +176,23 @@ export class Daemon {
     for (const s of this.capture?.status() ?? []) {
       parts[`capture ${s.node}`] = { ok: s.subscribed, detail: s.subscribed ? 'subscribed' : 'not subscribed' };
     }
+    // A rejected settings file is a warning, not a failure: the last good settings keep serving.
+    const problem = this.watcher?.problem;
+    parts.config = problem
+      ? { ok: true, warning: problem.message, detail: `running with the last good settings since ${problem.since.toISOString()}` }
+      : { ok: true, detail: this.settings.file };
     return { ok: Object.values(parts).every((p) => p.ok), parts };
+  }
+
+  /** Reads the settings file again now (SIGHUP), even when it looks unchanged. */
+  reloadSettings(): ReloadResult | undefined {
+    return this.watcher?.reload(true);
   }
 
   /** Applies new settings to the parts that can change live. */
   applySettings(settings: Settings): void {
+    // Only a logger of our caller's: the shared silent logger must stay silent.
+    if (this.options.logger && settings.rhopush.logLevel !== this.currentSettings.rhopush.logLevel) this.logger.level = settings.rhopush.logLevel;
     this.currentSettings = settings;
     this.classifier.setSettings(settings);
     this.window.setOptions({ quietMs: settings.rhopush.coalesceMs, maxDelayMs: settings.rhopush.maxDelayMs });
@@ -139,9 +205,15 @@ export class Daemon {
 
   private onGroup(group: ChangeGroup): void {
     this.options.onGroup?.(group);
-    this.ping({ user_id: [group.user], sources: group.sources }, 'auto').catch((err: Error) => {
-      this.logger.error({ user: group.user, sources: group.sources, err: err.message }, 'automatic ping failed');
+    this.metrics.group(group.changes);
+    const run = this.limiter.run(() => {
+      this.metrics.pingStarted(group.firstAt);
+      return this.pingJob.run({ user_id: [group.user], sources: group.sources }, 'auto');
     });
+    this.track(run).then(
+      () => this.metrics.pingFinished(group.firstAt),
+      (err: Error) => this.logger.error({ user: group.user, sources: group.sources, err: err.message }, 'automatic ping failed'),
+    );
   }
 
   private track<T>(p: Promise<T>): Promise<T> {
@@ -156,22 +228,48 @@ export class Daemon {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
-  /** Stop capturing, send what is grouped, finish deliveries, close connections. */
-  stop(): Promise<void> {
+  /**
+   * Stop capturing, send what is grouped, finish deliveries (within `timeoutMs`), close connections.
+   * A change captured before the call is still pinged.
+   */
+  stop(options: StopOptions = {}): Promise<void> {
     this.stopping ??= (async () => {
-      await this.capture?.stop();
-      await this.api?.close();
-      this.window.flushAll();
-      await this.drain();
-      await this.adapters.close();
-      try {
-        await this.redis.quit();
-      } catch {
-        this.redis.disconnect();
+      const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS);
+      const left = () => Math.max(1, deadline - Date.now());
+      await this.watcher?.close();
+      if (this.capture) {
+        // Every event written before the stop reaches us before the subscription closes.
+        try {
+          await this.capture.barrier(Math.min(left(), this.settings.rhopush.canaryTimeoutMs));
+        } catch (err) {
+          this.logger.warn({ err: (err as Error).message }, 'stopping without confirming every change was received');
+        }
+        await within(this.capture.stop(), left());
       }
+      const pending = this.window.flushAll();
+      if (pending > 0) this.logger.info({ users: pending }, 'sending grouped pings before stopping');
+      // The API stops taking requests and waits for the ones it is serving; their pings drain too.
+      const apiClosed = this.api?.close() ?? Promise.resolve();
+      if (!(await within(Promise.all([apiClosed, this.drain()]), left()))) {
+        this.logger.warn({ pings: this.inFlight.size }, 'shutdown timeout: stopping with pings still in flight');
+      }
+      await within(this.adapters.close(), left());
+      await within(this.redis.quit(), left());
+      this.redis.disconnect();
       this.logger.info('rhopush stopped');
     })();
     return this.stopping;
+  }
+}
+
+/** True when `work` settled within `ms`. */
+async function within(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([work.then(() => true, () => true), timedOut]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -1,7 +1,9 @@
 // Library entry point: `import { ping, enqueuePing, loadSettings, createDaemon } from 'rhopush'`.
 export { loadSettings, parseSettings, SettingsError, sourcePolicy } from './config/index.js';
 export type { Settings, SourcePolicy, RedisEndpoint } from './config/index.js';
-export { createDaemon, Daemon, type DaemonOptions } from './daemon.js';
+export { createDaemon, Daemon, type DaemonOptions, type StopOptions } from './daemon.js';
+export { Metrics, type JobOutcome } from './metrics.js';
+export { runDoctor, formatDoctorReport, type DoctorReport, type DoctorCheck } from './doctor.js';
 export { PingJob, PingError, type PingResult, type PingTrigger } from './ping/ping-job.js';
 export { normalizePingParams, PingParamsError, type PingParams, type NormalizedPing } from './ping/ping-params.js';
 export { classifyKeyspaceEvent, ChangeClassifier, type KeyspaceDecision } from './capture/classify.js';

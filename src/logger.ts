@@ -1,27 +1,56 @@
-import { pino, type Logger, type DestinationStream } from 'pino';
+import { pino, type Logger, type DestinationStream, type LoggerOptions as PinoOptions } from 'pino';
 
 export type { Logger };
 
 export interface LoggerOptions {
+  /** pino level; default: LOG_LEVEL, then info. */
   level?: string;
-  /** Pretty, human-readable lines; default: when stdout is a terminal. */
+  /** Pretty, human-readable lines; default: when stdout is a terminal (and not under CI). */
   pretty?: boolean;
   destination?: DestinationStream;
 }
 
-/** JSON lines (pino); pretty on a terminal. Device tokens are shortened before they get here. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/**
+ * Secrets that must never reach a log line, whatever object carries them. Device tokens are
+ * shortened where they are produced (push results); these paths catch raw records passed by mistake.
+ */
+const REDACT_PATHS = [
+  'api_token',
+  '*.api_token',
+  'apiToken',
+  '*.apiToken',
+  'device_pin',
+  '*.device_pin',
+  'client.device_pin',
+  'req.headers["x-rhoconnect-api-token"]',
+  'req.headers.authorization',
+];
+
+/** JSON lines (pino); pretty on a terminal. */
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const level = options.level ?? process.env.LOG_LEVEL ?? 'info';
+  const level = resolveLevel(options.level ?? process.env.LOG_LEVEL);
   const pretty = options.pretty ?? (process.stdout.isTTY === true && !process.env.CI);
-  if (options.destination) return pino({ level, base: { name: 'rhopush' } }, options.destination);
+  const base: PinoOptions = { level, base: { name: 'rhopush' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } };
+  if (options.destination) return pino(base, options.destination);
   if (pretty) {
     return pino({
-      level,
-      base: { name: 'rhopush' },
+      ...base,
       transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' } },
     });
   }
-  return pino({ level, base: { name: 'rhopush' } });
+  // Synchronous writes to stdout: a line logged just before exit (shutdown) is never lost.
+  return pino(base, pino.destination({ dest: 1, sync: true }));
+}
+
+/** A known level, or info with the unknown one reported on stderr (a typo must not silence the daemon). */
+function resolveLevel(level: string | undefined): string {
+  const wanted = level?.trim().toLowerCase();
+  if (!wanted) return 'info';
+  if ((LOG_LEVELS as readonly string[]).includes(wanted)) return wanted;
+  process.stderr.write(`rhopush: unknown log level ${JSON.stringify(level)} (expected one of ${LOG_LEVELS.join(', ')}); using info\n`);
+  return 'info';
 }
 
 export const silentLogger: Logger = pino({ level: 'silent' });

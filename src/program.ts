@@ -1,8 +1,9 @@
 // rhopush command line: run | ping | replay | doctor | demo. `cli.ts` runs it.
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { constants } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadSettings } from './config/load-settings.js';
 import { SettingsError } from './config/settings-error.js';
 import type { Settings } from './config/settings.js';
@@ -10,6 +11,12 @@ import { createDaemon } from './daemon.js';
 import { createLogger } from './logger.js';
 import { replayFiles } from './replay/replay.js';
 import { NotifyConfigError } from './capture/notify-config.js';
+import { formatDoctorReport, runDoctor } from './doctor.js';
+import type { Daemon } from './daemon.js';
+import type { Logger } from './logger.js';
+import type { PingResult } from './ping/ping-job.js';
+import type { PushOutcome } from './push/adapter.js';
+import { terminalProgress } from './util/progress.js';
 
 const pkg = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'package.json'), 'utf8')) as { version: string };
 
@@ -38,30 +45,41 @@ export function buildProgram(): Command {
     .version(pkg.version)
     .showHelpAfterError();
 
-  withSettingsOptions(program.command('run').description('run the daemon (capture, grouping, pings)')).action(async (flags: SettingsFlags) => {
-    const settings = readSettings(flags);
-    const logger = createLogger({ level: settings.rhopush.logLevel });
-    const daemon = createDaemon({ settings, logger });
-    let signals = 0;
-    const onSignal = (signal: string) => {
-      signals += 1;
-      if (signals > 1) {
-        logger.warn({ signal }, 'second signal: exiting at once');
-        process.exit(1);
-      }
-      logger.info({ signal }, 'stopping: sending grouped pings and finishing deliveries');
-      daemon.stop().then(
-        () => process.exit(0),
-        (err: Error) => {
-          logger.error({ err: err.message }, 'error while stopping');
-          process.exit(1);
-        },
-      );
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-    await daemon.start();
-  });
+  withSettingsOptions(program.command('run').description('run the daemon (capture, grouping, pings, HTTP API)'))
+    .option('--shutdown-timeout <ms>', 'on SIGTERM/SIGINT, how long to wait for grouped pings and deliveries in flight', milliseconds, 10_000)
+    .addHelpText(
+      'after',
+      `
+Signals:
+  SIGTERM, SIGINT  stop capturing, send the pings already grouped, finish deliveries in flight
+                   (up to --shutdown-timeout), close connections, exit 0; a second signal exits at once
+  SIGHUP           read the settings file again now (edits are also picked up automatically)
+
+Settings edits apply while running (push_notify, partition_type, grouping, delivery);
+:redis: and :listen: changes are logged and need a restart.`,
+    )
+    .action(async (flags: SettingsFlags & { shutdownTimeout: number }) => {
+      const settings = readSettings(flags);
+      const logger = createLogger({ level: settings.rhopush.logLevel });
+      const daemon = createDaemon({ settings, logger, watchSettings: true });
+      stopOnSignals(daemon, logger, flags.shutdownTimeout);
+      process.on('SIGHUP', () => {
+        logger.info('SIGHUP: reading the settings file again');
+        daemon.reloadSettings();
+      });
+      await daemon.start();
+    });
+
+  withSettingsOptions(
+    program.command('doctor').description('check settings, Redis and push credentials; one line per check, exit 1 when any fails'),
+  )
+    .option('--timeout <ms>', 'per network check', milliseconds, 2000)
+    .option('--json', 'print the report as JSON')
+    .action(async (flags: SettingsFlags & { timeout: number; json?: boolean }) => {
+      const report = await runDoctor({ file: settingsFile(flags), environment: flags.env, timeoutMs: flags.timeout });
+      console.log(flags.json ? JSON.stringify(report) : formatDoctorReport(report));
+      process.exitCode = report.ok ? 0 : 1;
+    });
 
   withSettingsOptions(program.command('ping').description('send one ping and print the per-device outcome'))
     .requiredOption('-u, --user <login...>', 'user to ping (repeat for several)')
@@ -74,19 +92,15 @@ export function buildProgram(): Command {
     .action(async (flags: SettingsFlags & { user: string[]; sources?: string; message?: string; badge?: string; sound?: string; vibrate?: string; json?: boolean }) => {
       const settings = readSettings(flags);
       const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn' });
-      const daemon = createDaemon({ settings, logger, capture: false });
+      // Not a second daemon: no capture, no HTTP listener (one may already run on :listen:).
+      const daemon = createDaemon({ settings, logger, capture: false, http: false });
       await daemon.start();
       try {
         const result = await daemon.ping(
           { user_id: flags.user, sources: flags.sources, message: flags.message, badge: flags.badge, sound: flags.sound, vibrate: flags.vibrate },
           'cli',
         );
-        if (flags.json) console.log(JSON.stringify(result));
-        else {
-          for (const u of result.skippedUsers) console.log(`${u}: unknown user or no registered clients`);
-          for (const p of result.pushes) console.log(`${p.user}  ${p.platform}  ${p.token}  ${p.outcome}${p.reason ? `  (${p.reason})` : ''}`);
-          if (result.pushes.length === 0) console.log('no device pushed');
-        }
+        console.log(flags.json ? JSON.stringify(result) : formatPingResult(result));
         process.exitCode = result.errors.length > 0 ? 1 : 0;
       } finally {
         await daemon.stop();
@@ -100,12 +114,12 @@ export function buildProgram(): Command {
     .option('--redis <url...>', 'replay into these (empty) Redis servers instead of private ones, one per instance')
     .option('--json', 'one JSON object per file: {"file","expected","actual","match"}')
     .action(async (files: string[], flags: { redis?: string[]; json?: boolean }) => {
-      const tty = process.stderr.isTTY === true && !flags.json;
+      const progress = terminalProgress('replaying');
+      progress.update(0, files.length);
       const results = await replayFiles(files, {
         redis: flags.redis,
-        onProgress: tty ? (done, total) => process.stderr.write(`\rreplaying ${done}/${total}`) : undefined,
-      });
-      if (tty) process.stderr.write('\n');
+        onProgress: (done, total, file) => progress.update(done, total, basename(file)),
+      }).finally(() => progress.end());
       for (const r of results) {
         if (flags.json) {
           console.log(JSON.stringify({ file: r.file, expected: r.expected, actual: r.actual, match: r.match }));
@@ -122,6 +136,55 @@ export function buildProgram(): Command {
     });
 
   return program;
+}
+
+/** Stops the daemon on SIGTERM/SIGINT; a second signal exits at once. */
+function stopOnSignals(daemon: Daemon, logger: Logger, timeoutMs: number): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting at once, without waiting for deliveries');
+      process.exit(128 + (constants.signals[signal] ?? 0));
+    }
+    stopping = true;
+    logger.info({ signal, timeoutMs }, 'stopping: sending grouped pings and finishing deliveries (a second signal exits at once)');
+    daemon.stop({ timeoutMs }).then(
+      () => process.exit(0),
+      (err: Error) => {
+        logger.error({ err: err.message }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+function milliseconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number of milliseconds');
+  return n;
+}
+
+const OUTCOME_ORDER: readonly PushOutcome[] = ['sent', 'logged', 'failed', 'dead', 'skipped-dead', 'dropped'];
+
+/** One line per device push, aligned, then a summary. */
+export function formatPingResult(result: PingResult): string {
+  const lines: string[] = [];
+  for (const u of result.skippedUsers) lines.push(`${u}: unknown user or no registered clients`);
+  const rows = result.pushes.map((p) => [p.user, p.platform, p.token, p.outcome, p.reason ?? '']);
+  const widths = [0, 1, 2, 3].map((i) => Math.max(0, ...rows.map((r) => r[i]!.length)));
+  for (const r of rows) lines.push(r.map((cell, i) => (i < 4 ? cell.padEnd(widths[i]!) : cell)).join('  ').trimEnd());
+  // Best outcome first, whatever order the devices came in.
+  const counts = new Map<string, number>(OUTCOME_ORDER.map((o) => [o, 0]));
+  for (const p of result.pushes) counts.set(p.outcome, (counts.get(p.outcome) ?? 0) + 1);
+  const n = result.pushes.length;
+  lines.push(
+    n === 0
+      ? 'no device pushed'
+      : `${n} device${n === 1 ? '' : 's'}: ${[...counts].filter(([, c]) => c > 0).map(([outcome, c]) => `${c} ${outcome}`).join(', ')}`,
+  );
+  return lines.join('\n');
 }
 
 function formatPings(pings: { user_id: string[]; sources: string[] }[]): string {

@@ -56,6 +56,7 @@ export function parseSettings(text: string, file = '<inline>', options: LoadSett
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
+    // linePos is only filled in with prettyErrors; the offset is always there.
     const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
     throw new SettingsError(file, undefined, `invalid YAML: ${e.message.split('\n')[0]}`, pos?.line, pos?.col);
   }

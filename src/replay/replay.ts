@@ -121,6 +121,7 @@ export async function replayFixture(fixture: Fixture, urls: string[], logger: Lo
     settings,
     logger,
     adapters: recordingAdapters,
+    // Replay needs no HTTP API; binding :listen: would collide with a running daemon.
     http: false,
     onPing: (r) => {
       if (recording) pings.push({ user_id: r.users, sources: r.sources });

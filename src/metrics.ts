@@ -1,0 +1,310 @@
+// rhopush's Prometheus metrics: one registry per daemon (several daemons may share a process in
+// tests and replay), plus Node's process metrics once per process. The capture path calls
+// `keyspaceEvent` and `decision` for every event, so their label children are looked up in a
+// small map instead of going through prom-client's label hashing each time.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { DECISION_RULES, NON_DECISION_RULES, SIGNAL_RULES } from './capture/signal-rules.js';
+import type { PingResult, PingTrigger } from './ping/ping-job.js';
+import type { Platform, PushOutcome } from './push/adapter.js';
+
+const PREFIX = 'rhopush_';
+
+/** Label values seen on the hot path beyond this many per metric are counted as `other`. */
+const MAX_LABEL_VALUES = 64;
+
+const PING_TRIGGERS: readonly PingTrigger[] = ['auto', 'rest', 'queue', 'library', 'cli', 'catch-up'];
+const PLATFORMS: readonly Platform[] = ['apple', 'fcm', 'rhoconnect_push'];
+const PUSH_OUTCOMES: readonly PushOutcome[] = ['sent', 'logged', 'failed', 'dead', 'skipped-dead', 'dropped'];
+/** Redis keyspace events rhopush's patterns receive in practice (others are cached on first sight). */
+const KNOWN_EVENTS = ['incrby', 'decrby', 'set', 'del', 'expire', 'expired', 'rename_from', 'rename_to'];
+
+/** Outcomes a queue job can end with; the worker may report others (cached on first sight). */
+export type JobOutcome = 'done' | 'failed' | 'retried' | 'invalid' | (string & {});
+
+interface Incrementable {
+  inc(value?: number): void;
+}
+
+/** Label children of one single-label counter, created once per value. */
+class LabelledCounter {
+  private readonly children = new Map<string, Incrementable>();
+
+  constructor(
+    private readonly counter: Counter<string>,
+    known: readonly string[],
+  ) {
+    // inc(0) exports the known series at zero from the start, so rates and alerts see them.
+    for (const value of known) {
+      const child = counter.labels(value);
+      child.inc(0);
+      this.children.set(value, child);
+    }
+  }
+
+  inc(value: string, by = 1): void {
+    let child = this.children.get(value);
+    if (child === undefined) {
+      child = this.children.size < MAX_LABEL_VALUES ? this.counter.labels(value) : this.other();
+      this.children.set(value, child);
+    }
+    child.inc(by);
+  }
+
+  private other(): Incrementable {
+    return this.children.get('other') ?? this.counter.labels('other');
+  }
+}
+
+let processRegistry: Registry | undefined;
+
+/** Node's process metrics (CPU, memory, event loop, GC), collected once per process. */
+function processMetricsRegistry(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
+
+export interface MetricsOptions {
+  /** Include Node's process metrics in `text()` (default true). */
+  processMetrics?: boolean;
+}
+
+/**
+ * Every counter rhopush exposes on /metrics. Parts call the methods below; none of them reads
+ * a metric back except tests, through `registry`.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly includeProcess: boolean;
+
+  private readonly keyspaceEvents: LabelledCounter;
+  private readonly decisions: LabelledCounter;
+  private readonly pings: LabelledCounter;
+  private readonly pingDuration: Histogram<'trigger'>;
+  private readonly devicePushes: Counter<'platform' | 'outcome'>;
+  private readonly devicePushChildren = new Map<string, Incrementable>();
+  private readonly deadTokens: LabelledCounter;
+  private readonly retries: LabelledCounter;
+  private readonly queueDepth: Gauge<'queue'>;
+  private readonly jobs: LabelledCounter;
+  private readonly groupChanges: Histogram<string>;
+  private readonly writeToPing: Histogram<'stage'>;
+  private readonly writeToPingStart: Histogram.Internal<'stage'>;
+  private readonly writeToPingFinish: Histogram.Internal<'stage'>;
+  private readonly reconnects: LabelledCounter;
+  private readonly configReloads: LabelledCounter;
+  private readonly configOk: Gauge<string>;
+  private groupedChanges = 0;
+  private groups = 0;
+
+  constructor(options: MetricsOptions = {}) {
+    this.includeProcess = options.processMetrics !== false;
+    const registers = [this.registry];
+
+    const keyspace = new Counter({
+      name: `${PREFIX}keyspace_events_total`,
+      help: 'Keyspace notifications received from Redis (rhopush canaries excluded), by event type',
+      labelNames: ['event'],
+      registers,
+    });
+    this.keyspaceEvents = new LabelledCounter(keyspace, KNOWN_EVENTS);
+
+    const decisions = new Counter({
+      name: `${PREFIX}decisions_total`,
+      help: 'Capture decisions, by the rule that made them (plugin-write is the only one that pings)',
+      labelNames: ['rule'],
+      registers,
+    });
+    this.decisions = new LabelledCounter(decisions, [
+      ...DECISION_RULES.map((r) => r.rule),
+      ...NON_DECISION_RULES,
+      ...SIGNAL_RULES.map((r) => r.name),
+    ]);
+
+    const pings = new Counter({ name: `${PREFIX}pings_total`, help: 'Pings run, by trigger', labelNames: ['trigger'], registers });
+    this.pings = new LabelledCounter(pings, PING_TRIGGERS);
+    this.pingDuration = new Histogram({
+      name: `${PREFIX}ping_duration_seconds`,
+      help: 'Time to run one ping (read clients, push every device), by trigger',
+      labelNames: ['trigger'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+
+    this.devicePushes = new Counter({
+      name: `${PREFIX}device_pushes_total`,
+      help: 'Device pushes, by platform and outcome',
+      labelNames: ['platform', 'outcome'],
+      registers,
+    });
+    for (const platform of PLATFORMS) {
+      for (const outcome of PUSH_OUTCOMES) {
+        const child = this.devicePushes.labels(platform, outcome);
+        child.inc(0);
+        this.devicePushChildren.set(`${platform}\u0000${outcome}`, child);
+      }
+    }
+
+    const dead = new Counter({
+      name: `${PREFIX}dead_tokens_total`,
+      help: 'Device tokens the platform reported as no longer valid, by platform',
+      labelNames: ['platform'],
+      registers,
+    });
+    this.deadTokens = new LabelledCounter(dead, PLATFORMS);
+    const retries = new Counter({
+      name: `${PREFIX}push_retries_total`,
+      help: 'Retries of device pushes before their final outcome, by platform',
+      labelNames: ['platform'],
+      registers,
+    });
+    this.retries = new LabelledCounter(retries, PLATFORMS);
+
+    this.queueDepth = new Gauge({
+      name: `${PREFIX}queue_depth`,
+      help: 'Ping jobs waiting in a Resque queue, as last seen by the worker',
+      labelNames: ['queue'],
+      registers,
+    });
+    const jobs = new Counter({ name: `${PREFIX}queue_jobs_total`, help: 'Queue jobs finished, by outcome', labelNames: ['outcome'], registers });
+    this.jobs = new LabelledCounter(jobs, ['done', 'failed', 'retried', 'invalid']);
+
+    this.groupChanges = new Histogram({
+      name: `${PREFIX}changes_per_ping`,
+      help: 'Captured changes merged into one automatic ping (grouping); sum/count is the grouping ratio',
+      buckets: [1, 2, 3, 5, 10, 20, 50, 100, 500],
+      registers,
+    });
+    const self = this;
+    new Gauge({
+      name: `${PREFIX}grouping_ratio`,
+      help: 'Captured changes per automatic ping since start (1 means no grouping happened)',
+      registers,
+      collect() {
+        this.set(self.groups === 0 ? 0 : self.groupedChanges / self.groups);
+      },
+    });
+
+    this.writeToPing = new Histogram({
+      name: `${PREFIX}write_to_ping_seconds`,
+      help: 'From capturing the first change of a group to its ping starting (stage=start) and finishing (stage=finish)',
+      labelNames: ['stage'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 1.5, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.writeToPingStart = this.writeToPing.labels('start');
+    this.writeToPingFinish = this.writeToPing.labels('finish');
+
+    const reconnects = new Counter({
+      name: `${PREFIX}redis_reconnects_total`,
+      help: 'Keyspace subscriptions re-established after a dropped link, by node',
+      labelNames: ['node'],
+      registers,
+    });
+    this.reconnects = new LabelledCounter(reconnects, []);
+
+    const reloads = new Counter({
+      name: `${PREFIX}config_reloads_total`,
+      help: 'Reloads of settings.yml, by result (applied, failed: last good settings kept)',
+      labelNames: ['result'],
+      registers,
+    });
+    this.configReloads = new LabelledCounter(reloads, ['applied', 'failed']);
+    this.configOk = new Gauge({
+      name: `${PREFIX}config_last_reload_ok`,
+      help: '1 when the settings file in use is the one on disk, 0 while a bad file is being ignored',
+      registers,
+    });
+    this.configOk.set(1);
+  }
+
+  /** Content type of `text()`. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The Prometheus text exposition of every metric (rhopush's, then the process's). */
+  async text(): Promise<string> {
+    const own = await this.registry.metrics();
+    if (!this.includeProcess) return own;
+    return `${own}\n${await processMetricsRegistry().metrics()}`;
+  }
+
+  // --- capture -------------------------------------------------------------------------------
+
+  /** One keyspace notification received (hot path). */
+  keyspaceEvent(event: string): void {
+    this.keyspaceEvents.inc(event);
+  }
+
+  /** The rule that decided one keyspace event (hot path). */
+  decision(rule: string): void {
+    this.decisions.inc(rule);
+  }
+
+  /** A keyspace subscription came back after its link dropped. */
+  reconnect(node: string): void {
+    this.reconnects.inc(node);
+  }
+
+  // --- grouping and pings --------------------------------------------------------------------
+
+  /** A group of `changes` captured changes became one automatic ping. */
+  group(changes: number): void {
+    this.groupChanges.observe(changes);
+    this.groupedChanges += changes;
+    this.groups += 1;
+  }
+
+  /** An automatic ping whose first change was captured at `firstAt` (ms since epoch) starts now. */
+  pingStarted(firstAt: number): void {
+    this.writeToPingStart.observe(Math.max(0, Date.now() - firstAt) / 1000);
+  }
+
+  /** ...and has finished now. */
+  pingFinished(firstAt: number): void {
+    this.writeToPingFinish.observe(Math.max(0, Date.now() - firstAt) / 1000);
+  }
+
+  /** One finished ping from any entry point, with every device push it made. */
+  ping(result: PingResult, durationMs: number): void {
+    this.pings.inc(result.trigger);
+    this.pingDuration.labels(result.trigger).observe(durationMs / 1000);
+    for (const push of result.pushes) this.devicePush(push.platform, push.outcome, push.retries ?? 0);
+  }
+
+  /** One device push's final outcome (PingJob results call this; adapters need not). */
+  devicePush(platform: string, outcome: string, retries = 0): void {
+    const key = `${platform}\u0000${outcome}`;
+    let child = this.devicePushChildren.get(key);
+    if (child === undefined) {
+      child = this.devicePushes.labels(platform, outcome);
+      if (this.devicePushChildren.size < MAX_LABEL_VALUES * 4) this.devicePushChildren.set(key, child);
+    }
+    child.inc();
+    if (outcome === 'dead') this.deadTokens.inc(platform);
+    if (retries > 0) this.retries.inc(platform, retries);
+  }
+
+  // --- queue (called by the Resque worker) ---------------------------------------------------
+
+  /** Jobs waiting in `queue` (default `ping`), as the worker last saw it. */
+  setQueueDepth(depth: number, queue = 'ping'): void {
+    this.queueDepth.labels(queue).set(depth);
+  }
+
+  /** One queue job finished with `outcome` (done, failed, retried, invalid). */
+  jobOutcome(outcome: JobOutcome): void {
+    this.jobs.inc(outcome);
+  }
+
+  // --- settings --------------------------------------------------------------------------------
+
+  /** A settings reload was applied, or failed and the last good settings were kept. */
+  configReload(ok: boolean): void {
+    this.configReloads.inc(ok ? 'applied' : 'failed');
+    this.configOk.set(ok ? 1 : 0);
+  }
+}

@@ -1,0 +1,277 @@
+// rhopush doctor against real redis-servers (notifications off, CONFIG disabled) and real key
+// material made at run time (valid, expired, mismatched and encrypted certificates).
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generate } from 'selfsigned';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatDoctorReport, runDoctor, type DoctorReport } from '../src/doctor.js';
+import { freePort } from '../src/store/redis-server-process.js';
+import { startRedisServer, type RedisServerProcess } from './helpers/redis.js';
+import { createUser } from './helpers/rhoconnect.js';
+import { runCli } from './helpers/cli.js';
+import { Redis } from 'ioredis';
+
+const ADMIN_TOKEN = 'doctor-admin-token';
+const CONFIG_DISABLED = ['--rename-command', 'CONFIG', ''];
+
+interface Setup {
+  redis: string;
+  apiToken?: string;
+  extra?: string;
+  rhopush?: string;
+}
+
+let dir: string;
+let n = 0;
+/** Writes a settings file for one environment and returns its path. */
+function settingsFile(s: Setup): string {
+  const file = join(dir, `settings-${++n}.yml`);
+  writeFileSync(
+    file,
+    `:sources:
+  Product:
+    :partition_type: user
+    :push_notify: 'true'
+  Catalog:
+    :partition_type: app
+    :push_notify: 'true'
+:test:
+  :redis: ${s.redis}
+${s.apiToken ? `  :api_token: ${s.apiToken}\n` : ''}  :push_notify: 'false'
+${s.extra ?? ''}  :rhopush:
+    :delivery: log
+${s.rhopush ?? ''}`,
+  );
+  return file;
+}
+
+function file(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+const doctor = (path: string) => runDoctor({ file: path, environment: 'test', env: {}, timeoutMs: 1500 });
+const failures = (r: DoctorReport) => r.checks.filter((c) => c.status === 'fail');
+const line = (r: DoctorReport, pattern: RegExp) => {
+  const found = r.checks.find((c) => pattern.test(c.line));
+  if (!found) throw new Error(`no check matching ${pattern} in:\n${formatDoctorReport(r)}`);
+  return found;
+};
+
+describe('rhopush doctor', () => {
+  let ready: RedisServerProcess;
+  let notificationsOff: RedisServerProcess;
+  let locked: RedisServerProcess;
+  let managed: RedisServerProcess;
+  let goodCert: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rhopush-doctor-'));
+    [ready, notificationsOff, locked, managed] = await Promise.all([
+      startRedisServer({ args: ['--notify-keyspace-events', 'K$'] }),
+      startRedisServer(),
+      startRedisServer({ args: CONFIG_DISABLED }),
+      startRedisServer({ args: ['--notify-keyspace-events', 'KEA', ...CONFIG_DISABLED] }),
+    ]);
+    for (const server of [ready, notificationsOff, locked, managed]) {
+      const r = new Redis(server.port, '127.0.0.1');
+      await createUser(r, 'rhoadmin', { admin: '1' });
+      await r.set(`api_token:${ADMIN_TOKEN}:user_id`, 'rhoadmin');
+      await createUser(r, 'alice');
+      await r.set('api_token:alice-token:user_id', 'alice');
+      r.disconnect();
+    }
+    const pems = await generate([{ name: 'commonName', value: 'Apple Push Services: com.example.app' }], { keyType: 'ec' });
+    goodCert = file('apns.pem', pems.cert + pems.private);
+  });
+
+  afterAll(async () => {
+    await Promise.all([ready, notificationsOff, locked, managed].map((s) => s?.stop()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('passes a complete setup: every check ✓, the source table, certificate expiry shown', async () => {
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const account = file(
+      'service-account.json',
+      JSON.stringify({
+        type: 'service_account',
+        project_id: 'rhopush-test',
+        client_email: 'push@rhopush-test.iam.gserviceaccount.com',
+        private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }),
+      }),
+    );
+    const report = await doctor(
+      settingsFile({
+        redis: `127.0.0.1:${ready.port}`,
+        apiToken: ADMIN_TOKEN,
+        extra: `  :iphonecertfile: ${goodCert}\n  :push_server: http://push:secret@127.0.0.1:8675/\n`,
+        rhopush: `    :apns:\n      :topic: com.example.app\n    :fcm:\n      :service_account: ${account}\n`,
+      }),
+    );
+    expect(failures(report)).toEqual([]);
+    expect(report.ok).toBe(true);
+    expect(line(report, /notify-keyspace-events is "(K\$|\$K)" \(has K and \$\)/).status).toBe('ok');
+    expect(line(report, /APNs certificate .*expires \d{4}-\d{2}-\d{2}/).status).toBe('ok');
+    expect(line(report, /FCM service account/).line).toContain('project rhopush-test');
+    expect(line(report, /RhoConnect Push/).line).not.toContain('secret');
+    expect(line(report, /API token/).line).toContain('admin user rhoadmin');
+    expect(report.sources).toEqual(
+      expect.arrayContaining([
+        { source: 'Product', pushNotify: true, partition: 'user', autoPing: 'yes' },
+        { source: 'Catalog', pushNotify: true, partition: 'app', autoPing: 'no (app-partitioned)' },
+      ]),
+    );
+    const text = formatDoctorReport(report);
+    expect(text).toMatch(/^✓ settings: /);
+    expect(text).toMatch(/^ {4}Product +true +user +yes$/m);
+    expect(text).toContain('All checks passed.');
+  });
+
+  it('fails a Redis with keyspace notifications off, and says how to keep them on', async () => {
+    const report = await doctor(settingsFile({ redis: `127.0.0.1:${notificationsOff.port}`, apiToken: ADMIN_TOKEN }));
+    const notify = line(report, /notify-keyspace-events is ""/);
+    expect(notify.status).toBe('fail');
+    expect(notify.line).toContain('missing K, $');
+    expect(notify.fix).toContain('redis.conf');
+    expect(line(report, /CONFIG SET allowed/).status).toBe('ok');
+    expect(report.ok).toBe(false);
+    expect(formatDoctorReport(report)).toMatch(/^✗ Redis .*\n {4}fix: /m);
+  });
+
+  it('fails a Redis with notifications off where CONFIG is disabled (rhopush cannot fix it)', async () => {
+    const report = await doctor(settingsFile({ redis: `127.0.0.1:${locked.port}`, apiToken: ADMIN_TOKEN }));
+    const notify = line(report, /keyspace notifications do not arrive/);
+    expect(notify.status).toBe('fail');
+    expect(notify.line).toContain('CONFIG is disabled');
+    expect(notify.fix).toContain('notify-keyspace-events');
+  });
+
+  it('passes a Redis where CONFIG is disabled but notifications are on (checked with a test key)', async () => {
+    const report = await doctor(settingsFile({ redis: `127.0.0.1:${managed.port}`, apiToken: ADMIN_TOKEN }));
+    expect(line(report, /keyspace notifications arrive/).status).toBe('ok');
+    expect(report.ok).toBe(true);
+  });
+
+  it('fails a Redis that is not reachable', async () => {
+    const report = await doctor(settingsFile({ redis: `127.0.0.1:${await freePort()}`, apiToken: ADMIN_TOKEN }));
+    const down = line(report, /not reachable/);
+    expect(down.status).toBe('fail');
+    expect(down.fix).toContain(':redis:');
+  });
+
+  it('fails an expired APNs certificate and shows when it expired', async () => {
+    const pems = await generate([{ name: 'commonName', value: 'expired' }], {
+      keyType: 'ec',
+      notBeforeDate: new Date('2020-01-01T00:00:00Z'),
+      notAfterDate: new Date('2021-01-01T00:00:00Z'),
+    });
+    const cert = file('expired.pem', pems.cert + pems.private);
+    const report = await doctor(settingsFile({ redis: `127.0.0.1:${ready.port}`, apiToken: ADMIN_TOKEN, extra: `  :iphonecertfile: ${cert}\n` }));
+    const check = line(report, /APNs certificate/);
+    expect(check.status).toBe('fail');
+    expect(check.line).toContain('expired on 2021-01-01');
+    expect(check.fix).toMatch(/renew/);
+    expect(report.ok).toBe(false);
+  });
+
+  it('fails a certificate whose key is not its own, a file without a certificate, and a missing file', async () => {
+    const a = await generate([{ name: 'commonName', value: 'a' }], { keyType: 'ec' });
+    const b = await generate([{ name: 'commonName', value: 'b' }], { keyType: 'ec' });
+    const mismatched = file('mismatched.pem', a.cert + b.private);
+    const noCert = file('garbage.pem', 'this is not a certificate\n');
+    const report = await doctor(
+      settingsFile({
+        redis: `127.0.0.1:${ready.port}`,
+        apiToken: ADMIN_TOKEN,
+        extra: `  :iphonecertfile: ${mismatched}\n  :iphonecertificates:\n    com.example.one:\n      :iphonecertfile: ${noCert}\n    com.example.two:\n      :iphonecertfile: ${join(dir, 'missing.pem')}\n`,
+      }),
+    );
+    expect(line(report, /mismatched\.pem/).line).toContain('does not belong to the certificate');
+    expect(line(report, /garbage\.pem/).line).toContain('no PEM certificate');
+    expect(line(report, /missing\.pem/).line).toContain('ENOENT');
+    expect(failures(report)).toHaveLength(3);
+  });
+
+  it('needs the passphrase of an encrypted certificate key', async () => {
+    const pems = await generate([{ name: 'commonName', value: 'locked' }], { keyType: 'ec', passphrase: 'open sesame' });
+    const cert = file('encrypted.pem', pems.cert + pems.private);
+    const without = await doctor(settingsFile({ redis: `127.0.0.1:${ready.port}`, apiToken: ADMIN_TOKEN, extra: `  :iphonecertfile: ${cert}\n` }));
+    expect(line(without, /encrypted\.pem/).status).toBe('fail');
+    expect(line(without, /encrypted\.pem/).fix).toContain(':iphonepassphrase:');
+    const withIt = await doctor(
+      settingsFile({ redis: `127.0.0.1:${ready.port}`, apiToken: ADMIN_TOKEN, extra: `  :iphonecertfile: ${cert}\n  :iphonepassphrase: open sesame\n` }),
+    );
+    expect(line(withIt, /encrypted\.pem/).status).toBe('ok');
+  });
+
+  it('checks an APNs token key: EC P-256, key id, team id and topic', async () => {
+    const ec = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    const good = file('AuthKey_ABC123DEFG.p8', ec);
+    const wrong = file('rsa.p8', rsa);
+    const incomplete = await doctor(
+      settingsFile({ redis: `127.0.0.1:${ready.port}`, apiToken: ADMIN_TOKEN, rhopush: `    :apns:\n      :token_key: ${good}\n` }),
+    );
+    expect(line(incomplete, /APNs token key/).status).toBe('ok');
+    expect(line(incomplete, /:key_id:/).status).toBe('fail');
+    expect(line(incomplete, /:team_id:/).status).toBe('fail');
+    expect(line(incomplete, /APNs topic/).status).toBe('fail');
+    const wrongKey = await doctor(
+      settingsFile({
+        redis: `127.0.0.1:${ready.port}`,
+        apiToken: ADMIN_TOKEN,
+        rhopush: `    :apns:\n      :token_key: ${wrong}\n      :key_id: ABC123DEFG\n      :team_id: TEAM123456\n      :topic: com.example.app\n`,
+      }),
+    );
+    expect(line(wrongKey, /APNs token key/).line).toContain('not an APNs signing key');
+    expect(failures(wrongKey)).toHaveLength(1);
+  });
+
+  it('checks the FCM service account and project id, the push server URL and the API token', async () => {
+    const account = file('bad-account.json', JSON.stringify({ type: 'service_account', project_id: 'p', client_email: 'x@p.iam.gserviceaccount.com' }));
+    const report = await doctor(
+      settingsFile({
+        redis: `127.0.0.1:${ready.port}`,
+        apiToken: 'alice-token',
+        extra: '  :push_server: ftp://push.example.com/\n',
+        rhopush: `    :fcm:\n      :service_account: ${account}\n`,
+      }),
+    );
+    expect(line(report, /FCM service account/).line).toContain('missing private_key');
+    expect(line(report, /FCM project id/).status).toBe('ok');
+    expect(line(report, /RhoConnect Push/).status).toBe('fail');
+    expect(line(report, /API token/).line).toContain('not an admin');
+
+    const noProject = await doctor(settingsFile({ redis: `127.0.0.1:${ready.port}`, apiToken: 'unknown-token', extra: '  :fcm_project_id: ""\n  :package_name: com.example\n' }));
+    expect(line(noProject, /API token/).line).toContain('Redis does not know it');
+
+    const noToken = await doctor(settingsFile({ redis: `127.0.0.1:${ready.port}` }));
+    expect(line(noToken, /API token/).status).toBe('fail');
+    expect(line(noToken, /API token/).fix).toContain(':api_token:');
+  });
+
+  it('reports a settings file that does not parse with its line, and nothing else', async () => {
+    const path = file('broken.yml', ':sources:\n  Product:\n    :push_notify: [true\n:test:\n  :redis: 127.0.0.1:1\n');
+    const report = await doctor(path);
+    expect(report.checks).toHaveLength(1);
+    expect(report.checks[0]!.status).toBe('fail');
+    expect(report.checks[0]!.line).toMatch(/broken\.yml:\d+/);
+    expect(report.checks[0]!.fix).toMatch(/line \d+/);
+  });
+
+  it('the CLI prints one line per check and exits 1 when anything is ✗, 0 when all pass', async () => {
+    const failing = await runCli(['doctor', '-s', settingsFile({ redis: `127.0.0.1:${notificationsOff.port}`, apiToken: ADMIN_TOKEN }), '-e', 'test']);
+    expect(failing.code).toBe(1);
+    expect(failing.stdout).toMatch(/^✗ Redis 127\.0\.0\.1:\d+: notify-keyspace-events/m);
+    expect(failing.stdout).toMatch(/^ {4}fix: /m);
+    expect(failing.stdout).toMatch(/1 problem found\.$/m);
+
+    const passing = await runCli(['doctor', '-s', settingsFile({ redis: `127.0.0.1:${ready.port}`, apiToken: ADMIN_TOKEN }), '-e', 'test']);
+    expect(passing.stdout).toContain('All checks passed.');
+    expect(passing.code).toBe(0);
+  });
+});

@@ -1,0 +1,75 @@
+// The real CLI daemon under signals: SIGTERM still delivers a change captured just before it and
+// exits 0; a second signal exits at once.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testSettingsYaml, useRedisServer } from './helpers/redis.js';
+import { createUser, pushObjects, registerClient } from './helpers/rhoconnect.js';
+import { LogWatcher, spawnCli } from './helpers/cli.js';
+
+const redis = useRedisServer();
+
+describe('rhopush run: lifecycle', () => {
+  let dir: string;
+  let settings: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rhopush-lifecycle-'));
+    settings = join(dir, 'settings.yml');
+    // Grouping far longer than the test: only the shutdown can send the ping. A long canary
+    // timeout keeps a stop against a frozen Redis busy long enough for the second signal.
+    writeFileSync(
+      settings,
+      testSettingsYaml(redis.server().port, '    :listen: 127.0.0.1:0\n    :coalesce_ms: 60000\n    :max_delay_ms: 120000\n    :canary_timeout_ms: 60000\n'),
+    );
+    await createUser(redis.client(), 'alice');
+    await registerClient(redis.client(), 'alice', { id: 'c1', device_type: 'APPLE', device_pin: '0a1b2c3d 4e5f6a7b 8c9d0e1f', phone_id: 'phone-1' });
+  });
+
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const start = async () => {
+    const daemon = new LogWatcher(spawnCli(['run', '--settings', settings, '--env', 'test', '--shutdown-timeout', '90000'], { LOG_LEVEL: 'info' }));
+    await daemon.waitFor('rhopush started');
+    return daemon;
+  };
+
+  it('SIGTERM right after a plugin write: the grouped ping is still delivered, exit 0', async () => {
+    const daemon = await start();
+    await pushObjects(redis.client(), 'alice', 'Product', { '1': { name: 'Widget' } });
+    daemon.child.kill('SIGTERM');
+    const exit = await daemon.exited;
+
+    expect(exit).toEqual({ code: 0, signal: null });
+    const push = daemon.lines.find((l) => l.msg === 'device push (delivery: log)')?.push as { platform: string; user: string; payload: { do_sync?: string[] } } | undefined;
+    expect(push).toMatchObject({ platform: 'apple', user: 'alice', payload: { do_sync: ['Product'] } });
+    const ping = daemon.lines.find((l) => l.msg === 'ping')?.ping as { users: string[]; sources: string[]; trigger: string } | undefined;
+    expect(ping).toMatchObject({ users: ['alice'], sources: ['Product'], trigger: 'auto' });
+    const order = ['stopping', 'sending grouped pings before stopping', 'device push', 'rhopush stopped'].map((text) =>
+      daemon.lines.findIndex((l) => String(l.msg).includes(text)),
+    );
+    expect(order.every((i) => i >= 0)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+  });
+
+  it('a second signal exits at once, without waiting for the stop to finish', async () => {
+    const daemon = await start();
+    const server = redis.server().process;
+    // A frozen Redis holds the stop on its first step (making sure every change was received).
+    server.kill('SIGSTOP');
+    try {
+      daemon.child.kill('SIGTERM');
+      await daemon.waitFor('stopping');
+      daemon.child.kill('SIGINT');
+      const exit = await daemon.exited;
+      expect(exit.code).toBe(130);
+      expect(daemon.lines.some((l) => String(l.msg).includes('second signal'))).toBe(true);
+      expect(daemon.lines.some((l) => l.msg === 'rhopush stopped')).toBe(false);
+    } finally {
+      server.kill('SIGCONT');
+    }
+  });
+});
