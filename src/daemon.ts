@@ -7,7 +7,9 @@ import { Capture, type CaptureNode, type Change } from './capture/capture.js';
 import { ChangeClassifier, type KeyspaceDecision } from './capture/classify.js';
 import { CoalescingWindow, type ChangeGroup } from './coalesce/coalescing-window.js';
 import { PingJob, type PingResult, type PingTrigger } from './ping/ping-job.js';
-import type { PingParams } from './ping/ping-params.js';
+import type { NormalizedPing, PingParams } from './ping/ping-params.js';
+import { enqueuePingJob, type EnqueuedPing } from './ping/resque-queue.js';
+import { ResqueWorker } from './ping/resque-worker.js';
 import type { Platform, PushAdapter } from './push/adapter.js';
 import { createPushAdapters, type PushAdapters } from './push/registry.js';
 import { RhoconnectStore } from './store/rhoconnect-store.js';
@@ -26,6 +28,10 @@ export interface DaemonOptions {
   capture?: boolean;
   /** Serve the HTTP API on `:rhopush: :listen:` (default true). */
   http?: boolean;
+  /** Consume Resque ping jobs from `:rhopush: :queues:` (default true). */
+  queue?: boolean;
+  /** An open connection to instance 0 of `:redis:` to use instead of opening one; left open on stop. */
+  redis?: Redis;
   /** Observers, for replay, demo and metrics. */
   onDecision?: (decision: KeyspaceDecision, event: string, node: string, key: string) => void;
   onChange?: (change: Change) => void;
@@ -45,6 +51,8 @@ export class Daemon {
   readonly classifier: ChangeClassifier;
   readonly capture?: Capture;
   api?: FastifyInstance;
+  worker?: ResqueWorker;
+  private readonly ownsRedis: boolean;
   private readonly adapters: PushAdapters;
   private readonly limiter = new Limiter(MAX_CONCURRENT_PINGS);
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -55,8 +63,9 @@ export class Daemon {
     this.currentSettings = options.settings;
     const settings = options.settings;
     this.logger = options.logger ?? silentLogger;
-    this.redis = connectRedis(settings.redis[0]!, { connectionName: 'rhopush:store', lazyConnect: true });
-    this.redis.on('error', (err: Error) => this.logger.debug({ err: err.message }, 'store connection error'));
+    this.ownsRedis = options.redis === undefined;
+    this.redis = options.redis ?? connectRedis(settings.redis[0]!, { connectionName: 'rhopush:store', lazyConnect: true });
+    if (this.ownsRedis) this.redis.on('error', (err: Error) => this.logger.debug({ err: err.message }, 'store connection error'));
     this.store = new RhoconnectStore(this.redis);
     this.adapters = options.adapters ?? createPushAdapters(() => this.currentSettings, this.logger);
     this.pingJob = new PingJob(this.store, (p: Platform): PushAdapter => this.adapters.adapterFor(p), this.logger, {
@@ -91,12 +100,32 @@ export class Daemon {
   }
 
   async start(): Promise<void> {
-    await this.redis.connect();
+    if (this.ownsRedis) await this.redis.connect();
     await waitReady(this.redis);
     await this.capture?.start();
+    if (this.options.queue !== false) {
+      const first = this.settings.redis[0]!;
+      this.worker = new ResqueWorker({
+        redis: this.redis,
+        blockingConnection: () => connectRedis(first, { connectionName: 'rhopush:queue-fetch' }),
+        queues: this.settings.rhopush.queues,
+        concurrency: this.settings.rhopush.workerConcurrency,
+        heartbeatTtlMs: this.settings.rhopush.leaseMs,
+        maxUsers: () => this.settings.rhopush.maxUsersPerPing,
+        run: (ping) => this.ping(ping, 'queue'),
+        logger: this.logger,
+      });
+      await this.worker.start();
+    }
     if (this.options.http !== false) {
       this.api = await createApiServer(
-        { settings: () => this.settings, ping: (p, t) => this.ping(p, t), store: this.store, health: () => this.health() },
+        {
+          settings: () => this.settings,
+          ping: (p, t) => this.ping(p, t),
+          enqueue: (p) => this.enqueue(p),
+          store: this.store,
+          health: () => this.health(),
+        },
         this.logger,
       );
       const { host, port } = this.settings.rhopush.listen;
@@ -122,6 +151,10 @@ export class Daemon {
     for (const s of this.capture?.status() ?? []) {
       parts[`capture ${s.node}`] = { ok: s.subscribed, detail: s.subscribed ? 'subscribed' : 'not subscribed' };
     }
+    if (this.worker) {
+      const w = this.worker.status();
+      parts['queue worker'] = { ok: w.running, detail: `${w.running ? 'running' : 'stopped'}, ${w.inHand} in hand, ${w.processed} done, ${w.failed} failed` };
+    }
     return { ok: Object.values(parts).every((p) => p.ok), parts };
   }
 
@@ -132,9 +165,14 @@ export class Daemon {
     this.window.setOptions({ quietMs: settings.rhopush.coalesceMs, maxDelayMs: settings.rhopush.maxDelayMs });
   }
 
-  /** Runs a ping now (REST, CLI, library). */
-  ping(params: PingParams, trigger: PingTrigger): Promise<PingResult> {
+  /** Runs a ping now (REST, CLI, library, queue jobs). */
+  ping(params: PingParams | NormalizedPing, trigger: PingTrigger): Promise<PingResult> {
     return this.track(this.limiter.run(() => this.pingJob.run(params, trigger)));
+  }
+
+  /** Queues a ping as a Resque job on the first of `:rhopush: :queues:`. */
+  enqueue(ping: NormalizedPing): Promise<EnqueuedPing> {
+    return enqueuePingJob(this.redis, ping, this.settings.rhopush.queues[0]);
   }
 
   private onGroup(group: ChangeGroup): void {
@@ -161,13 +199,17 @@ export class Daemon {
     this.stopping ??= (async () => {
       await this.capture?.stop();
       await this.api?.close();
+      // Finishes the jobs in hand (their pings need the adapters, closed below).
+      await this.worker?.stop();
       this.window.flushAll();
       await this.drain();
       await this.adapters.close();
-      try {
-        await this.redis.quit();
-      } catch {
-        this.redis.disconnect();
+      if (this.ownsRedis) {
+        try {
+          await this.redis.quit();
+        } catch {
+          this.redis.disconnect();
+        }
       }
       this.logger.info('rhopush stopped');
     })();
