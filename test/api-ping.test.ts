@@ -86,7 +86,7 @@ describe('API token', () => {
   });
 
   it('accepts the configured token in the header, a JSON body, a form body and the query string', async () => {
-    const calls = [
+    const calls: Array<readonly [string, string, Record<string, string>]> = [
       json({ user_id: 'alice' }, withToken),
       json({ user_id: 'alice', api_token: ADMIN_TOKEN }),
       form(`user_id=alice&api_token=${ADMIN_TOKEN}`),

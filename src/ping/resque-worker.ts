@@ -254,9 +254,9 @@ export class ResqueWorker {
     let payload: unknown = { raw };
     let failure: Error | undefined;
     try {
-      const decoded = decodePingJob(raw);
-      payload = decoded.payload;
-      const ping = normalizePingParams(decoded.params, { maxUsers: this.options.maxUsers() });
+      const job = decodeResqueJob(raw);
+      payload = job;
+      const ping = normalizePingParams(pingParamsOf(job), { maxUsers: this.options.maxUsers() });
       const result = await this.options.run(ping);
       if (result.errors.length > 0) failure = new PingError(result);
     } catch (err) {
@@ -307,8 +307,8 @@ export class ResqueWorker {
   }
 }
 
-/** A queue item → the ping parameters it carries, or a JobDecodeError / UnknownJobClassError / PingParamsError. */
-export function decodePingJob(raw: string): { payload: Record<string, unknown>; params: PingParams } {
+/** A queue item → the Resque job it holds, or JobDecodeError. */
+export function decodeResqueJob(raw: string): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(raw);
@@ -318,14 +318,18 @@ export function decodePingJob(raw: string): { payload: Record<string, unknown>; 
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new JobDecodeError('queue item is not a Resque job: expected {"class": ..., "args": [...]}');
   }
-  const payload = value as Record<string, unknown>;
-  const cls = payload.class;
+  return value as Record<string, unknown>;
+}
+
+/** A Resque job → the ping parameters it carries, or UnknownJobClassError / PingParamsError. */
+export function pingParamsOf(job: Record<string, unknown>): PingParams {
+  const cls = job.class;
   if (typeof cls !== 'string' || !PING_JOB_CLASSES.has(cls)) {
     throw new UnknownJobClassError(`rhopush runs ${[...PING_JOB_CLASSES].join(' and ')} jobs, not ${JSON.stringify(cls ?? null)}`);
   }
-  const args = payload.args;
+  const args = job.args;
   if (!Array.isArray(args) || args.length === 0) throw new PingParamsError('args', 'expected [params] with the ping parameters');
-  return { payload, params: args[0] as PingParams };
+  return args[0] as PingParams;
 }
 
 function queuesOf(info: string): string[] | undefined {
