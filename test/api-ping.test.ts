@@ -191,7 +191,7 @@ describe('invalid input', () => {
     ['user_id an object', { user_id: { a: 1 } }, 'user_id'],
     ['user_id nested too deep', { user_id: [['a', ['b']]] }, 'user_id'],
     ['sources an object', { user_id: 'alice', sources: { a: 1 } }, 'sources'],
-    ['source_id a boolean list member of objects', { user_id: 'alice', source_id: [{}] }, 'source_id'],
+    ['source_id a list of objects', { user_id: 'alice', source_id: [{}] }, 'source_id'],
     ['badge not a number', { user_id: 'alice', badge: 'three' }, 'badge'],
     ['message an object', { user_id: 'alice', message: { text: 'x' } }, 'message'],
     ['vibrate a list', { user_id: 'alice', vibrate: [1] }, 'vibrate'],
