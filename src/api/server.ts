@@ -1,5 +1,5 @@
 // The HTTP API: one fastify instance, every route group registered as a plugin on it.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import formbody from '@fastify/formbody';
 import type { Logger } from 'pino';
@@ -35,7 +35,7 @@ export async function createApiServer(deps: ApiDeps, logger: Logger): Promise<Fa
   const app: FastifyInstance = Fastify({
     loggerInstance: logger.child({ part: 'api' }) as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // Bracket notation (`api_token=...&user_id[]=a`) in query strings too, as RhoConnect reads them.
     routerOptions: { querystringParser: parseQueryString },
   });
