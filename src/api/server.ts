@@ -49,7 +49,8 @@ export async function createApiServer(deps: ApiDeps, logger: Logger): Promise<Fa
   // Every error a client can cause is a 4xx with a JSON reason; anything else is a logged 500.
   app.setErrorHandler((err: Error & { statusCode?: number }, request, reply) => {
     const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
-    if (status >= 500) request.log.error({ err: err.message, url: request.url }, 'request failed');
+    // The path only: the query string may carry an api_token.
+    if (status >= 500) request.log.error({ err: err.message, path: request.url.split('?')[0] }, 'request failed');
     return reply.code(status).send({ error: status === 500 && err.statusCode === undefined ? `internal error: ${err.message}` : err.message });
   });
   app.setNotFoundHandler((request, reply) =>
