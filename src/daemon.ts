@@ -7,7 +7,9 @@ import { Capture, type CaptureNode, type Change } from './capture/capture.js';
 import { ChangeClassifier, type KeyspaceDecision } from './capture/classify.js';
 import { CoalescingWindow, type ChangeGroup } from './coalesce/coalescing-window.js';
 import { PingJob, type PingResult, type PingTrigger } from './ping/ping-job.js';
-import type { PingParams } from './ping/ping-params.js';
+import type { NormalizedPing, PingParams } from './ping/ping-params.js';
+import { enqueuePingJob, type EnqueuedPing } from './ping/resque-queue.js';
+import { ResqueWorker } from './ping/resque-worker.js';
 import type { Platform, PushAdapter } from './push/adapter.js';
 import { createPushAdapters, type PushAdapters } from './push/registry.js';
 import { RhoconnectStore } from './store/rhoconnect-store.js';
@@ -29,6 +31,10 @@ export interface DaemonOptions {
   capture?: boolean;
   /** Serve the HTTP API on `:rhopush: :listen:` (default true). */
   http?: boolean;
+  /** Consume Resque ping jobs from `:rhopush: :queues:` (default true). */
+  queue?: boolean;
+  /** An open connection to instance 0 of `:redis:` to use instead of opening one; left open on stop. */
+  redis?: Redis;
   /** Observers, for replay, demo and metrics. */
   onDecision?: (decision: KeyspaceDecision, event: string, node: string, key: string) => void;
   onChange?: (change: Change) => void;
@@ -61,6 +67,8 @@ export class Daemon {
   readonly metrics: Metrics;
   api?: FastifyInstance;
   private watcher?: SettingsWatcher;
+  worker?: ResqueWorker;
+  private readonly ownsRedis: boolean;
   private readonly adapters: PushAdapters;
   private readonly limiter = new Limiter(MAX_CONCURRENT_PINGS);
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -73,11 +81,14 @@ export class Daemon {
     const settings = options.settings;
     this.logger = options.logger ?? silentLogger;
     this.metrics = options.metrics ?? new Metrics();
-    this.redis = connectRedis(settings.redis[0]!, { connectionName: 'rhopush:store', lazyConnect: true });
-    this.redis.on('error', (err: Error) => {
-      this.lastRedisError = err.message;
-      this.logger.debug({ err: err.message }, 'store connection error');
-    });
+    this.ownsRedis = options.redis === undefined;
+    this.redis = options.redis ?? connectRedis(settings.redis[0]!, { connectionName: 'rhopush:store', lazyConnect: true });
+    if (this.ownsRedis) {
+      this.redis.on('error', (err: Error) => {
+        this.lastRedisError = err.message;
+        this.logger.debug({ err: err.message }, 'store connection error');
+      });
+    }
     this.store = new RhoconnectStore(this.redis);
     this.adapters = options.adapters ?? createPushAdapters(() => this.currentSettings, this.logger);
     this.pingJob = new PingJob(this.store, (p: Platform): PushAdapter => this.adapters.adapterFor(p), this.logger, {
@@ -138,7 +149,7 @@ export class Daemon {
     // Watch before connecting: an edit made while rhopush starts is not missed.
     await this.watcher?.start();
     try {
-      await this.redis.connect();
+      if (this.ownsRedis) await this.redis.connect();
       await waitReady(this.redis);
     } catch (err) {
       // ioredis rejects with "Connection is closed."; the reason is in the error event before it.
@@ -148,9 +159,30 @@ export class Daemon {
       );
     }
     await this.capture?.start();
+    if (this.options.queue !== false) {
+      const first = this.settings.redis[0]!;
+      this.worker = new ResqueWorker({
+        redis: this.redis,
+        blockingConnection: () => connectRedis(first, { connectionName: 'rhopush:queue-fetch' }),
+        queues: this.settings.rhopush.queues,
+        concurrency: this.settings.rhopush.workerConcurrency,
+        heartbeatTtlMs: this.settings.rhopush.leaseMs,
+        maxUsers: () => this.settings.rhopush.maxUsersPerPing,
+        run: (ping) => this.ping(ping, 'queue'),
+        logger: this.logger,
+      });
+      await this.worker.start();
+    }
     if (this.options.http !== false) {
       this.api = await createApiServer(
-        { settings: () => this.settings, ping: (p, t) => this.ping(p, t), store: this.store, health: () => this.health(), metrics: this.metrics },
+        {
+          settings: () => this.settings,
+          ping: (p, t) => this.ping(p, t),
+          enqueue: (p) => this.enqueue(p),
+          store: this.store,
+          health: () => this.health(),
+          metrics: this.metrics,
+        },
         this.logger,
       );
       const { host, port } = this.settings.rhopush.listen;
@@ -176,6 +208,10 @@ export class Daemon {
     for (const s of this.capture?.status() ?? []) {
       parts[`capture ${s.node}`] = { ok: s.subscribed, detail: s.subscribed ? 'subscribed' : 'not subscribed' };
     }
+    if (this.worker) {
+      const w = this.worker.status();
+      parts['queue worker'] = { ok: w.running, detail: `${w.running ? 'running' : 'stopped'}, ${w.inHand} in hand, ${w.processed} done, ${w.failed} failed` };
+    }
     // A rejected settings file is a warning, not a failure: the last good settings keep serving.
     const problem = this.watcher?.problem;
     parts.config = problem
@@ -198,9 +234,14 @@ export class Daemon {
     this.window.setOptions({ quietMs: settings.rhopush.coalesceMs, maxDelayMs: settings.rhopush.maxDelayMs });
   }
 
-  /** Runs a ping now (REST, CLI, library). */
-  ping(params: PingParams, trigger: PingTrigger): Promise<PingResult> {
+  /** Runs a ping now (REST, CLI, library, queue jobs). */
+  ping(params: PingParams | NormalizedPing, trigger: PingTrigger): Promise<PingResult> {
     return this.track(this.limiter.run(() => this.pingJob.run(params, trigger)));
+  }
+
+  /** Queues a ping as a Resque job on the first of `:rhopush: :queues:`. */
+  enqueue(ping: NormalizedPing): Promise<EnqueuedPing> {
+    return enqueuePingJob(this.redis, ping, this.settings.rhopush.queues[0]);
   }
 
   private onGroup(group: ChangeGroup): void {
@@ -246,16 +287,20 @@ export class Daemon {
         }
         await within(this.capture.stop(), left());
       }
-      const pending = this.window.flushAll();
-      if (pending > 0) this.logger.info({ users: pending }, 'sending grouped pings before stopping');
       // The API stops taking requests and waits for the ones it is serving; their pings drain too.
       const apiClosed = this.api?.close() ?? Promise.resolve();
+      // The worker finishes the jobs in hand (their pings need the adapters, closed below).
+      await within(this.worker?.stop() ?? Promise.resolve(), left());
+      const pending = this.window.flushAll();
+      if (pending > 0) this.logger.info({ users: pending }, 'sending grouped pings before stopping');
       if (!(await within(Promise.all([apiClosed, this.drain()]), left()))) {
         this.logger.warn({ pings: this.inFlight.size }, 'shutdown timeout: stopping with pings still in flight');
       }
       await within(this.adapters.close(), left());
-      await within(this.redis.quit(), left());
-      this.redis.disconnect();
+      if (this.ownsRedis) {
+        await within(this.redis.quit(), left());
+        this.redis.disconnect();
+      }
       this.logger.info('rhopush stopped');
     })();
     return this.stopping;

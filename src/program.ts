@@ -10,6 +10,7 @@ import type { Settings } from './config/settings.js';
 import { createDaemon } from './daemon.js';
 import { createLogger } from './logger.js';
 import { replayFiles } from './replay/replay.js';
+import { enqueuePing } from './library.js';
 import { NotifyConfigError } from './capture/notify-config.js';
 import { formatDoctorReport, runDoctor } from './doctor.js';
 import type { Daemon } from './daemon.js';
@@ -88,18 +89,23 @@ Settings edits apply while running (push_notify, partition_type, grouping, deliv
     .option('--badge <n>', 'badge number')
     .option('--sound <file>', 'sound file')
     .option('--vibrate <n>', 'vibrate duration')
+    .option('--async', 'queue the ping as a Resque job (resque:queue:ping) for a running daemon instead of sending it')
     .option('--json', 'print the result as JSON')
-    .action(async (flags: SettingsFlags & { user: string[]; sources?: string; message?: string; badge?: string; sound?: string; vibrate?: string; json?: boolean }) => {
+    .action(async (flags: SettingsFlags & { user: string[]; sources?: string; message?: string; badge?: string; sound?: string; vibrate?: string; json?: boolean; async?: boolean }) => {
       const settings = readSettings(flags);
+      const params = { user_id: flags.user, sources: flags.sources, message: flags.message, badge: flags.badge, sound: flags.sound, vibrate: flags.vibrate };
+      if (flags.async) {
+        const queued = await enqueuePing(params, { settings });
+        if (flags.json) console.log(JSON.stringify(queued));
+        else console.log(`queued on resque:queue:${queued.queue} (${queued.queued} waiting): ${JSON.stringify(queued.job)}`);
+        return;
+      }
       const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn' });
-      // Not a second daemon: no capture, no HTTP listener (one may already run on :listen:).
-      const daemon = createDaemon({ settings, logger, capture: false, http: false });
+      // A one-off ping: no capture, no HTTP listener, no queue jobs taken from the running daemon.
+      const daemon = createDaemon({ settings, logger, capture: false, http: false, queue: false });
       await daemon.start();
       try {
-        const result = await daemon.ping(
-          { user_id: flags.user, sources: flags.sources, message: flags.message, badge: flags.badge, sound: flags.sound, vibrate: flags.vibrate },
-          'cli',
-        );
+        const result = await daemon.ping(params, 'cli');
         console.log(flags.json ? JSON.stringify(result) : formatPingResult(result));
         process.exitCode = result.errors.length > 0 ? 1 : 0;
       } finally {

@@ -1,15 +1,18 @@
 // The HTTP API: one fastify instance, every route group registered as a plugin on it.
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
+import formbody from '@fastify/formbody';
 import type { Logger } from 'pino';
 import type { Settings } from '../config/settings.js';
 import type { PingResult, PingTrigger } from '../ping/ping-job.js';
-import type { PingParams } from '../ping/ping-params.js';
+import type { NormalizedPing, PingParams } from '../ping/ping-params.js';
+import type { EnqueuedPing } from '../ping/resque-queue.js';
 import type { RhoconnectStore } from '../store/rhoconnect-store.js';
 import { pingRoutes } from './ping-routes.js';
 import { healthRoutes } from './health-routes.js';
 import { metricsRoutes } from './metrics-routes.js';
 import type { Metrics } from '../metrics.js';
+import { parseFormBody, parseQueryString } from './form-body.js';
 
 /** A part's state for /healthz. */
 export interface HealthReport {
@@ -21,7 +24,9 @@ export interface HealthReport {
 /** What the routes need from the daemon; daemon.ts provides it. */
 export interface ApiDeps {
   settings: () => Settings;
-  ping: (params: PingParams, trigger: PingTrigger) => Promise<PingResult>;
+  ping: (params: PingParams | NormalizedPing, trigger: PingTrigger) => Promise<PingResult>;
+  /** Queues a ping as a Resque job (the REST `async` parameter). */
+  enqueue: (ping: NormalizedPing) => Promise<EnqueuedPing>;
   store: RhoconnectStore;
   health: () => HealthReport;
   /** Served at /metrics; absent: /metrics is not served. */
@@ -36,10 +41,26 @@ export async function createApiServer(deps: ApiDeps, logger: Logger): Promise<Fa
     bodyLimit: BODY_LIMIT_BYTES,
     // Pings are logged once each by the daemon; a line per HTTP request would double them.
     logController: new LogController({ disableRequestLogging: true }),
+    // Bracket notation (`api_token=...&user_id[]=a`) in query strings too, as RhoConnect reads them.
+    routerOptions: { querystringParser: parseQueryString },
   });
   await app.register(swagger, {
     openapi: { info: { title: 'rhopush', description: "RhoConnect's ping API, served by rhopush", version: '1' } },
   });
+  // Form bodies as Ruby's RestClient sends them (`user_id[]=a&user_id[]=b`).
+  await app.register(formbody, { parser: parseFormBody });
+  // Only JSON and forms carry parameters; a text body would be ignored silently, so it gets 415.
+  app.removeContentTypeParser('text/plain');
+  // Every error a client can cause is a 4xx with a JSON reason; anything else is a logged 500.
+  app.setErrorHandler((err: Error & { statusCode?: number }, request, reply) => {
+    const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    // The path only: the query string may carry an api_token.
+    if (status >= 500) request.log.error({ err: err.message, path: request.url.split('?')[0] }, 'request failed');
+    return reply.code(status).send({ error: status === 500 && err.statusCode === undefined ? `internal error: ${err.message}` : err.message });
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ error: `no route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}` }),
+  );
   await app.register(pingRoutes, deps);
   await app.register(healthRoutes, deps);
   if (deps.metrics) await app.register(metricsRoutes, { metrics: deps.metrics });

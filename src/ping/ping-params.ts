@@ -48,25 +48,44 @@ function scalar(field: string, v: unknown): string | undefined {
   throw new PingParamsError(field, 'expected a string or a number');
 }
 
-function list(field: string, v: unknown): string[] {
+/**
+ * A list given as an array (nested one level deep, as RhoConnect's Ruby example `[array_of_users]`
+ * produces), or, when `commas` is set, as a comma-separated string.
+ */
+function list(field: string, v: unknown, commas: boolean): string[] {
   if (v === undefined || v === null || v === '') return [];
-  const items = typeof v === 'string' ? v.split(',') : Array.isArray(v) ? v : undefined;
-  if (!items) throw new PingParamsError(field, 'expected a list or a comma-separated string');
-  return items.map((item) => {
+  const items = typeof v === 'string' ? (commas ? v.split(',') : [v]) : Array.isArray(v) ? v.flat(1) : typeof v === 'number' ? [v] : undefined;
+  if (!items) throw new PingParamsError(field, commas ? 'expected a list or a comma-separated string' : 'expected a string or a list of strings');
+  const out: string[] = [];
+  for (const item of items) {
     const s = scalar(field, item);
     if (s === undefined) throw new PingParamsError(field, 'expected names, got null');
-    return s.trim();
-  }).filter((s) => s.length > 0);
+    const name = commas ? s.trim() : s;
+    if (name.length > 0) out.push(name);
+  }
+  return out;
 }
 
-export function normalizePingParams(params: PingParams): NormalizedPing {
+export interface NormalizeOptions {
+  /** Refuse calls naming more users than this (`:rhopush: :max_users_per_ping:`). */
+  maxUsers?: number;
+}
+
+/**
+ * Validates and normalises ping parameters. Throws PingParamsError naming the field. A login is
+ * taken as written (RhoConnect does not split or trim user_id); sources may be comma-separated.
+ */
+export function normalizePingParams(params: PingParams, options: NormalizeOptions = {}): NormalizedPing {
   if (params === null || typeof params !== 'object' || Array.isArray(params)) {
     throw new PingParamsError('params', 'expected an object');
   }
-  const users = list('user_id', params.user_id);
+  const users = list('user_id', params.user_id, false);
   if (users.length === 0) throw new PingParamsError('user_id', 'expected one login or a list of logins');
-  const rawSources = params.sources ?? params.source_id;
-  const sources = list(params.sources !== undefined ? 'sources' : 'source_id', rawSources);
+  if (options.maxUsers !== undefined && users.length > options.maxUsers) {
+    throw new PingParamsError('user_id', `at most ${options.maxUsers} users per ping (got ${users.length})`);
+  }
+  const sourcesField = params.sources !== undefined && params.sources !== null ? 'sources' : 'source_id';
+  const sources = list(sourcesField, params[sourcesField], true);
   const badge = scalar('badge', params.badge);
   if (badge !== undefined && badge !== '' && !/^-?\d+$/.test(badge.trim())) {
     throw new PingParamsError('badge', 'expected a whole number');

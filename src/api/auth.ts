@@ -1,0 +1,58 @@
+// RhoConnect's API token check for admin routes: the token comes from the X-RhoConnect-API-TOKEN
+// header or an `api_token` parameter, and must be the configured `:api_token:` / API_TOKEN or a
+// RhoConnect token record (`api_token:<token>:user_id`) of a user whose `admin` is 1.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { RhoconnectStore } from '../store/rhoconnect-store.js';
+
+export const API_TOKEN_HEADER = 'x-rhoconnect-api-token';
+
+/** RhoConnect's 422 messages, word for word. */
+export const NO_API_TOKEN = 'No API token provided';
+export const INVALID_API_USER = 'Invalid/missing API user';
+
+/** Longer tokens are refused without a Redis lookup (RhoConnect's are 32 hex characters). */
+const MAX_TOKEN_LENGTH = 1024;
+
+export type ApiTokenOutcome = { ok: true; via: 'settings' | 'token-record'; user?: string } | { ok: false; error: typeof NO_API_TOKEN | typeof INVALID_API_USER };
+
+/**
+ * A presented token: its text, or null when the value given is not text (a list, an object).
+ * Empty values count as not given.
+ */
+export type PresentedToken = string | null;
+
+/** The tokens a request presents, header first (RhoConnect looks there first), then the parameter. */
+export function presentedTokens(header: unknown, parameter: unknown): PresentedToken[] {
+  const tokens: PresentedToken[] = [];
+  for (const value of [header, parameter]) {
+    if (value === undefined || value === null || value === '') continue;
+    if (typeof value === 'string') tokens.push(value);
+    else if (typeof value === 'number' && Number.isFinite(value)) tokens.push(String(value));
+    else tokens.push(null);
+  }
+  return tokens;
+}
+
+/** Constant-time equality (digests first, so the lengths do not show either). */
+export function sameToken(a: string, b: string): boolean {
+  return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
+}
+
+/**
+ * Accepts when any presented token is valid. A token record is looked up by key in Redis, which
+ * does not compare the token character by character, so only the configured token needs the
+ * constant-time comparison.
+ */
+export async function checkApiToken(tokens: PresentedToken[], configured: string | undefined, store: RhoconnectStore): Promise<ApiTokenOutcome> {
+  if (tokens.length === 0) return { ok: false, error: NO_API_TOKEN };
+  for (const token of tokens) {
+    if (token === null || token.length > MAX_TOKEN_LENGTH) continue;
+    if (configured && sameToken(token, configured)) return { ok: true, via: 'settings' };
+  }
+  for (const token of tokens) {
+    if (token === null || token.length > MAX_TOKEN_LENGTH) continue;
+    const user = await store.apiTokenUser(token);
+    if (user !== undefined && (await store.userExists(user)) && (await store.isAdmin(user))) return { ok: true, via: 'token-record', user };
+  }
+  return { ok: false, error: INVALID_API_USER };
+}

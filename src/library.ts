@@ -1,0 +1,89 @@
+// The library call: `ping()` is the TypeScript counterpart of RhoConnect's `PingJob.perform`, and
+// `enqueuePing()` of `Resque.enqueue(PingJob, ...)`.
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { loadSettings } from './config/load-settings.js';
+import { RHOPUSH_DEFAULTS, type Settings } from './config/settings.js';
+import { createDaemon, type Daemon } from './daemon.js';
+import { PingError, type PingResult } from './ping/ping-job.js';
+import { normalizePingParams, type PingParams } from './ping/ping-params.js';
+import { enqueuePingJob, type EnqueuedPing } from './ping/resque-queue.js';
+import type { PushAdapters } from './push/registry.js';
+import { connectRedis, waitReady } from './store/redis-connection.js';
+
+export interface PingOptions {
+  /**
+   * Settings, or the path of RhoConnect's settings.yml. Default: RHOPUSH_SETTINGS, else ./settings.yml.
+   * Not read by `enqueuePing` when `redis` is given.
+   */
+  settings?: Settings | string;
+  /** Environment section of settings.yml (default: RACK_ENV, else development). */
+  environment?: string;
+  /** Process environment for RHOPUSH_SETTINGS, REDIS_URL, API_TOKEN, RACK_ENV (default: process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** An open connection to RhoConnect's Redis (instance 0 of `:redis:`); used and left open. */
+  redis?: Redis;
+  /** A running daemon to ping through, reusing its connections and push adapters. */
+  daemon?: Daemon;
+  /** Delivery override: one adapter per platform (tests, custom delivery). */
+  adapters?: PushAdapters;
+  logger?: Logger;
+}
+
+export interface EnqueueOptions extends PingOptions {
+  /** Resque queue (default: the first of `:rhopush: :queues:`, i.e. `ping`). */
+  queue?: string;
+}
+
+function resolveSettings(options: PingOptions): Settings {
+  if (options.settings !== undefined && typeof options.settings !== 'string') return options.settings;
+  const env = options.env ?? process.env;
+  const file = options.settings ?? env.RHOPUSH_SETTINGS ?? 'settings.yml';
+  return loadSettings(file, { environment: options.environment, env });
+}
+
+/**
+ * Pings every registered device of the users, as `PingJob.perform` does. Resolves with the result
+ * (one entry per device push); rejects with PingParamsError for bad parameters and with PingError
+ * (all adapter messages joined, the result attached) when any device push failed.
+ */
+export async function ping(params: PingParams, options: PingOptions = {}): Promise<PingResult> {
+  if (options.daemon) {
+    const normalized = normalizePingParams(params, { maxUsers: options.daemon.settings.rhopush.maxUsersPerPing });
+    return raiseOnErrors(await options.daemon.ping(normalized, 'library'));
+  }
+  const settings = resolveSettings(options);
+  const normalized = normalizePingParams(params, { maxUsers: settings.rhopush.maxUsersPerPing });
+  const daemon = createDaemon({ settings, logger: options.logger, adapters: options.adapters, redis: options.redis, capture: false, http: false, queue: false });
+  try {
+    await daemon.start();
+    return raiseOnErrors(await daemon.ping(normalized, 'library'));
+  } finally {
+    await daemon.stop();
+  }
+}
+
+function raiseOnErrors(result: PingResult): PingResult {
+  if (result.errors.length > 0) throw new PingError(result);
+  return result;
+}
+
+/**
+ * Queues a ping as a Resque job exactly as `Resque.enqueue(PingJob, params)` writes it, for a
+ * rhopush daemon (or a Ruby Resque worker) to run. Rejects with PingParamsError for bad parameters.
+ */
+export async function enqueuePing(params: PingParams, options: EnqueueOptions = {}): Promise<EnqueuedPing> {
+  const redis = options.redis ?? options.daemon?.redis;
+  const settings = options.daemon?.settings ?? (redis && options.settings === undefined ? undefined : resolveSettings(options));
+  const queue = options.queue ?? settings?.rhopush.queues[0] ?? RHOPUSH_DEFAULTS.queues[0]!;
+  const normalized = normalizePingParams(params, { maxUsers: settings?.rhopush.maxUsersPerPing ?? RHOPUSH_DEFAULTS.maxUsersPerPing });
+  if (redis) return enqueuePingJob(redis, normalized, queue);
+  const own = connectRedis(settings!.redis[0]!, { connectionName: 'rhopush:enqueue', lazyConnect: true });
+  own.on('error', () => undefined);
+  try {
+    await waitReady(own);
+    return await enqueuePingJob(own, normalized, queue);
+  } finally {
+    await own.quit().catch(() => own.disconnect());
+  }
+}

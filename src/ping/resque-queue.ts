@@ -1,0 +1,97 @@
+// Resque's queue format for ping jobs: the keys, the job JSON Ruby's `Resque.enqueue(PingJob, ...)`
+// writes, the failure record resque-web shows, and `enqueuePingJob` writing exactly that.
+import { hostname } from 'node:os';
+import type { Redis } from 'ioredis';
+import type { NormalizedPing } from './ping-params.js';
+
+/** RhoConnect's Resque uses the default `resque:` namespace. */
+export const resqueKeys = {
+  queues: 'resque:queues',
+  queue: (name: string) => `resque:queue:${name}`,
+  failed: 'resque:failed',
+  processed: 'resque:stat:processed',
+  failedCount: 'resque:stat:failed',
+} as const;
+
+/** The class rhopush writes; `PingJob` is what apps written for older RhoConnect versions enqueue. */
+export const PING_JOB_CLASS = 'Rhoconnect::PingJob';
+export const PING_JOB_CLASSES: ReadonlySet<string> = new Set([PING_JOB_CLASS, 'PingJob']);
+
+/** A Resque job as stored in `resque:queue:<name>`. */
+export interface ResqueJob {
+  class: string;
+  args: unknown[];
+}
+
+/** One entry of `resque:failed`, in Resque's own field names. */
+export interface ResqueFailure {
+  failed_at: string;
+  payload: unknown;
+  exception: string;
+  error: string;
+  backtrace: string[];
+  worker: string;
+  queue: string;
+}
+
+/** The job arguments a ping is stored as: RhoConnect's parameter names, string keys, no empty fields. */
+export function pingJobArgs(ping: NormalizedPing): Record<string, unknown> {
+  const args: Record<string, unknown> = { user_id: ping.users };
+  if (ping.sources.length > 0) args.sources = ping.sources;
+  if (ping.message !== undefined) args.message = ping.message;
+  if (ping.badge !== undefined && ping.badge !== '') args.badge = ping.badge;
+  if (ping.sound !== undefined) args.sound = ping.sound;
+  if (ping.vibrate !== '') args.vibrate = ping.vibrate;
+  return args;
+}
+
+export function pingJob(ping: NormalizedPing): ResqueJob {
+  return { class: PING_JOB_CLASS, args: [pingJobArgs(ping)] };
+}
+
+export interface EnqueuedPing {
+  queue: string;
+  /** Length of the queue after the push. */
+  queued: number;
+  job: ResqueJob;
+}
+
+/**
+ * Queues a ping as `Resque.enqueue(PingJob, params)` does: SADD resque:queues, RPUSH resque:queue:<q>,
+ * in one MULTI so a reader never sees the job without its queue being registered.
+ */
+export async function enqueuePingJob(redis: Redis, ping: NormalizedPing, queue = 'ping'): Promise<EnqueuedPing> {
+  const job = pingJob(ping);
+  const replies = await redis.multi().sadd(resqueKeys.queues, queue).rpush(resqueKeys.queue(queue), JSON.stringify(job)).exec();
+  const failed = replies?.find(([err]) => err);
+  if (!replies || failed) throw failed?.[0] ?? new Error(`enqueue on ${resqueKeys.queue(queue)} was aborted`);
+  return { queue, queued: Number(replies[1]?.[1] ?? 0), job };
+}
+
+/** Resque names a worker `host:pid:queues`; resque-web splits it on ':' to show those parts. */
+export function resqueWorkerName(queues: readonly string[], pid: number = process.pid): string {
+  return `${hostname()}:${pid}:${queues.join(',')}`;
+}
+
+/** Resque's `failed_at`: `%Y/%m/%d %H:%M:%S %Z`, written here in UTC. */
+export function resqueTimestamp(date: Date = new Date()): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${date.getUTCFullYear()}/${p(date.getUTCMonth() + 1)}/${p(date.getUTCDate())} ${p(date.getUTCHours())}:${p(date.getUTCMinutes())}:${p(date.getUTCSeconds())} UTC`;
+}
+
+/** The record Resque's Redis failure backend pushes onto `resque:failed`. */
+export function resqueFailure(payload: unknown, error: Error, worker: string, queue: string, at: Date = new Date()): ResqueFailure {
+  return {
+    failed_at: resqueTimestamp(at),
+    payload,
+    exception: error.name || 'Error',
+    error: error.message,
+    backtrace: (error.stack ?? '')
+      .split('\n')
+      .slice(1)
+      .map((line) => line.trim())
+      .filter((line) => line.length > 0),
+    worker,
+    queue,
+  };
+}
