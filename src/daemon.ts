@@ -170,6 +170,8 @@ export class Daemon {
         maxUsers: () => this.settings.rhopush.maxUsersPerPing,
         run: (ping) => this.ping(ping, 'queue'),
         logger: this.logger,
+        onJobFinished: (_queue, outcome) => this.metrics.jobOutcome(outcome),
+        onQueueDepth: (queue, depth) => this.metrics.setQueueDepth(depth, queue),
       });
       await this.worker.start();
     }

@@ -53,6 +53,9 @@ export interface ResqueWorkerOptions {
   pollSeconds?: number;
   /** Force the fetch method (tests of servers older than Redis 6.2); default: detected. */
   fetchMethod?: FetchMethod;
+  /** Metrics: each finished job, and each queue's depth at every heartbeat. */
+  onJobFinished?: (queue: string, outcome: 'done' | 'failed') => void;
+  onQueueDepth?: (queue: string, depth: number) => void;
 }
 
 /** `blmove`: BLMOVE (Redis ≥ 6.2). `script`: an atomic LPOP+RPUSH script, polled (older servers). */
@@ -163,6 +166,10 @@ export class ResqueWorker {
     if (this.stopping) return;
     try {
       await this.beat();
+      if (this.options.onQueueDepth) {
+        const depths = await Promise.all(this.queues.map((q) => this.redis.llen(resqueKeys.queue(q))));
+        depths.forEach((depth, i) => this.options.onQueueDepth!(this.queues[i]!, depth));
+      }
       // Look for dead peers now and then, not only at start: a peer may die while we run.
       this.beats += 1;
       if (this.beats % 3 === 0) await this.recoverAbandoned();
@@ -265,6 +272,7 @@ export class ResqueWorker {
     const processing = workerKeys.processing(this.id, queue);
     if (failure) {
       this.counts.failed += 1;
+      this.options.onJobFinished?.(queue, 'failed');
       this.logger.warn({ queue, exception: failure.name, error: failure.message }, 'queue job failed: recorded in resque:failed');
       const record = JSON.stringify(resqueFailure(payload, failure, this.name, queue));
       await this.finish(() =>
@@ -272,6 +280,7 @@ export class ResqueWorker {
       );
     } else {
       this.counts.processed += 1;
+      this.options.onJobFinished?.(queue, 'done');
       await this.finish(() => this.redis.multi().lrem(processing, 1, raw).incr(resqueKeys.processed).exec());
     }
   }
