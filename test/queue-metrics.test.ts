@@ -28,7 +28,7 @@ describe('queue metrics', () => {
       JSON.stringify({ class: 'PingJob', args: [{ user_id: ['alice'] }] }),
       JSON.stringify({ class: 'SomethingElse', args: [{}] }),
     );
-    const started = await startDaemon(entrySettings(r.options.port!, '    :lease_ms: 300\n'));
+    const started = await startDaemon(entrySettings(r.options.port!, '    :lease_ms: 300\n    :worker_concurrency: 1\n'));
     daemon = started.daemon;
     const text = await eventually(async () => {
       const body = await (await fetch(`${started.url}/metrics`)).text();
@@ -36,12 +36,21 @@ describe('queue metrics', () => {
     }, 'job outcomes in /metrics');
     expect(sample(text, 'rhopush_pings_total', 'trigger="queue"')).toBe(2);
     expect(await r.llen('resque:failed')).toBe(1);
-    // Depth is sampled at every heartbeat (lease_ms / 3): the queue is empty now.
+    // Depth is sampled at every heartbeat (lease_ms / 3). With one job in hand and pushes held,
+    // the rest wait in the queue and show up there.
+    started.adapters.hold();
+    const job = JSON.stringify({ class: 'Rhoconnect::PingJob', args: [{ user_id: 'alice' }] });
+    await r.rpush('resque:queue:ping', job, job, job, job);
+    await eventually(async () => {
+      const body = await (await fetch(`${started.url}/metrics`)).text();
+      return sample(body, 'rhopush_queue_depth', 'queue="ping"') === 4 - 1 ? true : undefined;
+    }, 'queue depth 3 while one job is in hand');
+    started.adapters.release();
     await r.rpush('resque:queue:ping', 'not json');
     const depth = await eventually(async () => {
       const body = await (await fetch(`${started.url}/metrics`)).text();
       return sample(body, 'rhopush_queue_jobs_total', 'outcome="failed"') === 2 && sample(body, 'rhopush_queue_depth', 'queue="ping"') === 0 ? body : undefined;
     }, 'second failure and an empty queue in /metrics');
-    expect(sample(depth, 'rhopush_queue_jobs_total', 'outcome="done"')).toBe(2);
+    expect(sample(depth, 'rhopush_queue_jobs_total', 'outcome="done"')).toBe(6);
   });
 });
