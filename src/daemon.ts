@@ -58,7 +58,7 @@ export class Daemon {
     this.redis = connectRedis(settings.redis[0]!, { connectionName: 'rhopush:store', lazyConnect: true });
     this.redis.on('error', (err: Error) => this.logger.debug({ err: err.message }, 'store connection error'));
     this.store = new RhoconnectStore(this.redis);
-    this.adapters = options.adapters ?? createPushAdapters(() => this.currentSettings, this.logger);
+    this.adapters = options.adapters ?? createPushAdapters(() => this.currentSettings, this.logger, this.redis);
     this.pingJob = new PingJob(this.store, (p: Platform): PushAdapter => this.adapters.adapterFor(p), this.logger, {
       onPing: (result, ms) => {
         logPing(this.logger, result, ms);
