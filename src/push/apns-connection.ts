@@ -157,12 +157,23 @@ export class ApnsConnection {
 
   async close(): Promise<void> {
     this.closed = true;
+    // node-apn's shutdown stops its timers at once; its own wait for the session can hang when the
+    // session was already destroyed (Node never calls back close() then), so rhopush waits itself.
+    void this.client.shutdown().catch(() => undefined);
     const session = this.session;
-    await Promise.race([
-      this.client.shutdown(),
-      new Promise<void>((resolve) => setTimeout(resolve, 2000).unref()),
-    ]);
-    if (session && !session.destroyed) session.destroy();
+    if (!session || session.destroyed) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        session.destroy();
+        resolve();
+      }, 2000);
+      timer.unref();
+      session.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      if (!session.closed) session.close();
+    });
   }
 
   private fromRejection(rejection: unknown, track: Tracked): ApnsReply {
@@ -200,7 +211,12 @@ export class ApnsConnection {
       this.remoteMaxStreams = settings.maxConcurrentStreams ?? this.options.maxConcurrentStreams;
       this.options.onCapacity();
     });
-    session.on('goaway', (code: number) => logger.debug({ connection: label, code }, 'APNs sent GOAWAY'));
+    let sessionError: string | undefined;
+    session.on('error', (err: Error) => (sessionError = err.message));
+    session.on('goaway', (code: number) => {
+      sessionError ??= `GOAWAY (code ${code})`;
+      logger.debug({ connection: label, code }, 'APNs sent GOAWAY');
+    });
     session.on('close', () => {
       clearInterval(pinger);
       if (this.session === session) {
@@ -209,7 +225,9 @@ export class ApnsConnection {
       }
       // Requests still waiting for an answer on this session will never get one: fail them now.
       for (const t of this.tracked.values()) {
-        if (t.session === session && t.status === undefined) t.settle?.({ failure: 'connection closed before the answer' });
+        if (t.session === session && t.status === undefined) {
+          t.settle?.({ failure: `connection closed before the answer${sessionError ? ` (${sessionError})` : ''}` });
+        }
       }
       this.options.onCapacity();
     });

@@ -1,5 +1,6 @@
 // Apple Push Notification service (HTTP/2). RhoConnect's payload, current protocol.
-import { randomUUID } from 'node:crypto';
+import { createPrivateKey, randomUUID } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
 import type { OutgoingHttpHeaders } from 'node:http2';
 import type { Logger } from 'pino';
 import type { Settings } from '../config/settings.js';
@@ -116,19 +117,27 @@ export class ApnsAdapter implements PushAdapter {
       // rhopush retries (bounded by :retry:, honouring Retry-After); node-apn's own retries are off.
       connectionRetryLimit: 0,
     };
-    if (target.ca) client.ca = [readCredentialFile(settings.file, target.ca, ':rhopush: :apns: :ca:')];
+    // Credentials are checked here, so a bad file or passphrase fails at once with the setting's
+    // name instead of surfacing later as a connection error that would be retried.
+    if (target.ca) {
+      const ca = readCredentialFile(settings.file, target.ca, ':rhopush: :apns: :ca:');
+      checkCredential(':rhopush: :apns: :ca:', () => createSecureContext({ ca }));
+      client.ca = [ca];
+    }
     if (target.auth.kind === 'token') {
-      client.token = {
-        key: readCredentialFile(settings.file, target.auth.keyFile, ':rhopush: :apns: :token_key:'),
-        keyId: target.auth.keyId,
-        teamId: target.auth.teamId,
-      };
+      const key = readCredentialFile(settings.file, target.auth.keyFile, ':rhopush: :apns: :token_key:');
+      checkCredential(':rhopush: :apns: :token_key:', () => {
+        if (createPrivateKey(key).asymmetricKeyType !== 'ec') throw new Error('expected the .p8 EC key from Apple');
+      });
+      client.token = { key, keyId: target.auth.keyId, teamId: target.auth.teamId };
     } else {
       // RhoConnect's certificate file holds both the certificate and its private key.
       const pem = readCredentialFile(settings.file, target.auth.certFile, target.auth.setting);
+      const passphrase = target.auth.passphrase || undefined;
+      checkCredential(target.auth.setting, () => createSecureContext({ cert: pem, key: pem, passphrase }));
       client.cert = pem;
       client.key = pem;
-      if (target.auth.passphrase) client.passphrase = target.auth.passphrase;
+      if (passphrase) client.passphrase = passphrase;
     }
     const provider = new ApnsProvider({
       client,
@@ -141,6 +150,14 @@ export class ApnsAdapter implements PushAdapter {
     });
     this.providers.set(target.key, provider);
     return provider;
+  }
+}
+
+function checkCredential(setting: string, check: () => unknown): void {
+  try {
+    check();
+  } catch (err) {
+    throw new Error(`${setting}: ${(err as Error).message}`);
   }
 }
 

@@ -24,6 +24,10 @@ export class DeadTokenGuard implements PushAdapter {
     }
     const result = await this.inner.send(request);
     if (result.outcome === 'dead' && token) {
+      this.logger.info(
+        { platform, user: request.user, client: request.client.id, token: shortenToken(token), reason: result.reason },
+        'device token reported dead: recorded, and skipped until the device registers a new one',
+      );
       try {
         await this.store.record({
           token,

@@ -69,6 +69,8 @@ export class ApnsStandIn {
   readonly requests: ApnsRequestRecord[] = [];
   /** TLS connections accepted so far. */
   connections = 0;
+  /** Most streams one connection had open at once. */
+  maxOpenStreams = 0;
   private defaultAnswer: ApnsAnswer = { status: 200 };
   private readonly nextAnswers = new Map<string, ApnsAnswer[]>();
   private readonly alwaysAnswers = new Map<string, ApnsAnswer>();
@@ -163,6 +165,11 @@ export class ApnsStandIn {
     }
   }
 
+  /** Client connections open now (through the relay when there is one). */
+  get openConnections(): number {
+    return this.front ? this.relays.size : this.sessions.size;
+  }
+
   /** Requests currently held (stalled) and still open. */
   get heldCount(): number {
     return this.held.size;
@@ -236,6 +243,12 @@ export class ApnsStandIn {
 
   private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
     stream.on('error', () => undefined);
+    const counted = stream.session as (Http2Session & { rhopushOpenStreams?: number }) | undefined;
+    if (counted) {
+      counted.rhopushOpenStreams = (counted.rhopushOpenStreams ?? 0) + 1;
+      this.maxOpenStreams = Math.max(this.maxOpenStreams, counted.rhopushOpenStreams);
+      stream.on('close', () => (counted.rhopushOpenStreams = (counted.rhopushOpenStreams ?? 1) - 1));
+    }
     const chunks: Buffer[] = [];
     stream.on('data', (c: Buffer) => chunks.push(c));
     stream.on('end', () => {
