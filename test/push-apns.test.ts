@@ -259,7 +259,7 @@ ${apnsExtra}${extra}`,
     adapter = new ApnsAdapter(() => missing, silentLogger);
     const result = await adapter.send(pushRequest('apple', hexToken(8), ping()));
     expect(result.outcome).toBe('failed');
-    expect(result.reason).toMatch(/^APNs credentials: cannot read :rhopush: :apns: :token_key: file .*NoSuchKey\.p8 \(ENOENT\)$/);
+    expect(result.reason).toMatch(/^APNs credentials: cannot read `:rhopush: :apns: :token_key:` file .*NoSuchKey\.p8 \(ENOENT\)$/);
   });
 });
 
@@ -339,7 +339,7 @@ describe('APNs with RhoConnect certificate files', () => {
     const before = standIn.connections;
     const result = await adapter.send(pushRequest('apple', hexToken(15), ping(), { device_app_id: 'com.example.one' }));
     expect(result.outcome).toBe('failed');
-    expect(result.reason).toMatch(/^APNs credentials: :iphonecertificates: com\.example\.one: .*decrypt/);
+    expect(result.reason).toMatch(/^APNs credentials: `:iphonecertificates: com\.example\.one`: .*bad decrypt \(wrong passphrase\?\)$/);
     expect(standIn.connections).toBe(before);
   });
 

@@ -10,7 +10,7 @@ import type { ApnsReply, NodeApnClientOptions } from './apns-connection.js';
 import { ApnsProvider } from './apns-provider.js';
 import { apnsTarget, type ApnsTarget } from './apns-target.js';
 import { syncCollapseId } from './collapse.js';
-import { readCredentialFile } from './credential-files.js';
+import { checkCredential, readCredentialFile } from './credential-files.js';
 import { realClock, withRetries, type AttemptOutcome, type RetryClock } from './retry.js';
 
 export interface ApnsNotification {
@@ -150,14 +150,6 @@ export class ApnsAdapter implements PushAdapter {
     });
     this.providers.set(target.key, provider);
     return provider;
-  }
-}
-
-function checkCredential(setting: string, check: () => unknown): void {
-  try {
-    check();
-  } catch (err) {
-    throw new Error(`${setting}: ${(err as Error).message}`);
   }
 }
 

@@ -22,6 +22,18 @@ export function readCredentialFile(settingsFile: string, path: string, settingNa
   try {
     return readFileSync(resolved, 'utf8');
   } catch (err) {
-    throw new Error(`cannot read ${settingName} file ${resolved} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new Error(`cannot read \`${settingName}\` file ${resolved} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
+/** Runs a check of a credential; its failure names the setting, with a hint for the usual cause. */
+export function checkCredential(settingName: string, check: () => unknown): void {
+  try {
+    check();
+  } catch (err) {
+    const message = (err as Error).message;
+    if (message.includes(`\`${settingName}\``)) throw err;
+    const hint = /bad decrypt|bad password/i.test(message) ? ' (wrong passphrase?)' : '';
+    throw new Error(`\`${settingName}\`: ${message}${hint}`);
   }
 }
