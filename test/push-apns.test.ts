@@ -1,4 +1,5 @@
 // APNs delivery against a loopback HTTP/2 TLS stand-in that checks what APNs checks.
+import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { apnsNotification, apnsToken, ApnsAdapter, classifyApnsReply } from '../src/push/apns.js';
 import { apnsTarget, APNS_HOSTS } from '../src/push/apns-target.js';
@@ -414,6 +415,24 @@ describe('APNs sessions heal themselves', () => {
       expect(r.outcome).toBe('failed');
       expect(r.reason).toMatch(/^APNs connection: .*\(gave up after 2 attempts\)$/);
       expect(r.retries).toBe(1);
+    }
+  });
+
+  it('an endpoint that accepts TCP but never completes TLS: the push still settles', async () => {
+    const silent = net.createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const s = settings(300, 60_000, 2);
+    const port = (silent.address() as net.AddressInfo).port;
+    const blackhole = { ...s, rhopush: { ...s.rhopush, apns: { ...s.rhopush.apns, port } } };
+    adapter = new ApnsAdapter(() => blackhole, silentLogger);
+    try {
+      const result = await adapter.send(pushRequest('apple', hexToken(0x901), ping()));
+      expect(result).toMatchObject({ outcome: 'failed', retries: 1 });
+      expect(result.reason).toMatch(/^APNs connection: .*\(gave up after 2 attempts\)$/);
+    } finally {
+      await adapter.close();
+      adapter = undefined;
+      silent.close();
     }
   });
 
