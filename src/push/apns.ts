@@ -10,8 +10,9 @@ import type { ApnsReply, NodeApnClientOptions } from './apns-connection.js';
 import { ApnsProvider } from './apns-provider.js';
 import { apnsTarget, type ApnsTarget } from './apns-target.js';
 import { syncCollapseId } from './collapse.js';
-import { checkCredential, readCredentialFile } from './credential-files.js';
-import { realClock, withRetries, type AttemptOutcome, type RetryClock } from './retry.js';
+import { checkCredential, CredentialError, readCredentialFile } from './credential-files.js';
+import { ProviderCache } from './provider-cache.js';
+import { realClock, withRetries, type AttemptOutcome, type RetryClock, type RetryResult } from './retry.js';
 
 export interface ApnsNotification {
   payload: {
@@ -56,7 +57,7 @@ export function apnsToken(devicePin: string): string {
  * 400 BadDeviceToken), retried (429, 5xx, expired provider token, connection failures) and failed.
  */
 export class ApnsAdapter implements PushAdapter {
-  private readonly providers = new Map<string, ApnsProvider>();
+  private readonly providers = new ProviderCache<ApnsProvider>();
 
   constructor(
     private readonly settings: () => Settings,
@@ -69,13 +70,6 @@ export class ApnsAdapter implements PushAdapter {
     if (!request.token) return { outcome: 'failed', reason: 'APNs: the client has no device_pin' };
     const target = apnsTarget(settings, request.client);
     if ('error' in target) return { outcome: 'failed', reason: target.error };
-    let provider: ApnsProvider;
-    try {
-      provider = this.provider(target, settings);
-    } catch (err) {
-      return { outcome: 'failed', reason: `APNs credentials: ${(err as Error).message}` };
-    }
-
     const notification = apnsNotification(request.ping);
     const headers: OutgoingHttpHeaders = {
       'apns-push-type': notification.pushType,
@@ -86,11 +80,24 @@ export class ApnsAdapter implements PushAdapter {
     if (collapseId) headers['apns-collapse-id'] = collapseId;
     const body = JSON.stringify(notification.payload);
 
-    const { result, retries, exhausted } = await withRetries(
-      async () => classifyApnsReply(await provider.send(request.token, { ...headers, 'apns-id': randomUUID() }, body)),
-      settings.rhopush.retry,
-      this.clock,
-    );
+    let sent: RetryResult<ApnsPushOutcome>;
+    try {
+      sent = await this.providers.use(
+        target.key,
+        settings,
+        () => this.createProvider(target, settings),
+        (provider) =>
+          withRetries(
+            async () => classifyApnsReply(await provider.send(request.token, { ...headers, 'apns-id': randomUUID() }, body)),
+            settings.rhopush.retry,
+            this.clock,
+          ),
+      );
+    } catch (err) {
+      if (err instanceof CredentialError) return { outcome: 'failed', reason: `APNs credentials: ${err.message}` };
+      throw err;
+    }
+    const { result, retries, exhausted } = sent;
     const outcome: Omit<DevicePushResult, 'user' | 'clientId' | 'token' | 'platform'> = { ...result };
     if (exhausted) outcome.reason = `${result.reason} (${exhausted})`;
     if (retries > 0) outcome.retries = retries;
@@ -98,14 +105,10 @@ export class ApnsAdapter implements PushAdapter {
   }
 
   async close(): Promise<void> {
-    const providers = [...this.providers.values()];
-    this.providers.clear();
-    await Promise.all(providers.map((p) => p.close()));
+    await this.providers.close();
   }
 
-  private provider(target: ApnsTarget, settings: Settings): ApnsProvider {
-    const existing = this.providers.get(target.key);
-    if (existing) return existing;
+  private createProvider(target: ApnsTarget, settings: Settings): ApnsProvider {
     const apns = settings.rhopush.apns;
     const client: NodeApnClientOptions = {
       production: target.production,
@@ -139,17 +142,20 @@ export class ApnsAdapter implements PushAdapter {
       client.key = pem;
       if (passphrase) client.passphrase = passphrase;
     }
-    const provider = new ApnsProvider({
-      client,
-      connections: apns.connections,
-      maxConcurrentStreams: apns.maxConcurrentStreams,
-      requestTimeoutMs: apns.requestTimeoutMs,
-      pingIntervalMs: apns.pingIntervalMs,
-      logger: this.logger,
-      label: `apns ${target.topic ?? '(certificate topic)'} ${target.production ? 'production' : 'sandbox'}`,
-    });
-    this.providers.set(target.key, provider);
-    return provider;
+    // node-apn validates credentials as it builds its client (e.g. a certificate for the other environment).
+    try {
+      return new ApnsProvider({
+        client,
+        connections: apns.connections,
+        maxConcurrentStreams: apns.maxConcurrentStreams,
+        requestTimeoutMs: apns.requestTimeoutMs,
+        pingIntervalMs: apns.pingIntervalMs,
+        logger: this.logger,
+        label: `apns ${target.topic ?? '(certificate topic)'} ${target.production ? 'production' : 'sandbox'}`,
+      });
+    } catch (err) {
+      throw err instanceof CredentialError ? err : new CredentialError((err as Error).message);
+    }
   }
 }
 

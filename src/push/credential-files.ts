@@ -4,6 +4,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, resolve } from 'node:path';
 
+/** A credential file that cannot be read or used: a settings problem, not worth retrying. */
+export class CredentialError extends Error {
+  override name = 'CredentialError';
+}
+
 export function resolveCredentialPath(settingsFile: string, path: string): string {
   if (isAbsolute(path)) return path;
   const candidates: string[] = [];
@@ -22,7 +27,7 @@ export function readCredentialFile(settingsFile: string, path: string, settingNa
   try {
     return readFileSync(resolved, 'utf8');
   } catch (err) {
-    throw new Error(`cannot read \`${settingName}\` file ${resolved} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new CredentialError(`cannot read \`${settingName}\` file ${resolved} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
 }
 
@@ -32,8 +37,8 @@ export function checkCredential(settingName: string, check: () => unknown): void
     check();
   } catch (err) {
     const message = (err as Error).message;
-    if (message.includes(`\`${settingName}\``)) throw err;
+    if (err instanceof CredentialError) throw err;
     const hint = /bad decrypt|bad password/i.test(message) ? ' (wrong passphrase?)' : '';
-    throw new Error(`\`${settingName}\`: ${message}${hint}`);
+    throw new CredentialError(`\`${settingName}\`: ${message}${hint}`);
   }
 }

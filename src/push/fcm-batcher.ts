@@ -24,6 +24,10 @@ export class FcmBatcher {
     private readonly deadlineMs: number,
   ) {}
 
+  close(): Promise<void> {
+    return this.sender.close();
+  }
+
   submit(message: FcmMessage): Promise<FcmSendResult> {
     return new Promise((resolve) => {
       this.pending.push({ message, resolve });

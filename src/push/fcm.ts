@@ -1,14 +1,16 @@
 // Firebase Cloud Messaging (HTTP v1). RhoConnect's message shape.
+import { createSecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Settings } from '../config/settings.js';
 import type { NormalizedPing } from '../ping/ping-params.js';
 import type { ClientRecord } from '../store/rhoconnect-store.js';
 import type { DevicePushRequest, DevicePushResult, PushAdapter } from './adapter.js';
 import { distinctCollapseKey, syncCollapseId } from './collapse.js';
-import { readCredentialFile, resolveCredentialPath } from './credential-files.js';
+import { checkCredential, CredentialError, readCredentialFile, resolveCredentialPath } from './credential-files.js';
 import { FcmBatcher } from './fcm-batcher.js';
 import { FirebaseFcmSender, type FcmSender, type FcmSendResult, type FirebaseSenderOptions } from './fcm-sender.js';
-import { withRetries, type AttemptOutcome, type RetryClock } from './retry.js';
+import { ProviderCache } from './provider-cache.js';
+import { withRetries, type AttemptOutcome, type RetryClock, type RetryResult } from './retry.js';
 
 export interface FcmMessage {
   token: string;
@@ -74,7 +76,7 @@ export interface FcmAdapterOptions {
  * out in `sendEach` batches of at most 500. `gcm` registrations are FCM tokens and come here too.
  */
 export class FcmAdapter implements PushAdapter {
-  private readonly batchers = new Map<string, FcmBatcher>();
+  private readonly batchers = new ProviderCache<FcmBatcher>();
 
   constructor(
     private readonly settings: () => Settings,
@@ -89,19 +91,23 @@ export class FcmAdapter implements PushAdapter {
     const packageName = settings.push.packageName;
     if (!packageName) return { outcome: 'failed', reason: MISSING_PACKAGE_NAME };
     if (!request.token) return { outcome: 'failed', reason: 'FCM: the client has no device_pin' };
-    let batcher: FcmBatcher;
-    try {
-      batcher = this.batcher(settings, projectId);
-    } catch (err) {
-      return { outcome: 'failed', reason: `FCM credentials: ${(err as Error).message}` };
-    }
     const collapseKey = syncCollapseId(request.ping, packageName) ?? distinctCollapseKey();
     const message = fcmMessage(request.ping, request.client, { packageName, collapseKey });
-    const { result, retries, exhausted } = await withRetries(
-      async () => classifyFcmResult(await batcher.submit(message)),
-      settings.rhopush.retry,
-      this.options.clock,
-    );
+    const fcm = settings.rhopush.fcm;
+    const key = JSON.stringify([projectId, fcm.serviceAccount ?? null, fcm.address ?? null, fcm.port ?? null, fcm.ca ?? null, fcm.connections, fcm.requestTimeoutMs]);
+    let sent: RetryResult<FcmPushOutcome>;
+    try {
+      sent = await this.batchers.use(
+        key,
+        settings,
+        () => this.createBatcher(settings, projectId),
+        (batcher) => withRetries(async () => classifyFcmResult(await batcher.submit(message)), settings.rhopush.retry, this.options.clock),
+      );
+    } catch (err) {
+      if (err instanceof CredentialError) return { outcome: 'failed', reason: `FCM credentials: ${err.message}` };
+      throw err;
+    }
+    const { result, retries, exhausted } = sent;
     const outcome: Omit<DevicePushResult, 'user' | 'clientId' | 'token' | 'platform'> = { ...result };
     if (exhausted) outcome.reason = `${result.reason} (${exhausted})`;
     if (retries > 0) outcome.retries = retries;
@@ -109,16 +115,11 @@ export class FcmAdapter implements PushAdapter {
   }
 
   async close(): Promise<void> {
-    const batchers = [...this.batchers.values()];
-    this.batchers.clear();
-    await Promise.all(batchers.map((b) => b.sender.close()));
+    await this.batchers.close();
   }
 
-  private batcher(settings: Settings, projectId: string): FcmBatcher {
+  private createBatcher(settings: Settings, projectId: string): FcmBatcher {
     const fcm = settings.rhopush.fcm;
-    const key = JSON.stringify([projectId, fcm.serviceAccount ?? null, fcm.address ?? null, fcm.port ?? null, fcm.ca ?? null, fcm.connections, fcm.requestTimeoutMs]);
-    const existing = this.batchers.get(key);
-    if (existing) return existing;
     const senderOptions: FirebaseSenderOptions = { projectId, connections: fcm.connections };
     if (fcm.serviceAccount) {
       const path = resolveCredentialPath(settings.file, fcm.serviceAccount);
@@ -131,12 +132,18 @@ export class FcmAdapter implements PushAdapter {
         port: fcm.port ?? 443,
         ca: fcm.ca ? readCredentialFile(settings.file, fcm.ca, ':rhopush: :fcm: :ca:') : undefined,
       };
+      const ca = senderOptions.endpoint.ca;
+      if (ca) checkCredential(':rhopush: :fcm: :ca:', () => createSecureContext({ ca }));
     }
-    const sender = (this.options.createSender ?? ((o) => new FirebaseFcmSender(o)))(senderOptions);
-    const batcher = new FcmBatcher(sender, fcm.requestTimeoutMs);
-    this.batchers.set(key, batcher);
+    let sender: FcmSender;
+    try {
+      // The SDK reads and checks the service account as it builds the credential.
+      sender = (this.options.createSender ?? ((o) => new FirebaseFcmSender(o)))(senderOptions);
+    } catch (err) {
+      throw err instanceof CredentialError ? err : new CredentialError((err as Error).message);
+    }
     this.logger.debug({ project: projectId, endpoint: fcm.address ?? 'fcm.googleapis.com' }, 'FCM sender ready');
-    return batcher;
+    return new FcmBatcher(sender, fcm.requestTimeoutMs);
   }
 }
 
