@@ -90,7 +90,7 @@ export class Daemon {
       });
     }
     this.store = new RhoconnectStore(this.redis);
-    this.adapters = options.adapters ?? createPushAdapters(() => this.currentSettings, this.logger);
+    this.adapters = options.adapters ?? createPushAdapters(() => this.currentSettings, this.logger, this.redis);
     this.pingJob = new PingJob(this.store, (p: Platform): PushAdapter => this.adapters.adapterFor(p), this.logger, {
       onPing: (result, ms) => {
         logPing(this.logger, result, ms);

@@ -16,3 +16,5 @@ export { CoalescingWindow, type ChangeGroup } from './coalesce/coalescing-window
 export { parseKey } from './store/keys.js';
 export type { DevicePushResult, PushAdapter, Platform } from './push/adapter.js';
 export { replayFiles, replayFixture, type ReplayResult } from './replay/replay.js';
+// Delivery: dead-token feedback for backends.
+export { FEEDBACK_STREAM, readFeedback, type FeedbackEntry } from './push/feedback.js';

@@ -153,7 +153,12 @@ function readRhopushSection(at: Locator, base: string[], rp: Raw, env: NodeJS.Pr
     connections: at.int([...a, 'connections'], apnsRaw.connections, d.apns.connections, 1),
     maxConcurrentStreams: at.int([...a, 'max_concurrent_streams'], apnsRaw.max_concurrent_streams, d.apns.maxConcurrentStreams, 1),
     requestTimeoutMs: at.int([...a, 'request_timeout_ms'], apnsRaw.request_timeout_ms, d.apns.requestTimeoutMs, 1),
+    pingIntervalMs: at.int([...a, 'ping_interval_ms'], apnsRaw.ping_interval_ms, d.apns.pingIntervalMs, 100),
   };
+  const f = [...base, 'fcm'];
+  const rcpRaw = rp.rhoconnect_push ?? {};
+  if (!isObject(rcpRaw)) throw at.error([...base, 'rhoconnect_push'], 'a mapping', rcpRaw);
+  const rcp = [...base, 'rhoconnect_push'];
   const r = [...base, 'retry'];
   const queues = rp.queues === undefined ? d.queues : at.stringList([...base, 'queues'], rp.queues);
   return {
@@ -161,7 +166,18 @@ function readRhopushSection(at: Locator, base: string[], rp: Raw, env: NodeJS.Pr
     coalesceMs: at.int([...base, 'coalesce_ms'], rp.coalesce_ms, d.coalesceMs, 0),
     maxDelayMs: at.int([...base, 'max_delay_ms'], rp.max_delay_ms, d.maxDelayMs, 0),
     apns,
-    fcm: { serviceAccount: at.optString([...base, 'fcm', 'service_account'], fcmRaw.service_account) },
+    fcm: {
+      serviceAccount: at.optString([...f, 'service_account'], fcmRaw.service_account),
+      address: at.optString([...f, 'address'], fcmRaw.address),
+      port: at.optInt([...f, 'port'], fcmRaw.port),
+      ca: at.optString([...f, 'ca'], fcmRaw.ca),
+      connections: at.int([...f, 'connections'], fcmRaw.connections, d.fcm.connections, 1),
+      requestTimeoutMs: at.int([...f, 'request_timeout_ms'], fcmRaw.request_timeout_ms, d.fcm.requestTimeoutMs, 1),
+    },
+    rhoconnectPush: {
+      requestTimeoutMs: at.int([...rcp, 'request_timeout_ms'], rcpRaw.request_timeout_ms, d.rhoconnectPush.requestTimeoutMs, 1),
+      connections: at.int([...rcp, 'connections'], rcpRaw.connections, d.rhoconnectPush.connections, 1),
+    },
     retry: {
       attempts: at.int([...r, 'attempts'], retryRaw.attempts, d.retry.attempts, 1),
       baseMs: at.int([...r, 'base_ms'], retryRaw.base_ms, d.retry.baseMs, 0),

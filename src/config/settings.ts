@@ -42,10 +42,27 @@ export interface ApnsSettings {
   /** In-flight requests per connection (APNs allows about 1000 streams). */
   maxConcurrentStreams: number;
   requestTimeoutMs: number;
+  /** HTTP/2 PING interval on open sessions: a session that does not answer is replaced. */
+  pingIntervalMs: number;
 }
 
 export interface FcmSettings {
   serviceAccount?: string;
+  /** Another endpoint for FCM and its OAuth token requests (tests, proxies), with the CA to trust. */
+  address?: string;
+  port?: number;
+  ca?: string;
+  /** HTTPS connections to FCM (bounds in-flight requests). */
+  connections: number;
+  /** Deadline for one batch (sendEach call, including the OAuth token fetch). */
+  requestTimeoutMs: number;
+}
+
+export interface RhoconnectPushSettings {
+  /** Deadline for one POST to the RhoConnect Push server. */
+  requestTimeoutMs: number;
+  /** Requests in flight to the RhoConnect Push server. */
+  connections: number;
 }
 
 export interface RetrySettings {
@@ -78,6 +95,7 @@ export interface RhopushSettings {
   delivery: DeliveryMode;
   apns: ApnsSettings;
   fcm: FcmSettings;
+  rhoconnectPush: RhoconnectPushSettings;
   retry: RetrySettings;
   cluster: boolean;
   maxUsersPerPing: number;
@@ -110,8 +128,9 @@ export const RHOPUSH_DEFAULTS: Omit<RhopushSettings, 'delivery'> = {
   listen: { host: '127.0.0.1', port: 9293 },
   coalesceMs: 100,
   maxDelayMs: 1000,
-  apns: { connections: 2, maxConcurrentStreams: 900, requestTimeoutMs: 10_000 },
-  fcm: {},
+  apns: { connections: 2, maxConcurrentStreams: 900, requestTimeoutMs: 10_000, pingIntervalMs: 60_000 },
+  fcm: { connections: 32, requestTimeoutMs: 30_000 },
+  rhoconnectPush: { requestTimeoutMs: 10_000, connections: 32 },
   retry: { attempts: 5, baseMs: 200, maxMs: 10_000, totalMs: 30_000 },
   cluster: false,
   maxUsersPerPing: 10_000,

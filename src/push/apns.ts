@@ -1,5 +1,18 @@
 // Apple Push Notification service (HTTP/2). RhoConnect's payload, current protocol.
+import { createPrivateKey, randomUUID } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
+import type { OutgoingHttpHeaders } from 'node:http2';
+import type { Logger } from 'pino';
+import type { Settings } from '../config/settings.js';
 import type { NormalizedPing } from '../ping/ping-params.js';
+import type { DevicePushRequest, DevicePushResult, PushAdapter } from './adapter.js';
+import type { ApnsReply, NodeApnClientOptions } from './apns-connection.js';
+import { ApnsProvider } from './apns-provider.js';
+import { apnsTarget, type ApnsTarget } from './apns-target.js';
+import { syncCollapseId } from './collapse.js';
+import { checkCredential, CredentialError, readCredentialFile } from './credential-files.js';
+import { ProviderCache } from './provider-cache.js';
+import { realClock, withRetries, type AttemptOutcome, type RetryClock, type RetryResult } from './retry.js';
 
 export interface ApnsNotification {
   payload: {
@@ -34,4 +47,133 @@ export function apnsNotification(ping: NormalizedPing): ApnsNotification {
 /** APNs device token: RhoConnect's device_pin with spaces removed. */
 export function apnsToken(devicePin: string): string {
   return devicePin.replace(/\s+/g, '');
+}
+
+// ---- Sender -------------------------------------------------------------------------------
+
+/**
+ * Delivers device pushes to APNs over HTTP/2. One provider per (credentials, topic, environment),
+ * reused across pings and closed on shutdown. Answers are sorted into sent, dead (410 Unregistered,
+ * 400 BadDeviceToken), retried (429, 5xx, expired provider token, connection failures) and failed.
+ */
+export class ApnsAdapter implements PushAdapter {
+  private readonly providers = new ProviderCache<ApnsProvider>();
+
+  constructor(
+    private readonly settings: () => Settings,
+    private readonly logger: Logger,
+    private readonly clock: RetryClock = realClock,
+  ) {}
+
+  async send(request: DevicePushRequest): Promise<Omit<DevicePushResult, 'user' | 'clientId' | 'token' | 'platform'>> {
+    const settings = this.settings();
+    if (!request.token) return { outcome: 'failed', reason: 'APNs: the client has no device_pin' };
+    const target = apnsTarget(settings, request.client);
+    if ('error' in target) return { outcome: 'failed', reason: target.error };
+    const notification = apnsNotification(request.ping);
+    const headers: OutgoingHttpHeaders = {
+      'apns-push-type': notification.pushType,
+      'apns-priority': String(notification.priority),
+    };
+    if (target.topic) headers['apns-topic'] = target.topic;
+    const collapseId = syncCollapseId(request.ping, target.topic ?? '');
+    if (collapseId) headers['apns-collapse-id'] = collapseId;
+    const body = JSON.stringify(notification.payload);
+
+    let sent: RetryResult<ApnsPushOutcome>;
+    try {
+      sent = await this.providers.use(
+        target.key,
+        settings,
+        () => this.createProvider(target, settings),
+        (provider) =>
+          withRetries(
+            async () => classifyApnsReply(await provider.send(request.token, { ...headers, 'apns-id': randomUUID() }, body)),
+            settings.rhopush.retry,
+            this.clock,
+          ),
+      );
+    } catch (err) {
+      if (err instanceof CredentialError) return { outcome: 'failed', reason: `APNs credentials: ${err.message}` };
+      throw err;
+    }
+    const { result, retries, exhausted } = sent;
+    const outcome: Omit<DevicePushResult, 'user' | 'clientId' | 'token' | 'platform'> = { ...result };
+    if (exhausted) outcome.reason = `${result.reason} (${exhausted})`;
+    if (retries > 0) outcome.retries = retries;
+    return outcome;
+  }
+
+  async close(): Promise<void> {
+    await this.providers.close();
+  }
+
+  private createProvider(target: ApnsTarget, settings: Settings): ApnsProvider {
+    const apns = settings.rhopush.apns;
+    const client: NodeApnClientOptions = {
+      production: target.production,
+      address: target.address,
+      port: target.port,
+      requestTimeout: apns.requestTimeoutMs,
+      // rhopush PINGs idle sessions itself and replaces dead ones; node-apn's heartbeat only logs.
+      heartBeat: 86_400_000,
+      // rhopush retries (bounded by :retry:, honouring Retry-After); node-apn's own retries are off.
+      connectionRetryLimit: 0,
+    };
+    // Credentials are checked here, so a bad file or passphrase fails at once with the setting's
+    // name instead of surfacing later as a connection error that would be retried.
+    if (target.ca) {
+      const ca = readCredentialFile(settings.file, target.ca, ':rhopush: :apns: :ca:');
+      checkCredential(':rhopush: :apns: :ca:', () => createSecureContext({ ca }));
+      client.ca = [ca];
+    }
+    if (target.auth.kind === 'token') {
+      const key = readCredentialFile(settings.file, target.auth.keyFile, ':rhopush: :apns: :token_key:');
+      checkCredential(':rhopush: :apns: :token_key:', () => {
+        if (createPrivateKey(key).asymmetricKeyType !== 'ec') throw new Error('expected the .p8 EC key from Apple');
+      });
+      client.token = { key, keyId: target.auth.keyId, teamId: target.auth.teamId };
+    } else {
+      // RhoConnect's certificate file holds both the certificate and its private key.
+      const pem = readCredentialFile(settings.file, target.auth.certFile, target.auth.setting);
+      const passphrase = target.auth.passphrase || undefined;
+      checkCredential(target.auth.setting, () => createSecureContext({ cert: pem, key: pem, passphrase }));
+      client.cert = pem;
+      client.key = pem;
+      if (passphrase) client.passphrase = passphrase;
+    }
+    // node-apn validates credentials as it builds its client (e.g. a certificate for the other environment).
+    try {
+      return new ApnsProvider({
+        client,
+        connections: apns.connections,
+        maxConcurrentStreams: apns.maxConcurrentStreams,
+        requestTimeoutMs: apns.requestTimeoutMs,
+        pingIntervalMs: apns.pingIntervalMs,
+        logger: this.logger,
+        label: `apns ${target.topic ?? '(certificate topic)'} ${target.production ? 'production' : 'sandbox'}`,
+      });
+    } catch (err) {
+      throw err instanceof CredentialError ? err : new CredentialError((err as Error).message);
+    }
+  }
+}
+
+type ApnsPushOutcome = Pick<DevicePushResult, 'outcome' | 'reason'>;
+
+/** Sorts one APNs answer into a final outcome or a retry. */
+export function classifyApnsReply(reply: ApnsReply): AttemptOutcome<ApnsPushOutcome> {
+  if ('failure' in reply) {
+    const reason = `APNs connection: ${reply.failure}`;
+    return { retry: reason, giveUp: { outcome: 'failed', reason }, reconnect: true };
+  }
+  const { status } = reply;
+  if (status === 200) return { done: { outcome: 'sent' } };
+  const reason = reply.reason ?? `status ${status}`;
+  if (status === 410 || (status === 400 && reason === 'BadDeviceToken')) return { done: { outcome: 'dead', reason } };
+  const described = `APNs ${status} ${reason}`;
+  if (status === 429 || status >= 500 || (status === 403 && reason === 'ExpiredProviderToken')) {
+    return { retry: described, giveUp: { outcome: 'failed', reason: described }, retryAfterMs: reply.retryAfterMs };
+  }
+  return { done: { outcome: 'failed', reason: described } };
 }

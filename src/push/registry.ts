@@ -1,7 +1,13 @@
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Settings } from '../config/settings.js';
 import type { Platform, PushAdapter } from './adapter.js';
+import { ApnsAdapter } from './apns.js';
+import { DeadTokenGuard } from './dead-token-guard.js';
+import { DeadTokenStore } from './dead-tokens.js';
+import { FcmAdapter } from './fcm.js';
 import { LogAdapter } from './log.js';
+import { RhoconnectPushAdapter } from './rhoconnect-push.js';
 
 /** The adapters a daemon delivers through, one per platform, built from settings. */
 export interface PushAdapters {
@@ -9,13 +15,43 @@ export interface PushAdapters {
   close(): Promise<void>;
 }
 
-export function createPushAdapters(settings: () => Settings, logger: Logger): PushAdapters {
+/**
+ * `:rhopush: :delivery: live` sends through APNs, FCM and RhoConnect Push; `log` prints each device
+ * push instead. The mode is read at every push, so a settings reload switches it. Live adapters are
+ * built on first use; with `redis` (the store connection, RhoConnect's instance 0) they skip tokens
+ * reported dead and record new ones in rhopush's own keys.
+ */
+export function createPushAdapters(settings: () => Settings, logger: Logger, redis?: Redis): PushAdapters {
   const log = new LogAdapter(logger, settings);
-  if (settings().rhopush.delivery === 'live') {
-    logger.warn('live delivery is not available in this build; device pushes are logged instead');
-  }
+  const live = new Map<Platform, PushAdapter>();
+  const deadTokens = redis
+    ? new DeadTokenStore(redis, () => ({ ttlDays: settings().rhopush.deadTokenTtlDays, feedbackMaxLen: settings().rhopush.feedbackMaxLen }))
+    : undefined;
+
+  const build = (platform: Platform): PushAdapter => {
+    const adapter =
+      platform === 'apple'
+        ? new ApnsAdapter(settings, logger)
+        : platform === 'fcm'
+          ? new FcmAdapter(settings, logger)
+          : new RhoconnectPushAdapter(settings, logger);
+    return deadTokens ? new DeadTokenGuard(adapter, deadTokens, logger) : adapter;
+  };
+
   return {
-    adapterFor: () => log,
-    close: () => log.close(),
+    adapterFor(platform) {
+      if (settings().rhopush.delivery !== 'live') return log;
+      let adapter = live.get(platform);
+      if (!adapter) {
+        adapter = build(platform);
+        live.set(platform, adapter);
+      }
+      return adapter;
+    },
+    async close() {
+      const adapters = [...live.values()];
+      live.clear();
+      await Promise.all([log.close(), ...adapters.map((a) => a.close())]);
+    },
   };
 }

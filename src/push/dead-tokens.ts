@@ -1,0 +1,53 @@
+// Device tokens a platform reported dead, in rhopush's own keys (`rhopush:dead:<platform>:<token>`,
+// a hash with reason, time, user and client, expiring after `:dead_token_ttl_days:`). RhoConnect's
+// client records are never touched: a device that registers a new device_pin has a new token, which
+// is not dead, so it is pinged again at once.
+import type { Redis } from 'ioredis';
+import { RHOPUSH_PREFIX } from '../store/keys.js';
+import { appendFeedback, type FeedbackEntry } from './feedback.js';
+
+export const DEAD_TOKEN_PREFIX = `${RHOPUSH_PREFIX}dead:`;
+
+export type DeadToken = FeedbackEntry;
+
+export interface DeadTokenLimits {
+  ttlDays: number;
+  feedbackMaxLen: number;
+}
+
+export function deadTokenKey(platform: string, token: string): string {
+  return `${DEAD_TOKEN_PREFIX}${platform}:${token}`;
+}
+
+export class DeadTokenStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly limits: () => DeadTokenLimits,
+  ) {}
+
+  /** The record when this token was reported dead (and has not expired), else undefined. */
+  async find(platform: string, token: string): Promise<DeadToken | undefined> {
+    const [reason, at, user, client] = await this.redis.hmget(deadTokenKey(platform, token), 'reason', 'at', 'user', 'client');
+    if (reason === null || reason === undefined) return undefined;
+    return { token, platform, reason, at: at ?? '', user: user ?? '', client: client ?? '' };
+  }
+
+  /** Records a dead token and appends it to the feedback stream, in one transaction. */
+  async record(entry: DeadToken): Promise<void> {
+    const { ttlDays, feedbackMaxLen } = this.limits();
+    const key = deadTokenKey(entry.platform, entry.token);
+    const tx = this.redis
+      .multi()
+      .hset(key, { platform: entry.platform, reason: entry.reason, at: entry.at, user: entry.user, client: entry.client })
+      .expire(key, ttlDays * 86_400);
+    appendFeedback(tx, entry, feedbackMaxLen);
+    const replies = await tx.exec();
+    const failed = replies?.find(([err]) => err);
+    if (!replies || failed) throw failed?.[0] ?? new Error('dead-token transaction was discarded');
+  }
+
+  /** Forgets a token (an operator who knows the device is back). */
+  async forget(platform: string, token: string): Promise<boolean> {
+    return (await this.redis.del(deadTokenKey(platform, token))) === 1;
+  }
+}
