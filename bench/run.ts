@@ -1,6 +1,10 @@
 // npm run bench [-- --json] [--quick] [--only name,name]
 import { benchCapture } from './capture.js';
 import { benchGrouping } from './grouping.js';
+import { benchLatency } from './latency.js';
+import { benchDispatch } from './dispatch.js';
+import { benchRest } from './rest.js';
+import { benchSoak } from './soak.js';
 import { printJson, printTable, type BenchContext, type Figure } from './lib/harness.js';
 
 const args = process.argv.slice(2);
@@ -12,6 +16,10 @@ const only = args.includes('--only') && onlyArg ? new Set(onlyArg.split(',')) : 
 const benches: Record<string, (ctx: BenchContext) => Promise<Figure[]>> = {
   capture: benchCapture,
   grouping: benchGrouping,
+  latency: benchLatency,
+  dispatch: benchDispatch,
+  rest: benchRest,
+  soak: benchSoak,
 };
 
 const ctx: BenchContext = {

@@ -1,0 +1,136 @@
+// 3. Latency: at a fixed 5k plugin writes/s, the time from a write to the device push arriving at
+// the loopback HTTP/2 APNs stand-in: p50, p99, max, for the default grouping (quiet period 100 ms,
+// maximum delay 1 s) and a short one (5 ms, 50 ms).
+//
+// rhopush runs as `rhopush run` in its own process, delivering live (token auth) to the stand-in,
+// which runs here next to the load generator, so writes and arrivals are timed on one clock. Each
+// user is written once per run, so each write has exactly one push that answers it.
+// Baseline, same run and same stand-in: a bare psubscribe that pushes through @parse/node-apn at
+// once for every event (no grouping, no device lookup): the floor this machine allows.
+import { Redis } from 'ioredis';
+import { ApnsStandIn } from '../src/testing/apns-stand-in.js';
+import { freePort, startRedisServer } from '../src/store/redis-server-process.js';
+import { startDaemonProcess } from './lib/daemon-process.js';
+import { BENCH_TOPIC, registerIphones, userOfToken } from './lib/devices.js';
+import { figure, percentile, waitFor, type BenchContext, type Figure } from './lib/harness.js';
+import { apnsTokenKey, settingsDir } from './lib/live-settings.js';
+import { pacedWrites } from './lib/paced-writes.js';
+import { queuePushObjects } from './lib/plugin-writes.js';
+import { startHelperProcess } from './lib/processes.js';
+
+const RATE = 5000;
+const SOURCES = 5;
+
+interface Grouping {
+  name: string;
+  quietMs: number;
+  maxDelayMs: number;
+}
+
+const GROUPINGS: Grouping[] = [
+  { name: 'q100', quietMs: 100, maxDelayMs: 1000 },
+  { name: 'q5', quietMs: 5, maxDelayMs: 50 },
+];
+
+interface RunStats {
+  p50: number;
+  p99: number;
+  max: number;
+  lost: number;
+  rate: number;
+}
+
+export async function benchLatency(ctx: BenchContext): Promise<Figure[]> {
+  const users = RATE * (ctx.quick ? 1 : 4);
+  const warmUsers = ctx.quick ? 500 : 5000;
+  const redisServer = await startRedisServer({ args: ['--notify-keyspace-events', 'K$'] });
+  const redis = new Redis(redisServer.port, '127.0.0.1');
+  const key = apnsTokenKey();
+  // Arrival time per user (NaN until its push arrives); users [users, users + warmUsers) warm up.
+  const arrivals = new Float64Array(users + warmUsers).fill(NaN);
+  let arrived = 0;
+  const standIn = await ApnsStandIn.start({
+    token: key,
+    topics: [BENCH_TOPIC],
+    relay: false,
+    keepRequests: false,
+    onRequest: (r) => {
+      const i = userOfToken(r.token);
+      if (Number.isNaN(arrivals[i]!)) {
+        arrivals[i] = performance.now();
+        arrived += 1;
+      }
+    },
+  });
+  const dir = settingsDir();
+  const stats = new Map<string, RunStats[]>();
+  let writeCounter = 0;
+
+  /** Writes users [from, from + count) once each at RATE; resolves with per-run stats. */
+  const measure = async (from: number, count: number, deadlineMs: number): Promise<RunStats> => {
+    for (let i = from; i < from + count; i++) arrivals[i] = NaN;
+    arrived = 0;
+    const sentAt = new Float64Array(count);
+    const rate = await pacedWrites(redis, {
+      ratePerSecond: RATE,
+      total: count,
+      write: (p, i) => queuePushObjects(p, `user${from + i}`, `Source${(from + i) % SOURCES}`, writeCounter++),
+      onSent: (i, at) => (sentAt[i] = at),
+    });
+    await waitFor(() => arrived >= count, deadlineMs, 10);
+    const latencies: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const a = arrivals[from + i]!;
+      if (!Number.isNaN(a)) latencies.push(a - sentAt[i]!);
+    }
+    return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: Math.max(...latencies), lost: count - latencies.length, rate };
+  };
+  const record = (name: string, s: RunStats) => {
+    stats.set(name, [...(stats.get(name) ?? []), s]);
+    ctx.log(`latency ${name}: p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms, max ${s.max.toFixed(1)} ms, lost ${s.lost}, ${Math.round(s.rate)} writes/s`);
+  };
+
+  try {
+    await registerIphones(redis, 0, users + warmUsers);
+    const listenPort = await freePort();
+    for (const g of GROUPINGS) {
+      dir.write({ redisPort: redisServer.port, sources: SOURCES, listenPort, apns: { port: standIn.port, ca: standIn.ca, key }, coalesceMs: g.quietMs, maxDelayMs: g.maxDelayMs });
+      const daemon = await startDaemonProcess(dir.file, listenPort);
+      try {
+        // Warm-up: connections, provider token, JIT; not measured.
+        await measure(users, warmUsers, 20_000);
+        for (let run = 0; run < ctx.runs; run++) record(g.name, await measure(0, users, g.maxDelayMs + 20_000));
+      } finally {
+        await daemon.stop();
+      }
+    }
+    const bare = await startHelperProcess('bare-pusher-process.ts', [String(redisServer.port), String(standIn.port), dir.dir, key.keyId, key.teamId]);
+    try {
+      await measure(users, warmUsers, 20_000);
+      for (let run = 0; run < ctx.runs; run++) record('bare', await measure(0, users, 20_000));
+    } finally {
+      await bare.stop();
+    }
+  } finally {
+    redis.disconnect();
+    await standIn.close();
+    await redisServer.stop();
+    dir.remove();
+  }
+
+  const bare = stats.get('bare')!;
+  const figures: Figure[] = [];
+  for (const g of GROUPINGS) {
+    const runs = stats.get(g.name)!;
+    const setting = `coalesce_ms ${g.quietMs}, max_delay_ms ${g.maxDelayMs}`;
+    const target = `target p99 ≤ ${g.quietMs + 10} ms`;
+    const base = `${users} writes at ${RATE}/s, 1 per user; baseline: bare psubscribe → node-apn push, no grouping`;
+    figures.push(
+      figure(`latency.${g.name}.p50`, 'ms', runs.map((r) => r.p50), bare.map((r) => r.p50), `${setting}; ${base}`),
+      figure(`latency.${g.name}.p99`, 'ms', runs.map((r) => r.p99), bare.map((r) => r.p99), `${setting}; ${target}`),
+      figure(`latency.${g.name}.max`, 'ms', runs.map((r) => r.max), bare.map((r) => r.max), setting),
+      figure(`latency.${g.name}.lost`, 'pushes', runs.map((r) => r.lost), bare.map((r) => r.lost), `${setting}; writes whose push never arrived (must be 0)`),
+    );
+  }
+  return figures;
+}
