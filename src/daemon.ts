@@ -1,9 +1,13 @@
 // Composition root: the only module that knows every part. Builds them from Settings, starts and
 // stops them in order.
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Settings } from './config/settings.js';
-import { Capture, type CaptureNode, type Change } from './capture/capture.js';
+import type { Capture, Change } from './capture/capture.js';
+import { CaptureSupervisor } from './capture/capture-supervisor.js';
+import { clusterNodes, instanceNodes } from './capture/capture-nodes.js';
+import { ClusterFingerprintStore } from './capture/fingerprint-store.js';
+import { ClusterTopology } from './store/cluster-topology.js';
+import { clusterNodeOptions, connectStore, isCluster, waitStoreReady, type StoreClient } from './store/store-connection.js';
 import { ChangeClassifier, type KeyspaceDecision } from './capture/classify.js';
 import { CoalescingWindow, type ChangeGroup } from './coalesce/coalescing-window.js';
 import { PingJob, type PingResult, type PingTrigger } from './ping/ping-job.js';
@@ -11,7 +15,6 @@ import type { PingParams } from './ping/ping-params.js';
 import type { Platform, PushAdapter } from './push/adapter.js';
 import { createPushAdapters, type PushAdapters } from './push/registry.js';
 import { RhoconnectStore } from './store/rhoconnect-store.js';
-import { connectRedis, redisOptions, waitReady } from './store/redis-connection.js';
 import { Limiter } from './util/limiter.js';
 import { silentLogger } from './logger.js';
 import type { FastifyInstance } from 'fastify';
@@ -38,12 +41,16 @@ const MAX_CONCURRENT_PINGS = 64;
 
 export class Daemon {
   readonly logger: Logger;
-  readonly redis: Redis;
+  /** Users, clients, tokens: instance 0 of `:redis:`, or the Redis Cluster. */
+  readonly redis: StoreClient;
   readonly store: RhoconnectStore;
   readonly pingJob: PingJob;
   readonly window: CoalescingWindow;
   readonly classifier: ChangeClassifier;
-  readonly capture?: Capture;
+  /** Capture with leases, catch-up and canaries on every node (absent with `capture: false`). */
+  readonly supervisor?: CaptureSupervisor;
+  /** Cluster mode: the masters capture follows. */
+  readonly topology?: ClusterTopology;
   api?: FastifyInstance;
   private readonly adapters: PushAdapters;
   private readonly limiter = new Limiter(MAX_CONCURRENT_PINGS);
@@ -55,7 +62,7 @@ export class Daemon {
     this.currentSettings = options.settings;
     const settings = options.settings;
     this.logger = options.logger ?? silentLogger;
-    this.redis = connectRedis(settings.redis[0]!, { connectionName: 'rhopush:store', lazyConnect: true });
+    this.redis = connectStore(settings, { connectionName: 'rhopush:store', lazyConnect: true });
     this.redis.on('error', (err: Error) => this.logger.debug({ err: err.message }, 'store connection error'));
     this.store = new RhoconnectStore(this.redis);
     this.adapters = options.adapters ?? createPushAdapters(() => this.currentSettings, this.logger);
@@ -71,19 +78,49 @@ export class Daemon {
       (group) => this.onGroup(group),
     );
     if (options.capture !== false) {
-      const nodes: CaptureNode[] = settings.redis.map((endpoint) => ({
-        label: endpoint.label,
-        options: redisOptions(endpoint),
-        db: endpoint.db,
-      }));
-      this.capture = new Capture(nodes, this.classifier, {
-        onChange: (change) => {
-          options.onChange?.(change);
-          this.window.add(change.user, change.source, change.at);
+      // --- scale: capture on every node (leases, catch-up, canaries; cluster topology) ---
+      let clusterFingerprints: ClusterFingerprintStore | undefined;
+      if (isCluster(this.redis)) {
+        const topology = new ClusterTopology({
+          seeds: settings.redis.map((e) => ({ host: e.host, port: e.port })),
+          nodeOptions: clusterNodeOptions(settings.redis[0]!, { connectionName: 'rhopush:topology' }),
+          refreshMs: Math.max(250, Math.min(settings.rhopush.canaryIntervalMs || 1000, 2000)),
+          logger: this.logger,
+        });
+        this.topology = topology;
+        clusterFingerprints = new ClusterFingerprintStore(this.redis, (node) => topology.masters.find((m) => m.label === node)?.slots ?? []);
+      }
+      this.supervisor = new CaptureSupervisor({
+        classifier: this.classifier,
+        settings: () => this.currentSettings,
+        store: this.redis,
+        clusterFingerprints,
+        handlers: {
+          onChange: (change) => {
+            options.onChange?.(change);
+            this.window.add(change.user, change.source, change.at);
+          },
+          onDecision: options.onDecision,
         },
-        onDecision: options.onDecision,
-      }, this.logger);
+        logger: this.logger,
+      });
+      if (this.topology) {
+        const topology = this.topology;
+        const supervisor = this.supervisor;
+        topology.on('change', () => {
+          void supervisor.setNodes(clusterNodes(topology.masters, settings.redis[0]!, supervisor.id));
+        });
+        // A dropped subscriber is often a failover: look at the cluster again at once.
+        supervisor.on('node-down', () => void topology.refresh());
+        supervisor.on('canary-failure', () => void topology.refresh());
+      }
+      // --- end scale ---
     }
+  }
+
+  /** The keyspace capture (replay and tests wait on its canary barrier). */
+  get capture(): Capture | undefined {
+    return this.supervisor?.capture;
   }
 
   get settings(): Settings {
@@ -91,9 +128,13 @@ export class Daemon {
   }
 
   async start(): Promise<void> {
-    await this.redis.connect();
-    await waitReady(this.redis);
-    await this.capture?.start();
+    await waitStoreReady(this.redis);
+    if (this.supervisor) {
+      const nodes = this.topology
+        ? clusterNodes(await this.topology.start(), this.settings.redis[0]!, this.supervisor.id)
+        : instanceNodes(this.settings.redis, this.supervisor.id);
+      await this.supervisor.start(nodes);
+    }
     if (this.options.http !== false) {
       this.api = await createApiServer(
         { settings: () => this.settings, ping: (p, t) => this.ping(p, t), store: this.store, health: () => this.health() },
@@ -119,8 +160,13 @@ export class Daemon {
     const parts: HealthReport['parts'] = {
       redis: { ok: this.redis.status === 'ready', detail: `store connection ${this.redis.status}` },
     };
-    for (const s of this.capture?.status() ?? []) {
-      parts[`capture ${s.node}`] = { ok: s.subscribed, detail: s.subscribed ? 'subscribed' : 'not subscribed' };
+    for (const s of this.supervisor?.status() ?? []) {
+      // A node another instance holds the lease for is captured there.
+      const ok = s.leaseHeld ? s.subscribed : s.heldElsewhere;
+      const detail = s.leaseHeld
+        ? s.subscribed ? (s.catchingUp ? 'subscribed, catching up' : 'subscribed') : 'lease held, not subscribed'
+        : s.heldElsewhere ? 'captured by another rhopush instance' : 'no instance holds the capture lease';
+      parts[`capture ${s.node}`] = { ok, detail };
     }
     return { ok: Object.values(parts).every((p) => p.ok), parts };
   }
@@ -139,9 +185,21 @@ export class Daemon {
 
   private onGroup(group: ChangeGroup): void {
     this.options.onGroup?.(group);
-    this.ping({ user_id: [group.user], sources: group.sources }, 'auto').catch((err: Error) => {
-      this.logger.error({ user: group.user, sources: group.sources, err: err.message }, 'automatic ping failed');
-    });
+    void this.track(this.autoPing(group));
+  }
+
+  /** An automatic ping, with what it covers recorded for catch-up (see capture/fingerprint-keeper). */
+  private async autoPing(group: ChangeGroup): Promise<void> {
+    const snapshot = await this.supervisor?.beforePing(group.user, group.sources);
+    let ran = false;
+    try {
+      await this.ping({ user_id: [group.user], sources: group.sources }, 'auto');
+      ran = true;
+    } catch (err) {
+      this.logger.error({ user: group.user, sources: group.sources, err: (err as Error).message }, 'automatic ping failed');
+    } finally {
+      if (snapshot) await this.supervisor!.afterPing(snapshot, ran);
+    }
   }
 
   private track<T>(p: Promise<T>): Promise<T> {
@@ -159,10 +217,16 @@ export class Daemon {
   /** Stop capturing, send what is grouped, finish deliveries, close connections. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      await this.capture?.stop();
+      this.topology?.stop();
+      // Ping what is grouped and record it while this instance still holds its capture leases, so
+      // whoever captures next does not ping it again.
+      this.window.flushAll();
+      await this.drain();
+      await this.supervisor?.stopCapturing();
       await this.api?.close();
       this.window.flushAll();
       await this.drain();
+      await this.supervisor?.close();
       await this.adapters.close();
       try {
         await this.redis.quit();

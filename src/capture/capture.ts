@@ -48,6 +48,7 @@ export class Capture extends EventEmitter {
   readonly id: string;
   private readonly links = new Map<string, NodeLink>();
   private stopped = false;
+  private pastReconnects = 0;
 
   constructor(
     nodes: CaptureNode[],
@@ -103,16 +104,30 @@ export class Capture extends EventEmitter {
     await link.subscriber.start();
   }
 
-  /** Adds a node while running (cluster topology changes). */
+  /** Adds a node while running (leases, cluster topology). On failure the node is not kept. */
   async addRunningNode(node: CaptureNode): Promise<void> {
+    if (this.stopped) throw new Error('capture is stopped');
     if (this.links.has(node.label)) return;
-    await this.startLink(this.addNode(node));
+    const link = this.addNode(node);
+    try {
+      await this.startLink(link);
+    } catch (err) {
+      if (this.links.get(node.label) === link) this.links.delete(node.label);
+      await this.closeLink(link);
+      throw err;
+    }
+  }
+
+  /** Subscriber reconnections so far, over every node (metrics). */
+  get reconnects(): number {
+    return this.pastReconnects + [...this.links.values()].reduce((sum, l) => sum + l.subscriber.reconnects, 0);
   }
 
   async removeNode(label: string): Promise<void> {
     const link = this.links.get(label);
     if (!link) return;
     this.links.delete(label);
+    this.pastReconnects += link.subscriber.reconnects;
     await this.closeLink(link);
   }
 
@@ -191,7 +206,14 @@ export class Capture extends EventEmitter {
   }
 
   private async closeLink(link: NodeLink): Promise<void> {
+    // Barriers waiting on this node cannot be answered any more.
+    link.waiters.length = 0;
     await link.subscriber.stop();
+    // QUIT on a link that is down would wait in the offline queue for a node that may never return.
+    if (link.command.status !== 'ready') {
+      link.command.disconnect();
+      return;
+    }
     try {
       await link.command.quit();
     } catch {

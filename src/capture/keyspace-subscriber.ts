@@ -72,6 +72,10 @@ export class KeyspaceSubscriber extends EventEmitter {
   async stop(): Promise<void> {
     this.closing = true;
     this.subscribed = false;
+    if (this.redis.status !== 'ready') {
+      this.redis.disconnect();
+      return;
+    }
     try {
       await this.redis.quit();
     } catch {

@@ -1,0 +1,208 @@
+// Catch-up after a gap: finds the (user, source) pairs whose master document changed while nobody
+// listened to a node, and pings them.
+//
+// It walks the node's md_size keys with SCAN in bounded batches (yielding to capture between them),
+// compares each document's fingerprint with rhopush's record, and
+// - pings a pair whose document changed (or appeared) since the record, when its source pings;
+// - records, without a ping, pairs of sources that do not ping;
+// - on a node's very first catch-up (no baseline yet), records every pair and pings nothing.
+// A second walk over rhopush's own records finds documents that disappeared (pinged like changes).
+// Pairs with a ping already on its way are left to that ping.
+import { EventEmitter } from 'node:events';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { SHARED_PARTITION } from '../store/keys.js';
+import type { Change } from './capture.js';
+import { MD_SIZE_PATTERN, pairOfKey, SEEN_PATTERN, type DocumentPair } from './document-pair.js';
+import type { CommitItem, FingerprintKeeper } from './fingerprint-keeper.js';
+import type { Baseline, FingerprintStore, PairReading } from './fingerprint-store.js';
+
+export type CatchUpReason = 'start' | 'reconnect' | 'takeover' | 'canary' | 'topology';
+
+export interface CatchUpResult {
+  node: string;
+  reason: CatchUpReason;
+  /** Some pairs had no record and no baseline where they live: recorded without a ping. */
+  baseline: boolean;
+  scanned: number;
+  changed: number;
+  pinged: number;
+  /** Pinged pairs another ping (of a dead or replaced instance) had marked pending for this exact state. */
+  possibleDuplicates: number;
+  recorded: number;
+  durationMs: number;
+}
+
+export interface CatchUpOptions {
+  keeper: FingerprintKeeper;
+  storeFor: (node: string) => FingerprintStore | undefined;
+  /** A connection to the node itself, for SCAN. */
+  scanConnection: (node: string) => Redis | undefined;
+  /** Whether a change of this pair deserves a ping (settings, read at call time). */
+  pings: (pair: DocumentPair) => boolean;
+  /** The ping path (grouping window), same as live capture. */
+  onChange: (change: Change) => void;
+  logger: Logger;
+  /** Keys asked per SCAN call and pairs compared per batch. */
+  scanCount?: number;
+}
+
+/**
+ * Emits `ping` (change, possibleDuplicate) for each pair it pings and `done` (result) after each
+ * finished run.
+ */
+export class CatchUp extends EventEmitter {
+  private readonly running = new Map<string, Promise<CatchUpResult | undefined>>();
+  private readonly rerun = new Map<string, CatchUpReason>();
+  private stopped = false;
+  readonly totals = { runs: 0, aborted: 0, pinged: 0, possibleDuplicates: 0, lastDurationMs: 0 };
+
+  constructor(private readonly options: CatchUpOptions) {
+    super();
+  }
+
+  /** Whether a run for the node is in progress. */
+  isRunning(node: string): boolean {
+    return this.running.has(node);
+  }
+
+  /**
+   * Catches up one node for its current subscription epoch. A request while a run is in progress
+   * runs once more afterwards. Resolves with the result of the run that completed (undefined when
+   * aborted because the node dropped again; its next subscription starts another).
+   */
+  run(node: string, reason: CatchUpReason): Promise<CatchUpResult | undefined> {
+    const current = this.running.get(node);
+    if (current) {
+      this.rerun.set(node, reason);
+      return current.then(() => this.running.get(node) ?? current);
+    }
+    const p = this.runOnce(node, reason)
+      .catch((err: Error) => {
+        this.options.logger.warn({ node, reason, err: err.message }, 'catch-up failed; it runs again on the next reconnect');
+        this.totals.aborted += 1;
+        return undefined;
+      })
+      .finally(() => {
+        this.running.delete(node);
+        const again = this.rerun.get(node);
+        if (again && !this.stopped) {
+          this.rerun.delete(node);
+          void this.run(node, again);
+        }
+      });
+    this.running.set(node, p);
+    return p;
+  }
+
+  private async runOnce(node: string, reason: CatchUpReason): Promise<CatchUpResult | undefined> {
+    const { keeper } = this.options;
+    const store = this.options.storeFor(node);
+    const scan = this.options.scanConnection(node);
+    if (!store || !scan) return undefined;
+    const epoch = keeper.epochOf(node);
+    const started = performance.now();
+    const baseline = await store.baseline(node);
+    const result: CatchUpResult = { node, reason, baseline: false, scanned: 0, changed: 0, pinged: 0, possibleDuplicates: 0, recorded: 0, durationMs: 0 };
+    const count = String(this.options.scanCount ?? 500);
+    const stillValid = () => !this.stopped && keeper.epochOf(node) === epoch;
+
+    for (const pattern of [MD_SIZE_PATTERN, SEEN_PATTERN]) {
+      const seenWalk = pattern === SEEN_PATTERN;
+      let cursor = '0';
+      do {
+        const [next, found] = await scan.scan(cursor, 'MATCH', pattern, 'COUNT', count);
+        cursor = next;
+        const pairs = unique(found.map(pairOfKey).filter((p): p is DocumentPair => p !== undefined && p.partition !== SHARED_PARTITION));
+        if (pairs.length > 0) {
+          // Records whose document still exists were compared in the first walk.
+          const candidates = seenWalk ? await this.vanished(node, pairs) : pairs;
+          if (!seenWalk) result.scanned += pairs.length;
+          await this.compare(node, store, candidates, baseline, epoch, result);
+        }
+        if (!stillValid()) {
+          this.totals.aborted += 1;
+          this.options.logger.info({ node, reason }, 'catch-up interrupted by a reconnect; the next one starts over');
+          return undefined;
+        }
+        // Let capture's events through between batches.
+        await new Promise((r) => setImmediate(r));
+      } while (cursor !== '0');
+    }
+
+    await baseline.mark();
+    if (!keeper.catchUpDone(node, epoch)) {
+      this.totals.aborted += 1;
+      return undefined;
+    }
+    result.durationMs = performance.now() - started;
+    this.totals.runs += 1;
+    this.totals.pinged += result.pinged;
+    this.totals.possibleDuplicates += result.possibleDuplicates;
+    this.totals.lastDurationMs = result.durationMs;
+    this.options.logger.info(
+      {
+        node,
+        reason,
+        baseline: result.baseline,
+        scanned: result.scanned,
+        changed: result.changed,
+        pinged: result.pinged,
+        possibleDuplicates: result.possibleDuplicates,
+        ms: Math.round(result.durationMs),
+      },
+      result.baseline ? 'catch-up recorded a baseline (existing data is not pinged)' : 'catch-up finished',
+    );
+    this.emit('done', result);
+    return result;
+  }
+
+  /** Pairs among rhopush's records whose md_size no longer exists. */
+  private async vanished(node: string, pairs: DocumentPair[]): Promise<DocumentPair[]> {
+    const exist = await this.options.storeFor(node)!.documentsExist(pairs);
+    return pairs.filter((_, i) => !exist[i]);
+  }
+
+  private async compare(node: string, store: FingerprintStore, pairs: DocumentPair[], baseline: Baseline, epoch: number, result: CatchUpResult): Promise<void> {
+    const { keeper } = this.options;
+    const free = pairs.filter((p) => !keeper.isBusy(p));
+    if (free.length === 0) return;
+    const gens = free.map((p) => keeper.genOf(p));
+    const readings = await store.read(free);
+    const toRecord: CommitItem[] = [];
+    readings.forEach((r: PairReading, i) => {
+      if (r.current === r.stored) return;
+      if (r.stored === null && !baseline.covers(r.pair)) {
+        result.baseline = true;
+        toRecord.push({ pair: r.pair, fp: r.current, gen: gens[i]! });
+        return;
+      }
+      result.changed += 1;
+      if (!this.options.pings(r.pair)) {
+        toRecord.push({ pair: r.pair, fp: r.current, gen: gens[i]! });
+        return;
+      }
+      const possibleDuplicate = r.current !== null && r.pending !== null && r.pending.fp === r.current;
+      result.pinged += 1;
+      if (possibleDuplicate) result.possibleDuplicates += 1;
+      const change: Change = { user: r.pair.partition, source: r.pair.source, node, at: Date.now() };
+      this.emit('ping', change, possibleDuplicate);
+      this.options.onChange(change);
+    });
+    result.recorded += await keeper.commitProtected(node, toRecord, epoch, true);
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+}
+
+function unique(pairs: DocumentPair[]): DocumentPair[] {
+  const seen = new Set<string>();
+  return pairs.filter((p) => {
+    const id = `${p.partition}\u0000${p.source}`;
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
+}
