@@ -73,7 +73,11 @@ export class Capture extends EventEmitter {
 
   private addNode(node: CaptureNode): NodeLink {
     const onEvent = (key: string, event: string, label: string) => this.onKeyspaceEvent(key, event, label);
-    const subscriber = new KeyspaceSubscriber(node.label, node.options, node.db, keyspacePatterns(node.db), onEvent);
+    const ensureNotifications = async (redis: Redis) => {
+      const check = await ensureKeyspaceNotifications(redis, node.label);
+      if (check.changed) this.logger.info({ node: node.label, from: check.current, to: check.value }, 'enabled keyspace notifications');
+    };
+    const subscriber = new KeyspaceSubscriber(node.label, node.options, node.db, keyspacePatterns(node.db), onEvent, ensureNotifications);
     const command = new Redis({ ...node.options, lazyConnect: true, connectionName: 'rhopush:capture-control' });
     command.on('error', (err: Error) => this.logger.debug({ node: node.label, err: err.message }, 'capture control connection error'));
     const link: NodeLink = { node, subscriber, command, canaryKey: node.canaryKey ?? keys.canary(this.id), waiters: [] };
@@ -97,10 +101,10 @@ export class Capture extends EventEmitter {
 
   private async startLink(link: NodeLink): Promise<void> {
     await link.command.connect();
+    // Checked here first so that a server refusing CONFIG fails the start with a clear message;
+    // the subscriber checks again before every (re)subscription.
     const check = await ensureKeyspaceNotifications(link.command, link.node.label);
-    if (check.changed) {
-      this.logger.info({ node: link.node.label, from: check.current, to: check.value }, 'enabled keyspace notifications');
-    }
+    if (check.changed) this.logger.info({ node: link.node.label, from: check.current, to: check.value }, 'enabled keyspace notifications');
     await link.subscriber.start();
   }
 
@@ -129,6 +133,11 @@ export class Capture extends EventEmitter {
     this.links.delete(label);
     this.pastReconnects += link.subscriber.reconnects;
     await this.closeLink(link);
+  }
+
+  /** A node's subscriber (fault tests reach its connection). */
+  subscriber(label: string): KeyspaceSubscriber | undefined {
+    return this.links.get(label)?.subscriber;
   }
 
   /** Forces a node's subscriber to reconnect (canary failure). */

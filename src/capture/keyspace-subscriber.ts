@@ -21,6 +21,8 @@ export class KeyspaceSubscriber extends EventEmitter {
     private readonly db: number,
     private readonly patterns: string[],
     private readonly onEvent: KeyspaceHandler,
+    /** Runs on the fresh connection before every subscription (a restarted server forgets CONFIG SET). */
+    private readonly beforeSubscribe?: (redis: Redis) => Promise<void>,
   ) {
     super();
     this.prefixLength = `__keyspace@${db}__:`.length;
@@ -54,6 +56,7 @@ export class KeyspaceSubscriber extends EventEmitter {
 
   private async subscribe(): Promise<void> {
     try {
+      await this.beforeSubscribe?.(this.redis);
       await this.redis.psubscribe(...this.patterns);
       this.subscribed = true;
       this.emit('ready', this.node);
