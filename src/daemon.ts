@@ -5,7 +5,8 @@ import type { Settings } from './config/settings.js';
 import type { Capture, Change } from './capture/capture.js';
 import { CaptureSupervisor } from './capture/capture-supervisor.js';
 import { clusterNodes, instanceNodes } from './capture/capture-nodes.js';
-import { ClusterFingerprintStore } from './capture/fingerprint-store.js';
+import type { Cluster } from 'ioredis';
+import type { SlotRange } from './store/cluster-slots.js';
 import { ClusterTopology } from './store/cluster-topology.js';
 import { clusterNodeOptions, connectStore, isCluster, waitStoreReady, type StoreClient } from './store/store-connection.js';
 import { ChangeClassifier, type KeyspaceDecision } from './capture/classify.js';
@@ -38,6 +39,8 @@ export interface DaemonOptions {
 
 /** Pings run concurrently up to this bound; the rest wait their turn (nothing is dropped). */
 const MAX_CONCURRENT_PINGS = 64;
+/** An automatic ping that could not read users or clients is grouped again after this long. */
+const AUTO_PING_RETRY_MS = 1000;
 
 export class Daemon {
   readonly logger: Logger;
@@ -55,6 +58,7 @@ export class Daemon {
   private readonly adapters: PushAdapters;
   private readonly limiter = new Limiter(MAX_CONCURRENT_PINGS);
   private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
   private currentSettings: Settings;
   private stopping?: Promise<void>;
 
@@ -79,7 +83,7 @@ export class Daemon {
     );
     if (options.capture !== false) {
       // --- scale: capture on every node (leases, catch-up, canaries; cluster topology) ---
-      let clusterFingerprints: ClusterFingerprintStore | undefined;
+      let cluster: { client: Cluster; slotsOf: (node: string) => readonly SlotRange[] } | undefined;
       if (isCluster(this.redis)) {
         const topology = new ClusterTopology({
           seeds: settings.redis.map((e) => ({ host: e.host, port: e.port })),
@@ -88,13 +92,13 @@ export class Daemon {
           logger: this.logger,
         });
         this.topology = topology;
-        clusterFingerprints = new ClusterFingerprintStore(this.redis, (node) => topology.masters.find((m) => m.label === node)?.slots ?? []);
+        cluster = { client: this.redis, slotsOf: (node) => topology.masters.find((m) => m.label === node)?.slots ?? [] };
       }
       this.supervisor = new CaptureSupervisor({
         classifier: this.classifier,
         settings: () => this.currentSettings,
         store: this.redis,
-        clusterFingerprints,
+        cluster,
         handlers: {
           onChange: (change) => {
             options.onChange?.(change);
@@ -104,16 +108,6 @@ export class Daemon {
         },
         logger: this.logger,
       });
-      if (this.topology) {
-        const topology = this.topology;
-        const supervisor = this.supervisor;
-        topology.on('change', () => {
-          void supervisor.setNodes(clusterNodes(topology.masters, settings.redis[0]!, supervisor.id));
-        });
-        // A dropped subscriber is often a failover: look at the cluster again at once.
-        supervisor.on('node-down', () => void topology.refresh());
-        supervisor.on('canary-failure', () => void topology.refresh());
-      }
       // --- end scale ---
     }
   }
@@ -129,12 +123,7 @@ export class Daemon {
 
   async start(): Promise<void> {
     await waitStoreReady(this.redis);
-    if (this.supervisor) {
-      const nodes = this.topology
-        ? clusterNodes(await this.topology.start(), this.settings.redis[0]!, this.supervisor.id)
-        : instanceNodes(this.settings.redis, this.supervisor.id);
-      await this.supervisor.start(nodes);
-    }
+    if (this.supervisor) await this.startCapture(this.supervisor);
     if (this.options.http !== false) {
       this.api = await createApiServer(
         { settings: () => this.settings, ping: (p, t) => this.ping(p, t), store: this.store, health: () => this.health() },
@@ -147,6 +136,22 @@ export class Daemon {
       { environment: this.settings.environment, redis: this.settings.redis.map((r) => r.label), delivery: this.settings.rhopush.delivery },
       'rhopush started',
     );
+  }
+
+  /** Capture on every instance of `:redis:`, or on every master of the cluster as it changes. */
+  private async startCapture(supervisor: CaptureSupervisor): Promise<void> {
+    const seed = this.settings.redis[0]!;
+    const topology = this.topology;
+    if (!topology) {
+      await supervisor.start(instanceNodes(this.settings.redis, supervisor.id));
+      return;
+    }
+    await supervisor.start(clusterNodes(await topology.start(), seed, supervisor.id));
+    topology.on('change', () => void supervisor.setNodes(clusterNodes(topology.masters, seed, supervisor.id)));
+    // A dropped subscriber or a silent canary is often a failover: look at the cluster again at once.
+    supervisor.on('node-down', () => void topology.refresh());
+    supervisor.on('canary-failure', () => void topology.refresh());
+    void topology.refresh();
   }
 
   /** The address the HTTP API listens on (port 0 in settings picks a free one). */
@@ -196,10 +201,24 @@ export class Daemon {
       await this.ping({ user_id: [group.user], sources: group.sources }, 'auto');
       ran = true;
     } catch (err) {
-      this.logger.error({ user: group.user, sources: group.sources, err: (err as Error).message }, 'automatic ping failed');
+      // Reading users and clients failed (Redis unreachable, failover): the change is not dropped.
+      this.logger.error({ user: group.user, sources: group.sources, err: (err as Error).message, retryMs: AUTO_PING_RETRY_MS }, 'automatic ping failed; retrying');
+      this.retryLater(group);
     } finally {
       if (snapshot) await this.supervisor!.afterPing(snapshot, ran);
     }
+  }
+
+  private retryLater(group: ChangeGroup): void {
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(timer);
+      if (this.stopping) return;
+      for (const source of group.sources) {
+        this.supervisor?.requeue(group.user, source);
+        this.window.add(group.user, source);
+      }
+    }, AUTO_PING_RETRY_MS);
+    this.retryTimers.add(timer);
   }
 
   private track<T>(p: Promise<T>): Promise<T> {
@@ -217,6 +236,8 @@ export class Daemon {
   /** Stop capturing, send what is grouped, finish deliveries, close connections. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      // Unsent retries stay unrecorded, so the next catch-up pings them.
+      for (const t of this.retryTimers) clearTimeout(t);
       this.topology?.stop();
       // Ping what is grouped and record it while this instance still holds its capture leases, so
       // whoever captures next does not ping it again.

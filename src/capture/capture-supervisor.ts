@@ -6,10 +6,11 @@
 // The set of nodes can change while running (Redis Cluster topology).
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Redis, type Cluster, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { sourcePolicy, type Settings } from '../config/settings.js';
 import { parseKey, SHARED_PARTITION } from '../store/keys.js';
+import type { SlotRange } from '../store/cluster-slots.js';
 import type { StoreClient } from '../store/store-connection.js';
 import { Capture, type Change, type CaptureHandlers } from './capture.js';
 import type { SupervisedNode } from './capture-nodes.js';
@@ -19,7 +20,7 @@ import type { ChangeClassifier } from './classify.js';
 import { DocumentLocks } from './document-locks.js';
 import type { DocumentPair } from './document-pair.js';
 import { FingerprintKeeper, type PingSnapshot } from './fingerprint-keeper.js';
-import { NodeFingerprintStore, type FingerprintStore } from './fingerprint-store.js';
+import { ClusterFingerprintStore, NodeFingerprintStore, type FingerprintStore } from './fingerprint-store.js';
 import { NodeLease } from './node-lease.js';
 import { NotifyConfigError } from './notify-config.js';
 import { DECISION_RULES } from './signal-rules.js';
@@ -29,8 +30,8 @@ export interface CaptureSupervisorOptions {
   settings: () => Settings;
   /** Where RhoConnect's locks live (instance 0 or the cluster). */
   store: StoreClient;
-  /** Cluster mode: one fingerprint store for the whole cluster (documents span masters). */
-  clusterFingerprints?: FingerprintStore;
+  /** Cluster mode: documents span masters, so fingerprints are read through the cluster client. */
+  cluster?: { client: Cluster; slotsOf: (node: string) => readonly SlotRange[] };
   handlers: CaptureHandlers;
   logger: Logger;
   instanceId?: string;
@@ -89,6 +90,9 @@ export class CaptureSupervisor extends EventEmitter {
   readonly catchUp: CatchUp;
   readonly canary: CanaryMonitor;
   private readonly members = new Map<string, Member>();
+  private readonly clusterFingerprints?: FingerprintStore;
+  /** setNodes calls run one after another (topology changes can come quickly). */
+  private nodeChanges: Promise<void> = Promise.resolve();
   private started = false;
   private closing = false;
   private startupError?: Error;
@@ -99,6 +103,9 @@ export class CaptureSupervisor extends EventEmitter {
     super();
     this.id = options.instanceId ?? randomUUID();
     const logger = options.logger;
+    if (options.cluster) {
+      this.clusterFingerprints = new ClusterFingerprintStore(options.cluster.client, options.cluster.slotsOf, (node) => this.members.get(node)?.dataRedis);
+    }
     const handlers: CaptureHandlers = {
       onChange: (change) => this.handleChange(change),
       onDecision: (decision, event, node, key) => {
@@ -153,7 +160,7 @@ export class CaptureSupervisor extends EventEmitter {
   }
 
   private fingerprintsFor(node: string): FingerprintStore | undefined {
-    return this.options.clusterFingerprints ?? this.members.get(node)?.fingerprints;
+    return this.clusterFingerprints ?? this.members.get(node)?.fingerprints;
   }
 
   /** Whether a change of this pair deserves a ping, by the same rules as live capture. */
@@ -168,7 +175,14 @@ export class CaptureSupervisor extends EventEmitter {
   }
 
   /** Makes the node set `nodes` (adds, removes, replaces nodes whose keys moved). */
-  async setNodes(nodes: SupervisedNode[]): Promise<void> {
+  setNodes(nodes: SupervisedNode[]): Promise<void> {
+    const next = this.nodeChanges.then(() => this.applyNodes(nodes));
+    this.nodeChanges = next.catch((err: Error) => this.options.logger.error({ err: err.message }, 'could not apply the node set'));
+    return next;
+  }
+
+  private async applyNodes(nodes: SupervisedNode[]): Promise<void> {
+    if (this.closing) return;
     const wanted = new Map(nodes.map((n) => [n.label, n]));
     const removals: Promise<void>[] = [];
     for (const [label, m] of this.members) {
@@ -273,6 +287,11 @@ export class CaptureSupervisor extends EventEmitter {
       if (Date.now() > deadline) throw new Error('catch-up did not finish in time');
       await new Promise((r) => setTimeout(r, 20));
     }
+  }
+
+  /** A pair whose ping failed goes back into the grouping window. */
+  requeue(user: string, source: string): void {
+    this.keeper.requeue({ partition: user, source });
   }
 
   beforePing(user: string, sources: string[]): Promise<PingSnapshot> {

@@ -45,6 +45,8 @@ export interface CatchUpOptions {
   logger: Logger;
   /** Keys asked per SCAN call and pairs compared per batch. */
   scanCount?: number;
+  /** Wait before running a failed catch-up again. */
+  retryMs?: number;
 }
 
 /**
@@ -55,10 +57,13 @@ export class CatchUp extends EventEmitter {
   private readonly running = new Map<string, Promise<CatchUpResult | undefined>>();
   private readonly rerun = new Map<string, CatchUpReason>();
   private stopped = false;
+  private readonly retries = new Set<NodeJS.Timeout>();
+  private readonly retryMs: number;
   readonly totals = { runs: 0, aborted: 0, pinged: 0, possibleDuplicates: 0, lastDurationMs: 0 };
 
   constructor(private readonly options: CatchUpOptions) {
     super();
+    this.retryMs = options.retryMs ?? 1000;
   }
 
   /** Whether a run for the node is in progress. */
@@ -79,8 +84,14 @@ export class CatchUp extends EventEmitter {
     }
     const p = this.runOnce(node, reason)
       .catch((err: Error) => {
-        this.options.logger.warn({ node, reason, err: err.message }, 'catch-up failed; it runs again on the next reconnect');
+        this.options.logger.warn({ node, reason, err: err.message, retryMs: this.retryMs }, 'catch-up failed; retrying');
         this.totals.aborted += 1;
+        // The node's gap stays open (nothing is recorded for it) until a run completes.
+        const timer = setTimeout(() => {
+          this.retries.delete(timer);
+          if (!this.stopped && this.options.scanConnection(node)) void this.run(node, reason);
+        }, this.retryMs);
+        this.retries.add(timer);
         return undefined;
       })
       .finally(() => {
@@ -194,6 +205,7 @@ export class CatchUp extends EventEmitter {
 
   stop(): void {
     this.stopped = true;
+    for (const t of this.retries) clearTimeout(t);
   }
 }
 

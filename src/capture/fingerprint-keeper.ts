@@ -156,6 +156,12 @@ export class FingerprintKeeper {
     this.state(node, pair).inWindow = true;
   }
 
+  /** A pair whose ping failed is grouped again (its node is already known). */
+  requeue(pair: DocumentPair): void {
+    const st = this.pairs.get(pairId(pair));
+    if (st) st.inWindow = true;
+  }
+
   /** Reads and marks pending the fingerprints a ping for these pairs covers. Never throws. */
   async beforePing(user: string, sources: string[]): Promise<PingSnapshot> {
     const entries: PingSnapshot['entries'] = [];

@@ -143,12 +143,14 @@ export class NodeFingerprintStore implements FingerprintStore {
   }
 }
 
-/** Fingerprints across a Redis Cluster: per-key reads (auto-pipelined per node), hashed here. */
+/** Fingerprints across a Redis Cluster: per-key reads (issued concurrently), hashed here. */
 export class ClusterFingerprintStore implements FingerprintStore {
   constructor(
     private readonly cluster: Cluster,
     /** The slots a master serves now (cluster topology). */
     private readonly slotsOf: (node: string) => readonly SlotRange[],
+    /** A direct connection to a master (its baseline markers are read there). */
+    private readonly connectionFor: (node: string) => Redis | undefined,
   ) {}
 
   read(pairs: DocumentPair[]): Promise<PairReading[]> {
@@ -196,25 +198,39 @@ export class ClusterFingerprintStore implements FingerprintStore {
 
   /**
    * One marker per slot (`rhopush:baseline:{<tag of the slot>}`): markers move with their slots to
-   * other masters and survive failovers with the replicas, as the records they vouch for do.
+   * other masters and survive failovers with the replicas, as the records they vouch for do. They
+   * are read and written on the master itself, a few thousand per script call.
    */
   async baseline(node: string): Promise<Baseline> {
+    const redis = this.connectionFor(node);
+    if (!redis) throw new Error(`no connection to ${node}`);
     const slots: number[] = [];
     for (const [start, end] of this.slotsOf(node)) for (let s = start; s <= end; s++) slots.push(s);
     const marked = new Set<number>();
-    const exists = await Promise.all(slots.map((s) => this.cluster.exists(slotBaselineKey(s))));
-    slots.forEach((s, i) => {
-      if (exists[i] === 1) marked.add(s);
-    });
+    for (let i = 0; i < slots.length; i += MARKERS_PER_CALL) {
+      const chunk = slots.slice(i, i + MARKERS_PER_CALL);
+      const exists = (await redis.eval(CHECK_MARKERS, 0, ...chunk.map(slotBaselineKey))) as number[];
+      chunk.forEach((s, j) => {
+        if (exists[j] === 1) marked.add(s);
+      });
+    }
     return {
       covers: (pair) => marked.has(keySlot(pairKeys.seen(pair))),
       mark: async () => {
+        const unmarked = slots.filter((s) => !marked.has(s));
         const at = new Date().toISOString();
-        await Promise.all(slots.filter((s) => !marked.has(s)).map((s) => this.cluster.set(slotBaselineKey(s), at)));
+        for (let i = 0; i < unmarked.length; i += MARKERS_PER_CALL) {
+          await redis.eval(SET_MARKERS, 0, at, ...unmarked.slice(i, i + MARKERS_PER_CALL).map(slotBaselineKey));
+        }
       },
     };
   }
 }
+
+const MARKERS_PER_CALL = 2000;
+// Keys are local to the master the script runs on (one per slot it serves), so none is declared.
+const CHECK_MARKERS = `local out = {} for i = 1, #ARGV do out[i] = redis.call('EXISTS', ARGV[i]) end return out`;
+const SET_MARKERS = `for i = 2, #ARGV do redis.call('SET', ARGV[i], ARGV[1], 'NX') end return #ARGV - 1`;
 
 function slotBaselineKey(slot: number): string {
   return `${BASELINE_KEY}:{${tagForSlot(slot)}}`;

@@ -30,7 +30,15 @@ export function hashTagOf(key: string): string {
 }
 
 export function keySlot(key: string): number {
-  return crc16(Buffer.from(hashTagOf(key), 'utf8')) % CLUSTER_SLOTS;
+  const tag = hashTagOf(key);
+  // ASCII (the common case) is hashed from char codes, without a buffer.
+  let crc = 0;
+  for (let i = 0; i < tag.length; i++) {
+    const c = tag.charCodeAt(i);
+    if (c > 0x7f) return crc16(Buffer.from(tag, 'utf8')) % CLUSTER_SLOTS;
+    crc = ((crc << 8) & 0xffff) ^ CRC16_TABLE[((crc >> 8) ^ c) & 0xff]!;
+  }
+  return crc % CLUSTER_SLOTS;
 }
 
 let tagsBySlot: string[] | undefined;

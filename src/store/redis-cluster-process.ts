@@ -3,7 +3,7 @@
 // moving slots with their keys).
 import { Redis } from 'ioredis';
 import { CLUSTER_SLOTS } from './cluster-slots.js';
-import { startRedisServer, type RedisServerProcess } from './redis-server-process.js';
+import { freePort, startRedisServer, type RedisServerProcess } from './redis-server-process.js';
 
 export interface ClusterNodeProcess {
   server: RedisServerProcess;
@@ -11,6 +11,8 @@ export interface ClusterNodeProcess {
   id: string;
   host: string;
   port: number;
+  /** Cluster bus port (chosen free, not port + 10000). */
+  busPort: number;
   /** An admin connection to this node. */
   admin: Redis;
 }
@@ -58,11 +60,13 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   ];
   const nodes: ClusterNodeProcess[] = [];
   const launch = async (): Promise<ClusterNodeProcess> => {
-    const server = await startRedisServer({ args: nodeArgs, binary: options.binary });
+    // The bus port defaults to port + 10000, which may be taken: choose a free one too.
+    const busPort = await freePort();
+    const server = await startRedisServer({ args: [...nodeArgs, '--cluster-port', String(busPort)], binary: options.binary });
     const admin = new Redis({ host: server.host, port: server.port, maxRetriesPerRequest: 3, retryStrategy: (t) => Math.min(t * 50, 500) });
     admin.on('error', () => undefined);
     const id = (await admin.call('CLUSTER', 'MYID')) as string;
-    return { server, id, host: server.host, port: server.port, admin };
+    return { server, id, host: server.host, port: server.port, busPort, admin };
   };
 
   try {
@@ -81,7 +85,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
         return m.admin.call('CLUSTER', 'ADDSLOTSRANGE', String(start), String(end));
       }),
     );
-    for (const n of nodes.slice(1)) await nodes[0]!.admin.call('CLUSTER', 'MEET', n.host, String(n.port));
+    for (const n of nodes.slice(1)) await nodes[0]!.admin.call('CLUSTER', 'MEET', n.host, String(n.port), String(n.busPort));
     await waitFor(async () => {
       for (const n of nodes) if (knownNodes(await clusterNodes(n.admin)) < nodes.length) return false;
       return true;
@@ -129,14 +133,24 @@ function handle(nodes: ClusterNodeProcess[], launch: () => Promise<ClusterNodePr
         .map((n) => ({ id: n.id, port: n.port, slots: n.slots }));
     },
     async replicaOf(masterPort) {
-      const master = (await view()).find((n) => n.port === masterPort);
-      if (!master) return undefined;
-      const replica = (await view()).find((n) => n.masterId === master.id && !n.failed);
-      return replica ? byPort(replica.port) : undefined;
+      const master = byPort(masterPort);
+      // Each replica knows its own master first; other nodes learn it by gossip.
+      for (const n of live()) {
+        const me = parseNodes(await clusterNodes(n.admin)).find((x) => x.myself);
+        if (me && !me.master && me.masterId === master.id) return n;
+      }
+      return undefined;
     },
     async failover(replicaPort) {
       const replica = byPort(replicaPort);
-      await replica.admin.call('CLUSTER', 'FAILOVER');
+      const promoted = async () => parseNodes(await clusterNodes(replica.admin)).find((x) => x.myself)?.master === true;
+      // A manual failover is abandoned by Redis after 5 s (e.g. while votes are slow on a busy
+      // machine); ask again, the last time without waiting for the old master's agreement.
+      for (let attempt = 0; !(await promoted()); attempt++) {
+        if (attempt === 3) throw new Error(`replica ${replicaPort} was not promoted`);
+        await replica.admin.call('CLUSTER', 'FAILOVER', ...(attempt === 2 ? ['FORCE'] : []));
+        await waitFor(promoted, 6000, `failover to ${replicaPort}`).catch(() => undefined);
+      }
       await waitFor(async () => {
         for (const n of live()) {
           const me = parseNodes(await clusterNodes(n.admin)).find((x) => x.id === replica.id);
@@ -149,10 +163,11 @@ function handle(nodes: ClusterNodeProcess[], launch: () => Promise<ClusterNodePr
     async addMaster() {
       const node = await launch();
       nodes.push(node);
-      await nodes[0]!.admin.call('CLUSTER', 'MEET', node.host, String(node.port));
+      await nodes[0]!.admin.call('CLUSTER', 'MEET', node.host, String(node.port), String(node.busPort));
       await waitFor(async () => {
         for (const n of live()) if (!(await clusterNodes(n.admin)).includes(node.id)) return false;
-        return knownNodes(await clusterNodes(node.admin)) >= live().length;
+        if (knownNodes(await clusterNodes(node.admin)) < live().length) return false;
+        return /cluster_state:ok/.test((await node.admin.call('CLUSTER', 'INFO')) as string);
       }, 15_000, 'new master to join');
       return node;
     },
@@ -223,6 +238,7 @@ interface NodeLine {
   id: string;
   port: number;
   master: boolean;
+  myself: boolean;
   failed: boolean;
   masterId?: string;
   slots: Array<[number, number]>;
@@ -247,6 +263,7 @@ function parseNodes(text: string): NodeLine[] {
         id: parts[0]!,
         port: Number(addr.slice(addr.lastIndexOf(':') + 1)),
         master: flags.includes('master'),
+        myself: flags.includes('myself'),
         failed: flags.includes('fail') || flags.includes('fail?'),
         masterId: parts[3] === '-' ? undefined : parts[3],
         slots,

@@ -60,7 +60,7 @@ export class RhoconnectStore {
   private async clientFields(ids: string[]): Promise<Array<[Error | null, unknown]>> {
     const redis = this.redis;
     if (isCluster(redis)) {
-      // A client's fields hash to different slots: one GET per key, batched per node by the client.
+      // A client's fields hash to different slots: one GET per key, sent concurrently.
       return Promise.all(
         ids.map((id) =>
           Promise.all(CLIENT_FIELDS.map((f) => redis.get(keys.clientField(id, f)))).then(

@@ -24,8 +24,9 @@ export function connectStore(settings: Settings, options: ConnectOptions = {}): 
     settings.redis.map((e) => ({ host: e.host, port: e.port })),
     {
       lazyConnect: options.lazyConnect ?? false,
-      // Keys of one RhoConnect document live in different slots: batch the per-key reads per node.
-      enableAutoPipelining: true,
+      // No auto-pipelining: ioredis retries a pipeline after MOVED only when every command in it got
+      // the same error, so batches spanning slots would fail during a failover or slot migration.
+      enableAutoPipelining: false,
       scaleReads: 'master',
       redisOptions: clusterNodeOptions(first, options),
       clusterRetryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
