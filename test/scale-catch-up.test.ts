@@ -119,7 +119,7 @@ describe('catch-up on one instance', () => {
       await pluginWrite(redis, `user${i}`, i % 2 ? 'Contact' : 'Product', '1', `v${i}`);
       written.push(pair(`user${i}`, i % 2 ? 'Contact' : 'Product'));
     }
-    await waitFor(() => daemon.capture!.status().every((s) => s.subscribed), 'resubscription');
+    await waitFor(() => daemon.supervisor!.status().every((s) => s.leaseHeld && s.subscribed), 'resubscription');
     await settle(daemon);
     await waitFor(() => written.every((p) => record.counts.has(p)), 'a ping for every written pair');
     expect(record.pairs()).toEqual([...written].sort());
@@ -159,7 +159,7 @@ describe('catch-up on one instance', () => {
     await server.restart();
     // Right after the restart, before rhopush has resubscribed: only catch-up can see these.
     for (let i = 0; i < 10; i++) await write(`after-restart${i}`);
-    await waitFor(() => daemon.capture!.status().every((s) => s.subscribed), 'resubscription');
+    await waitFor(() => daemon.supervisor!.status().every((s) => s.leaseHeld && s.subscribed), 'resubscription');
     for (let i = 0; i < 10; i++) await write(`later${i}`);
     await settle(daemon);
     await waitFor(() => written.every((p) => record.counts.has(p)), 'a ping for every written pair');

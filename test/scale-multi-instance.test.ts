@@ -84,7 +84,7 @@ describe('three instances', () => {
       if (i === 8) await servers[2]!.restart();
       await write(`w${i}`, i % 3 ? 'Product' : 'Contact');
     }
-    await waitFor(() => daemon!.capture!.status().every((s) => s.subscribed), 'every instance subscribed again');
+    await waitFor(() => daemon!.supervisor!.status().every((s) => s.leaseHeld && s.subscribed), 'every instance captured again');
     await settle(daemon);
     // A device's sync on a document instance needs no ping (captured live, not during a gap); its
     // record is written once instance 0 shows no lock on the document.

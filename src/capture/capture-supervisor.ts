@@ -281,8 +281,16 @@ export class CaptureSupervisor extends EventEmitter {
   /** Resolves when no catch-up is running (tests, replay, benchmarks). */
   async caughtUp(timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
+    const subscribed = () => new Map(this.capture.status().map((s) => [s.node, s.subscribed]));
     for (;;) {
-      const busy = [...this.members.keys()].some((n) => this.catchUp.isRunning(n) || (this.capture.nodes.some((c) => c.label === n) && this.keeper.hasGap(n)));
+      const links = subscribed();
+      // Busy: a catch-up runs, or a node is ours (or nobody's yet) but not subscribed and caught up.
+      const busy = [...this.members.values()].some((m) => {
+        const n = m.node.label;
+        if (this.catchUp.isRunning(n)) return true;
+        if (!m.lease.held) return !m.lease.heldElsewhere;
+        return !links.get(n) || this.keeper.hasGap(n);
+      });
       if (!busy) return;
       if (Date.now() > deadline) throw new Error('catch-up did not finish in time');
       await new Promise((r) => setTimeout(r, 20));

@@ -203,7 +203,7 @@ export class FingerprintKeeper {
         const store = this.options.storeFor(node);
         if (!store) return;
         try {
-          await store.commit(list.map((c) => ({ pair: c.pair, fp: c.fp })));
+          await store.commit(list.map((c) => ({ pair: c.pair, fp: c.fp })), `${this.options.owner} ping`);
           this.stats.recorded += list.length;
           for (const c of list) {
             c.state.lastCommittedSeq = Math.max(c.state.lastCommittedSeq, c.seq);
@@ -278,7 +278,7 @@ export class FingerprintKeeper {
       } else ready.push(item);
     });
     if (ready.length > 0) {
-      await store.commit(ready.map((i) => ({ pair: i.pair, fp: i.fp ?? null })));
+      await store.commit(ready.map((i) => ({ pair: i.pair, fp: i.fp ?? null })), `${this.options.owner} seen`);
       this.stats.recorded += ready.length;
       for (const item of ready) {
         const st = this.pairs.get(pairId(item.pair));

@@ -2,7 +2,8 @@
 //
 // A fingerprint is a SHA-1 over md_size and every bucket of the document (buckets by name, members
 // sorted), so it changes whenever the document's content or count changes. rhopush keeps, per pair,
-// `fp` (the state its last ping covered, or the state it saw change without needing a ping) and
+// `fp` (the state its last ping covered, or the state it saw change without needing a ping), `by`
+// (`<instance> ping` or `<instance> seen`: who recorded it, and how) and
 // `pending` (`<instance> <fp>`, written just before a ping is sent and cleared once it is recorded):
 // after a crash, a pair whose pending fingerprint equals its current one may already have been
 // pinged, which is how catch-up tells a handover duplicate from a change nobody pinged.
@@ -29,8 +30,11 @@ export interface FingerprintStore {
   read(pairs: DocumentPair[]): Promise<PairReading[]>;
   /** Same, and marks each pair's current fingerprint as pending for `owner` (just before a ping). */
   snapshot(pairs: DocumentPair[], owner: string): Promise<PairReading[]>;
-  /** Records fingerprints as acted on (clears pending); null deletes the record (document gone). */
-  commit(entries: Array<{ pair: DocumentPair; fp: string | null }>): Promise<void>;
+  /**
+   * Records fingerprints as acted on (clears pending); null deletes the record (document gone).
+   * `by` says who recorded it and how (`<instance> ping` or `<instance> seen`), for operators.
+   */
+  commit(entries: Array<{ pair: DocumentPair; fp: string | null }>, by: string): Promise<void>;
   /** For each pair: whether its document (md_size) exists. */
   documentsExist(pairs: DocumentPair[]): Promise<boolean[]>;
   /**
@@ -110,12 +114,12 @@ export class NodeFingerprintStore implements FingerprintStore {
     return pairs.map((pair, i) => reading(pair, flat[i * 3] ?? null, flat[i * 3 + 1] ?? null, flat[i * 3 + 2] ?? null));
   }
 
-  async commit(entries: Array<{ pair: DocumentPair; fp: string | null }>): Promise<void> {
+  async commit(entries: Array<{ pair: DocumentPair; fp: string | null }>, by: string): Promise<void> {
     if (entries.length === 0) return;
     const pipeline = this.redis.pipeline();
     for (const { pair, fp } of entries) {
       if (fp === null) pipeline.del(pairKeys.seen(pair));
-      else pipeline.hset(pairKeys.seen(pair), 'fp', fp).hdel(pairKeys.seen(pair), 'pending');
+      else pipeline.hset(pairKeys.seen(pair), 'fp', fp, 'by', by).hdel(pairKeys.seen(pair), 'pending');
     }
     await execAll(pipeline.exec());
   }
@@ -182,12 +186,12 @@ export class ClusterFingerprintStore implements FingerprintStore {
     );
   }
 
-  async commit(entries: Array<{ pair: DocumentPair; fp: string | null }>): Promise<void> {
+  async commit(entries: Array<{ pair: DocumentPair; fp: string | null }>, by: string): Promise<void> {
     await Promise.all(
       entries.map(({ pair, fp }) =>
         fp === null
           ? this.cluster.del(pairKeys.seen(pair))
-          : Promise.all([this.cluster.hset(pairKeys.seen(pair), 'fp', fp), this.cluster.hdel(pairKeys.seen(pair), 'pending')]),
+          : Promise.all([this.cluster.hset(pairKeys.seen(pair), 'fp', fp, 'by', by), this.cluster.hdel(pairKeys.seen(pair), 'pending')]),
       ),
     );
   }
