@@ -4,7 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { createDaemon, type Daemon } from '../src/daemon.js';
 import { startRedisServer, type RedisServerProcess } from '../src/store/redis-server-process.js';
-import { deviceSyncWrite, pair, PingRecord, pluginWrite, scaleSettings, waitFor } from './helpers/scale.js';
+import { deviceSyncWrite, pair, PingRecord, pluginWrite, scaleSettings, settle, waitFor } from './helpers/scale.js';
 
 let server: RedisServerProcess;
 let redis: Redis;
@@ -44,13 +44,6 @@ async function stopDaemon(daemon: Daemon): Promise<void> {
   await daemon.stop();
 }
 
-/** Everything captured or caught up so far has been pinged and recorded. */
-async function settle(daemon: Daemon): Promise<void> {
-  await daemon.supervisor!.caughtUp();
-  await daemon.capture!.barrier();
-  daemon.window.flushAll();
-  await daemon.drain();
-}
 
 describe('catch-up on one instance', () => {
   it('records a baseline on the first start and pings exactly what changed while rhopush was stopped', async () => {

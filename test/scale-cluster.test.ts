@@ -6,7 +6,7 @@ import { keySlot } from '../src/store/cluster-slots.js';
 import { createDaemon, type Daemon } from '../src/daemon.js';
 import { startRedisCluster, type RedisClusterProcess } from '../src/store/redis-cluster-process.js';
 import { createUser, registerClient } from './helpers/rhoconnect.js';
-import { pair, PingRecord, pluginWrite, scaleSettings, waitFor } from './helpers/scale.js';
+import { pair, PingRecord, pluginWrite, scaleSettings, settle, waitFor } from './helpers/scale.js';
 
 let cluster: RedisClusterProcess;
 let client: Cluster;
@@ -51,12 +51,6 @@ async function write(user: string, source: string): Promise<void> {
   }
 }
 
-async function settle(): Promise<void> {
-  await daemon.supervisor!.caughtUp();
-  await daemon.capture!.barrier();
-  daemon.window.flushAll();
-  await daemon.drain();
-}
 
 async function capturedMasters(): Promise<boolean> {
   const masters = (await cluster.masters()).map((m) => `127.0.0.1:${m.port}`).sort();
@@ -82,7 +76,7 @@ describe('Redis Cluster (3 masters, 3 replicas)', () => {
       },
     });
     await daemon.start();
-    await settle();
+    await settle(daemon);
     expect(await capturedMasters()).toBe(true);
     expect(record.pairs()).toEqual([]);
 
@@ -94,9 +88,9 @@ describe('Redis Cluster (3 masters, 3 replicas)', () => {
       await write(`fo${i}`, i % 2 ? 'Contact' : 'Product');
     }
     await waitFor(capturedMasters, 'capture on the promoted replica');
-    await settle();
+    await settle(daemon);
     await waitFor(() => written.every((p) => record.counts.has(p)), 'a ping for every written pair');
-    await settle();
+    await settle(daemon);
     expect(record.pairs()).toEqual([...new Set(written)].sort());
     expect(daemon.supervisor!.status().map((s) => s.node)).toContain(`127.0.0.1:${replica!.port}`);
     expect(devicePushes).toContain('carla');
@@ -115,7 +109,7 @@ describe('Redis Cluster (3 masters, 3 replicas)', () => {
       await waitFor(() => record.counts.has(pair(user, 'Product')), 'the live ping');
       written.push(pair(user, 'Product'));
     }
-    await settle();
+    await settle(daemon);
     await waitFor(() => daemon.supervisor!.keeper.trackedPairs === 0, 'records of the live pings');
 
     const added = await cluster.addMaster();
@@ -126,9 +120,9 @@ describe('Redis Cluster (3 masters, 3 replicas)', () => {
     for (let i = 0; i < 10; i++) await write(userInSlots(`moved${i}-`, i % 2 ? 'Contact' : 'Product', moving), i % 2 ? 'Contact' : 'Product');
     await waitFor(capturedMasters, 'capture on the new master');
     for (let i = 0; i < 10; i++) await write(`after-move${i}`, 'Product');
-    await settle();
+    await settle(daemon);
     await waitFor(() => written.every((p) => record.counts.has(p)), 'a ping for every written pair');
-    await settle();
+    await settle(daemon);
     expect(daemon.supervisor!.status().map((s) => s.node)).toContain(`127.0.0.1:${added.port}`);
     expect(record.pairs()).toEqual([...new Set(written)].sort());
     for (const p of quiet) expect(record.counts.has(p)).toBe(false);

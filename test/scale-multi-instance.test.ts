@@ -6,7 +6,7 @@ import { createDaemon, type Daemon } from '../src/daemon.js';
 import { replayFiles } from '../src/replay/replay.js';
 import { startRedisServer, type RedisServerProcess } from '../src/store/redis-server-process.js';
 import { createUser, registerClient } from './helpers/rhoconnect.js';
-import { deviceSyncWrite, pair, PingRecord, pluginWrite, scaleSettings, waitFor } from './helpers/scale.js';
+import { deviceSyncWrite, pair, PingRecord, pluginWrite, scaleSettings, settle, waitFor } from './helpers/scale.js';
 
 describe('fixture 17 (two instances)', () => {
   it('replays through the real multi-instance path and matches RhoConnect', async () => {
@@ -45,12 +45,6 @@ describe('three instances', () => {
   /** The instance holding a user's documents (1 or 2), as a sharded deployment would. */
   const docs = (user: string) => clients[1 + (user.charCodeAt(user.length - 1) % 2)]!;
 
-  async function settle(d: Daemon): Promise<void> {
-    await d.supervisor!.caughtUp();
-    await d.capture!.barrier();
-    d.window.flushAll();
-    await d.drain();
-  }
 
   it('captures every instance, reads users from the first, and loses nothing across faults', async () => {
     const redis0 = clients[0]!;

@@ -13,7 +13,7 @@ import type { CatchUpResult } from '../src/capture/catch-up.js';
 import { NodeFingerprintStore } from '../src/capture/fingerprint-store.js';
 import { createDaemon, type Daemon } from '../src/daemon.js';
 import { startRedisServer, type RedisServerProcess } from '../src/store/redis-server-process.js';
-import { pair, PingRecord, pluginWrite, scaleSettings, scaleSettingsYaml, waitFor } from './helpers/scale.js';
+import { pair, PingRecord, pluginWrite, scaleSettings, scaleSettingsYaml, settle, waitFor } from './helpers/scale.js';
 
 const servers: RedisServerProcess[] = [];
 const clients: Redis[] = [];
@@ -48,9 +48,9 @@ const redisList = () => servers.map((s) => `127.0.0.1:${s.port}`);
 /** Documents spread over both instances. */
 const docs = (user: string) => clients[user.length % 2]!;
 
-async function startDaemon(record: PingRecord, http = false): Promise<Daemon> {
+async function startDaemon(record: PingRecord, http = false, leaseMs?: number): Promise<Daemon> {
   const d = createDaemon({
-    settings: scaleSettings({ redis: redisList() }),
+    settings: scaleSettings({ redis: redisList(), leaseMs }),
     http,
     onPing: (r) => {
       if (r.trigger === 'auto') record.add(r.users, r.sources);
@@ -74,19 +74,14 @@ async function recordedAsPingedBy(instance: string): Promise<string[]> {
   return pairs;
 }
 
-async function settle(d: Daemon): Promise<void> {
-  await d.supervisor!.caughtUp();
-  await d.capture!.barrier();
-  d.window.flushAll();
-  await d.drain();
-}
 
 describe('two rhopush instances', () => {
   it('captures each node once, keeps serving HTTP on the standby, and hands over on a graceful stop without duplicates', async () => {
     const recordA = new PingRecord();
     const recordB = new PingRecord();
-    const a = await startDaemon(recordA);
-    const b = await startDaemon(recordB, true);
+    // A long lease: only the graceful release hands over here, never a lapse on a busy machine.
+    const a = await startDaemon(recordA, false, 3000);
+    const b = await startDaemon(recordB, true, 3000);
     expect(a.supervisor!.status().every((s) => s.leaseHeld && s.subscribed)).toBe(true);
     expect(b.supervisor!.status().every((s) => !s.leaseHeld && s.heldElsewhere)).toBe(true);
     expect(b.capture!.nodes).toEqual([]);

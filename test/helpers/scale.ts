@@ -3,6 +3,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { parseSettings } from '../../src/config/load-settings.js';
 import type { Settings } from '../../src/config/settings.js';
+import type { Daemon } from '../../src/daemon.js';
 
 export type AnyRedis = Redis | Cluster;
 
@@ -104,4 +105,23 @@ ${o.redis.map((r) => `    - ${r}`).join('\n')}
 
 export function scaleSettings(o: ScaleSettingsOptions): Settings {
   return parseSettings(scaleSettingsYaml(o), '<scale test>', { environment: 'test', env: {} });
+}
+
+/**
+ * Waits until everything captured or caught up so far has been pinged and recorded: catch-up done,
+ * a canary round trip on every captured node, the grouping window flushed, pings finished. A node
+ * can drop (and its lease lapse) on a busy machine while this runs: then it starts over.
+ */
+export async function settle(daemon: Daemon, attempts = 5): Promise<void> {
+  for (let i = 1; ; i++) {
+    try {
+      await daemon.supervisor!.caughtUp();
+      await daemon.capture!.barrier(2000);
+      break;
+    } catch (err) {
+      if (i >= attempts) throw err;
+    }
+  }
+  daemon.window.flushAll();
+  await daemon.drain();
 }
