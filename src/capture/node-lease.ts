@@ -46,6 +46,8 @@ export class NodeLease extends EventEmitter {
   /** Local time until which the lease is surely still ours (last successful renewal + lease - margin). */
   private validUntil = 0;
   private timer?: NodeJS.Timeout;
+  /** Fires when the lease may no longer be ours unless renewed before. */
+  private deadline?: NodeJS.Timeout;
   private stopped = false;
   private ticking?: Promise<void>;
   acquisitions = 0;
@@ -83,8 +85,6 @@ export class NodeLease extends EventEmitter {
   private schedule(): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      // A renewal stuck on a dead connection must not keep us capturing past the lease.
-      if (this.holding && Date.now() >= this.validUntil) this.lose('renewal overdue');
       void this.tick().finally(() => this.schedule());
     }, Math.max(20, Math.floor(this.options.leaseMs / 3)));
     this.timer.unref();
@@ -104,9 +104,8 @@ export class NodeLease extends EventEmitter {
     try {
       ours = (await this.redis.rhopushLeaseAcquire(this.options.key, this.options.owner, String(this.options.leaseMs))) === 1;
     } catch (err) {
+      // Capture goes on while the lease is surely ours; the deadline timer ends it in time.
       this.options.logger.debug({ node: this.options.node, err: (err as Error).message }, 'lease renewal failed');
-      // Keep capturing while the lease is surely ours; past that, another instance may take it.
-      if (this.holding && Date.now() >= this.validUntil) this.lose('could not renew in time');
       return;
     }
     if (this.stopped) return;
@@ -115,6 +114,12 @@ export class NodeLease extends EventEmitter {
     if (ours) {
       // A margin for timer lateness and clock-rate differences between hosts.
       this.validUntil = sentAt + this.options.leaseMs - Math.min(1000, Math.floor(this.options.leaseMs / 5));
+      // Renewals stuck or failing (node down, partition) must not keep us capturing past the lease.
+      clearTimeout(this.deadline);
+      this.deadline = setTimeout(() => {
+        if (this.holding) this.lose('could not renew in time');
+      }, Math.max(0, this.validUntil - Date.now()));
+      this.deadline.unref();
       if (!this.holding) {
         this.holding = true;
         this.acquisitions += 1;
@@ -127,6 +132,7 @@ export class NodeLease extends EventEmitter {
   }
 
   private lose(reason: string): void {
+    clearTimeout(this.deadline);
     this.holding = false;
     this.losses += 1;
     this.options.logger.warn({ node: this.options.node, reason }, 'capture lease lost');
@@ -137,6 +143,7 @@ export class NodeLease extends EventEmitter {
   async release(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.deadline);
     await this.ticking?.catch(() => undefined);
     if (!this.holding) return;
     this.holding = false;
