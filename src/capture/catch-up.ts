@@ -1,21 +1,24 @@
 // Catch-up after a gap: finds the (user, source) pairs whose master document changed while nobody
 // listened to a node, and pings them.
 //
-// It walks the node's md_size keys with SCAN in bounded batches (yielding to capture between them),
-// compares each document's fingerprint with rhopush's record, and
+// It walks the node's keys with SCAN in bounded batches (yielding to capture between them), compares
+// each document's fingerprint with rhopush's record, and
 // - pings a pair whose document changed (or appeared) since the record, when its source pings;
 // - records, without a ping, pairs of sources that do not ping;
 // - on a node's very first catch-up (no baseline yet), records every pair and pings nothing.
-// A second walk over rhopush's own records finds documents that disappeared (pinged like changes).
+// Records whose document disappeared are found in the same walk (pinged like changes).
 // Pairs with a ping already on its way are left to that ping.
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { SHARED_PARTITION } from '../store/keys.js';
 import type { Change } from './capture.js';
-import { MD_SIZE_PATTERN, pairOfKey, SEEN_PATTERN, type DocumentPair } from './document-pair.js';
+import { pairOfKey, SEEN_PREFIX, type DocumentPair } from './document-pair.js';
 import type { CommitItem, FingerprintKeeper } from './fingerprint-keeper.js';
 import type { Baseline, FingerprintStore, PairReading } from './fingerprint-store.js';
+
+/** Matches `source:application:<user>:<Source>:md_size` and `rhopush:seen:{...md_size}` alike. */
+const WALK_PATTERN = '*md_size*';
 
 export type CatchUpReason = 'start' | 'reconnect' | 'takeover' | 'canary' | 'topology';
 
@@ -115,30 +118,37 @@ export class CatchUp extends EventEmitter {
     const started = performance.now();
     const baseline = await store.baseline(node);
     const result: CatchUpResult = { node, reason, baseline: false, scanned: 0, changed: 0, pinged: 0, possibleDuplicates: 0, recorded: 0, durationMs: 0 };
-    const count = String(this.options.scanCount ?? 500);
+    const count = String(this.options.scanCount ?? 1000);
     const stillValid = () => !this.stopped && keeper.epochOf(node) === epoch;
 
-    for (const pattern of [MD_SIZE_PATTERN, SEEN_PATTERN]) {
-      const seenWalk = pattern === SEEN_PATTERN;
-      let cursor = '0';
-      do {
-        const [next, found] = await scan.scan(cursor, 'MATCH', pattern, 'COUNT', count);
-        cursor = next;
-        const pairs = unique(found.map(pairOfKey).filter((p): p is DocumentPair => p !== undefined && p.partition !== SHARED_PARTITION));
-        if (pairs.length > 0) {
-          // Records whose document still exists were compared in the first walk.
-          const candidates = seenWalk ? await this.vanished(node, pairs) : pairs;
-          if (!seenWalk) result.scanned += pairs.length;
-          await this.compare(node, store, candidates, baseline, epoch, result);
-        }
-        if (!stillValid()) {
-          this.totals.aborted += 1;
-          this.options.logger.info({ node, reason }, 'catch-up interrupted by a reconnect; the next one starts over');
-          return undefined;
-        }
-        // Let capture's events through between batches.
-        await new Promise((r) => setImmediate(r));
-      } while (cursor !== '0');
+    // One walk finds both RhoConnect's md_size keys and rhopush's records of them (whose names end
+    // in `md_size}`); the next SCAN call is in flight while a batch is compared.
+    let cursor = '0';
+    let next: Promise<[string, string[]]> | undefined = scan.scan(cursor, 'MATCH', WALK_PATTERN, 'COUNT', count);
+    while (next) {
+      const [nextCursor, found] = await next;
+      cursor = nextCursor;
+      next = cursor === '0' ? undefined : scan.scan(cursor, 'MATCH', WALK_PATTERN, 'COUNT', count);
+      const documents: DocumentPair[] = [];
+      const records: DocumentPair[] = [];
+      for (const key of found) {
+        const p = pairOfKey(key);
+        if (!p || p.partition === SHARED_PARTITION) continue;
+        (key.startsWith(SEEN_PREFIX) ? records : documents).push(p);
+      }
+      const pairs = unique(documents);
+      result.scanned += pairs.length;
+      // Records whose document is gone: the document was deleted while nobody listened.
+      const vanished = records.length > 0 ? await this.vanished(node, unique(records)) : [];
+      if (pairs.length + vanished.length > 0) await this.compare(node, store, [...pairs, ...vanished], baseline, epoch, result);
+      if (!stillValid()) {
+        await next?.catch(() => undefined);
+        this.totals.aborted += 1;
+        this.options.logger.info({ node, reason }, 'catch-up interrupted by a reconnect; the next one starts over');
+        return undefined;
+      }
+      // Let capture's events through between batches.
+      await new Promise((r) => setImmediate(r));
     }
 
     await baseline.mark();

@@ -32,7 +32,3 @@ export function pairOfKey(key: string): DocumentPair | undefined {
   const parsed = parseKey(mdSize);
   return parsed.kind === 'md_size' ? { partition: parsed.partition, source: parsed.source } : undefined;
 }
-
-/** SCAN patterns: md_size keys (RhoConnect's documents) and rhopush's own records. */
-export const MD_SIZE_PATTERN = 'source:application:*:md_size';
-export const SEEN_PATTERN = `${RHOPUSH_PREFIX}seen:*`;

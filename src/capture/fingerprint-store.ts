@@ -85,6 +85,9 @@ end
 return out
 `;
 
+/** Documents hashed per script call: bounds how long one call keeps the server busy. */
+const PAIRS_PER_SCRIPT = 32;
+
 type RedisWithFingerprints = Redis & {
   rhopushFingerprints(numKeys: number, ...args: string[]): Promise<Array<string | null>>;
 };
@@ -107,11 +110,21 @@ export class NodeFingerprintStore implements FingerprintStore {
   }
 
   private async run(pairs: DocumentPair[], mode: string, owner: string): Promise<PairReading[]> {
-    if (pairs.length === 0) return [];
-    const keys: string[] = [];
-    for (const p of pairs) keys.push(pairKeys.mdSize(p), pairKeys.seen(p));
-    const flat = await this.redis.rhopushFingerprints(keys.length, ...keys, mode, owner);
-    return pairs.map((pair, i) => reading(pair, flat[i * 3] ?? null, flat[i * 3 + 1] ?? null, flat[i * 3 + 2] ?? null));
+    // Several short scripts rather than one long one: the server serves other clients (RhoConnect,
+    // rhopush's own capture) between them. They are sent together and answered in order.
+    const chunks: DocumentPair[][] = [];
+    for (let i = 0; i < pairs.length; i += PAIRS_PER_SCRIPT) chunks.push(pairs.slice(i, i + PAIRS_PER_SCRIPT));
+    const replies = await Promise.all(
+      chunks.map((chunk) => {
+        const keys: string[] = [];
+        for (const p of chunk) keys.push(pairKeys.mdSize(p), pairKeys.seen(p));
+        return this.redis.rhopushFingerprints(keys.length, ...keys, mode, owner);
+      }),
+    );
+    return chunks.flatMap((chunk, c) => {
+      const flat = replies[c]!;
+      return chunk.map((pair, i) => reading(pair, flat[i * 3] ?? null, flat[i * 3 + 1] ?? null, flat[i * 3 + 2] ?? null));
+    });
   }
 
   async commit(entries: Array<{ pair: DocumentPair; fp: string | null }>, by: string): Promise<void> {
