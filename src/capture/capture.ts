@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { keys, keyspacePatterns } from '../store/keys.js';
 import type { ChangeClassifier, KeyspaceDecision } from './classify.js';
 import { KeyspaceSubscriber } from './keyspace-subscriber.js';
-import { ensureKeyspaceNotifications } from './notify-config.js';
+import { ensureKeyspaceNotifications, NotifyConfigError } from './notify-config.js';
 
 /** One Redis node rhopush listens to: an instance of `:redis:` or a cluster master. */
 export interface CaptureNode {
@@ -89,7 +89,11 @@ export class Capture extends EventEmitter {
       this.logger.warn({ node: node.label }, 'keyspace capture link down; events until it is back are caught up afterwards');
       this.emit('node-down', node.label);
     });
-    subscriber.on('error', (err: Error) => this.logger.debug({ node: node.label, err: err.message }, 'keyspace subscriber error'));
+    subscriber.on('error', (err: Error) => {
+      // A server that no longer accepts the notification setting needs an operator; the rest retries.
+      if (err instanceof NotifyConfigError) this.logger.error({ node: node.label, err: err.message }, 'cannot resubscribe');
+      else this.logger.debug({ node: node.label, err: err.message }, 'keyspace subscriber error');
+    });
     this.links.set(node.label, link);
     return link;
   }

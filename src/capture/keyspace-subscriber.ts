@@ -45,11 +45,29 @@ export class KeyspaceSubscriber extends EventEmitter {
     return this.subscribed;
   }
 
+  /** Connects and subscribes; rejects on the first failure (the owner decides when to try again). */
   async start(): Promise<void> {
+    let cleanup = () => {};
     const ready = new Promise<void>((resolve, reject) => {
-      this.once('ready', () => resolve());
-      this.redis.once('end', () => reject(new Error(`subscriber for ${this.node} closed before subscribing`)));
+      const onReady = () => {
+        cleanup();
+        resolve();
+      };
+      const onError = (err: Error) => {
+        cleanup();
+        reject(err);
+      };
+      const onEnd = () => onError(new Error(`subscriber for ${this.node} closed before subscribing`));
+      cleanup = () => {
+        this.off('ready', onReady);
+        this.off('error', onError);
+        this.redis.off('end', onEnd);
+      };
+      this.on('ready', onReady);
+      this.on('error', onError);
+      this.redis.on('end', onEnd);
     });
+    ready.catch(() => undefined);
     await this.redis.connect();
     await ready;
   }
