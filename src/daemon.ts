@@ -1,11 +1,11 @@
 // Composition root: the only module that knows every part. Builds them from Settings, starts and
 // stops them in order.
+import type { Cluster } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Settings } from './config/settings.js';
 import type { Capture, Change } from './capture/capture.js';
 import { CaptureSupervisor } from './capture/capture-supervisor.js';
 import { clusterNodes, instanceNodes } from './capture/capture-nodes.js';
-import type { Cluster } from 'ioredis';
 import type { SlotRange } from './store/cluster-slots.js';
 import { ClusterTopology } from './store/cluster-topology.js';
 import { clusterNodeOptions, connectStore, isCluster, waitStoreReady, type StoreClient } from './store/store-connection.js';

@@ -176,9 +176,10 @@ export class CaptureSupervisor extends EventEmitter {
 
   /** Makes the node set `nodes` (adds, removes, replaces nodes whose keys moved). */
   setNodes(nodes: SupervisedNode[]): Promise<void> {
-    const next = this.nodeChanges.then(() => this.applyNodes(nodes));
-    this.nodeChanges = next.catch((err: Error) => this.options.logger.error({ err: err.message }, 'could not apply the node set'));
-    return next;
+    this.nodeChanges = this.nodeChanges
+      .then(() => this.applyNodes(nodes))
+      .catch((err: Error) => this.options.logger.error({ err: err.message }, 'could not apply the node set'));
+    return this.nodeChanges;
   }
 
   private async applyNodes(nodes: SupervisedNode[]): Promise<void> {
@@ -230,6 +231,8 @@ export class CaptureSupervisor extends EventEmitter {
     this.keeper.nodeDown(member.node.label);
     try {
       await this.capture.addRunningNode(member.node);
+      // The lease may have been lost while subscribing.
+      if (!member.lease.held || member.removed) await this.stopCapturingNode(member);
     } catch (err) {
       await this.capture.removeNode(member.node.label);
       if (err instanceof NotifyConfigError) {
@@ -342,6 +345,8 @@ export class CaptureSupervisor extends EventEmitter {
    * unsubscribes. Leases are kept until `close` so pings still in flight are recorded first.
    */
   async stopCapturing(): Promise<void> {
+    // No new subscriptions from here on, whatever the leases do meanwhile.
+    this.closing = true;
     this.canary.stop();
     await this.keeper.flush();
     this.catchUp.stop();
