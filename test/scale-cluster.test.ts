@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster, type Redis } from 'ioredis';
 import { keySlot } from '../src/store/cluster-slots.js';
+import type { Change } from '../src/capture/capture.js';
 import { createDaemon, type Daemon } from '../src/daemon.js';
 import { startRedisCluster, type RedisClusterProcess } from '../src/store/redis-cluster-process.js';
 import { createUser, registerClient } from './helpers/rhoconnect.js';
@@ -11,7 +12,12 @@ import { pair, PingRecord, pluginWrite, scaleSettings, settle, waitFor } from '.
 let cluster: RedisClusterProcess;
 let client: Cluster;
 let daemon: Daemon;
+/** A second rhopush instance against the same cluster: it captures whatever masters it gets the lease of. */
+let standby: Daemon;
 const record = new PingRecord();
+const recordA = new PingRecord();
+const recordB = new PingRecord();
+const flagged = new Set<string>();
 const devicePushes: string[] = [];
 /** Pairs written before rhopush started; they must never be pinged. */
 const quiet: string[] = [];
@@ -24,6 +30,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await standby?.stop();
   await daemon?.stop();
   client?.disconnect();
   await cluster?.stop();
@@ -52,11 +59,17 @@ async function write(user: string, source: string): Promise<void> {
 }
 
 
+/** Every master is captured by exactly one of the instances, caught up. */
 async function capturedMasters(): Promise<boolean> {
   const masters = (await cluster.masters()).map((m) => `127.0.0.1:${m.port}`).sort();
-  const status = daemon.supervisor!.status();
+  const status = [daemon, standby].filter(Boolean).flatMap((d) => d.supervisor!.status());
   const captured = status.filter((s) => s.leaseHeld && s.subscribed && !s.catchingUp).map((s) => s.node).sort();
-  return JSON.stringify(masters) === JSON.stringify(captured) && status.length === masters.length;
+  return JSON.stringify(masters) === JSON.stringify(captured);
+}
+
+async function settleBoth(): Promise<void> {
+  await settle(daemon);
+  if (standby) await settle(standby);
 }
 
 describe('Redis Cluster (3 masters, 3 replicas)', () => {
@@ -67,17 +80,28 @@ describe('Redis Cluster (3 masters, 3 replicas)', () => {
       await pluginWrite(client, `quiet${i}`, 'Product', '1', 'before');
       quiet.push(pair(`quiet${i}`, 'Product'));
     }
-    daemon = createDaemon({
-      settings: scaleSettings({ redis: cluster.seeds(), cluster: true }),
-      http: false,
-      onPing: (r) => {
-        record.add(r.users, r.sources);
-        for (const p of r.pushes) devicePushes.push(p.user);
-      },
-    });
+    const instance = (own: PingRecord) =>
+      createDaemon({
+        settings: scaleSettings({ redis: cluster.seeds(), cluster: true }),
+        http: false,
+        onPing: (r) => {
+          own.add(r.users, r.sources);
+          record.add(r.users, r.sources);
+          for (const p of r.pushes) devicePushes.push(p.user);
+        },
+      });
+    daemon = instance(recordA);
     await daemon.start();
+    standby = instance(recordB);
+    for (const d of [daemon, standby]) {
+      d.supervisor!.on('catch-up-ping', (c: Change, possibleDuplicate: boolean) => {
+        if (possibleDuplicate) flagged.add(pair(c.user, c.source));
+      });
+    }
+    await standby.start();
     await settle(daemon);
     expect(await capturedMasters()).toBe(true);
+    expect(standby.capture!.nodes).toEqual([]);
     expect(record.pairs()).toEqual([]);
 
     const [firstMaster] = await cluster.masters();
@@ -88,11 +112,12 @@ describe('Redis Cluster (3 masters, 3 replicas)', () => {
       await write(`fo${i}`, i % 2 ? 'Contact' : 'Product');
     }
     await waitFor(capturedMasters, 'capture on the promoted replica');
-    await settle(daemon);
+    await settleBoth();
     await waitFor(() => written.every((p) => record.counts.has(p)), 'a ping for every written pair');
-    await settle(daemon);
+    await settleBoth();
     expect(record.pairs()).toEqual([...new Set(written)].sort());
     expect(daemon.supervisor!.status().map((s) => s.node)).toContain(`127.0.0.1:${replica!.port}`);
+    for (const p of recordA.pairs()) if (recordB.counts.has(p)) expect(flagged.has(p)).toBe(true);
     expect(devicePushes).toContain('carla');
   });
 
@@ -109,8 +134,8 @@ describe('Redis Cluster (3 masters, 3 replicas)', () => {
       await waitFor(() => record.counts.has(pair(user, 'Product')), 'the live ping');
       written.push(pair(user, 'Product'));
     }
-    await settle(daemon);
-    await waitFor(() => daemon.supervisor!.keeper.trackedPairs === 0, 'records of the live pings');
+    await settleBoth();
+    await waitFor(() => daemon.supervisor!.keeper.trackedPairs === 0 && standby.supervisor!.keeper.trackedPairs === 0, 'records of the live pings');
 
     const added = await cluster.addMaster();
     for (let i = 0; i < 10; i++) await write(`before-move${i}`, 'Product');
@@ -120,12 +145,15 @@ describe('Redis Cluster (3 masters, 3 replicas)', () => {
     for (let i = 0; i < 10; i++) await write(userInSlots(`moved${i}-`, i % 2 ? 'Contact' : 'Product', moving), i % 2 ? 'Contact' : 'Product');
     await waitFor(capturedMasters, 'capture on the new master');
     for (let i = 0; i < 10; i++) await write(`after-move${i}`, 'Product');
-    await settle(daemon);
+    await settleBoth();
     await waitFor(() => written.every((p) => record.counts.has(p)), 'a ping for every written pair');
-    await settle(daemon);
+    await settleBoth();
     expect(daemon.supervisor!.status().map((s) => s.node)).toContain(`127.0.0.1:${added.port}`);
+    expect(standby.supervisor!.status().map((s) => s.node)).toContain(`127.0.0.1:${added.port}`);
     expect(record.pairs()).toEqual([...new Set(written)].sort());
     for (const p of quiet) expect(record.counts.has(p)).toBe(false);
+    // No pair pinged by both instances outside the counted handover window.
+    for (const p of recordA.pairs()) if (recordB.counts.has(p)) expect(flagged.has(p)).toBe(true);
     // Each live change was pinged once: the migration itself (DEL/RESTORE) is no plugin write.
     for (const [p, n] of record.counts) if (p.startsWith('stay')) expect(n).toBe(1);
   });
