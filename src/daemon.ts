@@ -7,7 +7,7 @@ import type { Capture, Change } from './capture/capture.js';
 import { CaptureSupervisor } from './capture/capture-supervisor.js';
 import { clusterNodes, instanceNodes } from './capture/capture-nodes.js';
 import type { SlotRange } from './store/cluster-slots.js';
-import { ClusterTopology } from './store/cluster-topology.js';
+import { ClusterTopology, type ClusterMaster } from './store/cluster-topology.js';
 import { clusterNodeOptions, connectStore, isCluster, waitStoreReady, type StoreClient } from './store/store-connection.js';
 import { ChangeClassifier, type KeyspaceDecision } from './capture/classify.js';
 import { CoalescingWindow, type ChangeGroup } from './coalesce/coalescing-window.js';
@@ -122,8 +122,10 @@ export class Daemon {
   }
 
   async start(): Promise<void> {
+    // In cluster mode the topology answers first, with a clear error when the nodes are no cluster.
+    const masters = await this.topology?.start();
     await waitStoreReady(this.redis);
-    if (this.supervisor) await this.startCapture(this.supervisor);
+    if (this.supervisor) await this.startCapture(this.supervisor, masters);
     if (this.options.http !== false) {
       this.api = await createApiServer(
         { settings: () => this.settings, ping: (p, t) => this.ping(p, t), store: this.store, health: () => this.health() },
@@ -139,14 +141,14 @@ export class Daemon {
   }
 
   /** Capture on every instance of `:redis:`, or on every master of the cluster as it changes. */
-  private async startCapture(supervisor: CaptureSupervisor): Promise<void> {
+  private async startCapture(supervisor: CaptureSupervisor, masters: ClusterMaster[] | undefined): Promise<void> {
     const seed = this.settings.redis[0]!;
     const topology = this.topology;
-    if (!topology) {
+    if (!topology || !masters) {
       await supervisor.start(instanceNodes(this.settings.redis, supervisor.id));
       return;
     }
-    await supervisor.start(clusterNodes(await topology.start(), seed, supervisor.id));
+    await supervisor.start(clusterNodes(masters, seed, supervisor.id));
     topology.on('change', () => void supervisor.setNodes(clusterNodes(topology.masters, seed, supervisor.id)));
     // A dropped subscriber or a silent canary is often a failover: look at the cluster again at once.
     supervisor.on('node-down', () => void topology.refresh());

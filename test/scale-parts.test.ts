@@ -9,7 +9,8 @@ import { NodeLease } from '../src/capture/node-lease.js';
 import { silentLogger } from '../src/logger.js';
 import { crc16, hashTagOf, keySlot, tagForSlot } from '../src/store/cluster-slots.js';
 import { startRedisServer, type RedisServerProcess } from '../src/store/redis-server-process.js';
-import { waitFor } from './helpers/scale.js';
+import { createDaemon } from '../src/daemon.js';
+import { scaleSettings, waitFor } from './helpers/scale.js';
 
 describe('cluster key slots', () => {
   it('computes Redis Cluster slots, honouring hash tags', () => {
@@ -153,5 +154,16 @@ describe('capture lease', () => {
     expect(await lost).toMatch(/could not renew in time/);
     expect(await redis.pttl('rhopush:lease')).toBeGreaterThan(0); // it lapses on its own, after we let go
     await a.release();
+  });
+});
+
+describe('cluster settings against a server that is no cluster', () => {
+  it('fail the start with a message naming the seeds and the fix', async () => {
+    const daemon = createDaemon({ settings: scaleSettings({ redis: [`127.0.0.1:${server.port}`], cluster: true }), http: false });
+    try {
+      await expect(daemon.start()).rejects.toThrow(/no Redis Cluster node answered CLUSTER SLOTS \(seeds: 127\.0\.0\.1:\d+; last error: .*cluster support disabled\).*:cluster: false/);
+    } finally {
+      await daemon.stop();
+    }
   });
 });

@@ -37,6 +37,7 @@ export class ClusterTopology extends EventEmitter {
   private readonly known = new Map<string, { host: string; port: number }>();
   refreshes = 0;
   changes = 0;
+  private lastError?: string;
 
   constructor(private readonly options: ClusterTopologyOptions) {
     super();
@@ -49,8 +50,11 @@ export class ClusterTopology extends EventEmitter {
 
   /** First view of the cluster; throws when no seed answers. */
   async start(): Promise<ClusterMaster[]> {
-    if (!(await this.refresh())) {
-      if (this.current.length === 0) throw new Error(`no Redis Cluster node answered CLUSTER SLOTS (seeds: ${[...this.known.keys()].join(', ')})`);
+    if (!(await this.refresh()) && this.current.length === 0) {
+      throw new Error(
+        `no Redis Cluster node answered CLUSTER SLOTS (seeds: ${[...this.known.keys()].join(', ')}; last error: ${this.lastError ?? 'none'}). ` +
+          'Check :redis: and that these nodes run with cluster-enabled yes, or set :rhopush: :cluster: false.',
+      );
     }
     this.schedule();
     return this.current;
@@ -113,7 +117,8 @@ export class ClusterTopology extends EventEmitter {
         }
         return this.apply(masters);
       } catch (err) {
-        this.options.logger.debug({ node: candidate.label, err: (err as Error).message }, 'cluster topology query failed; asking another node');
+        this.lastError = (err as Error).message;
+        this.options.logger.debug({ node: candidate.label, err: this.lastError }, 'cluster topology query failed; asking another node');
         this.dropConnection();
       }
     }
