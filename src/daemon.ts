@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Settings } from './config/settings.js';
 import type { Capture, Change } from './capture/capture.js';
 import { CaptureSupervisor } from './capture/capture-supervisor.js';
+import type { CatchUpResult } from './capture/catch-up.js';
 import { clusterNodes, instanceNodes } from './capture/capture-nodes.js';
 import type { SlotRange } from './store/cluster-slots.js';
 import { ClusterTopology, type ClusterMaster } from './store/cluster-topology.js';
@@ -147,6 +148,10 @@ export class Daemon {
         logger: this.logger,
       });
       this.supervisor.on('node-down', (node: string) => this.metrics.reconnect(node));
+      this.supervisor.on('canary-failure', (node: string) => this.metrics.canaryFailure(node));
+      this.supervisor.on('catch-up', (result: CatchUpResult) => this.metrics.catchUp(result));
+      this.supervisor.on('lease-acquired', () => this.metrics.lease('acquired'));
+      this.supervisor.on('lease-lost', () => this.metrics.lease('lost'));
       // --- end scale ---
     }
     if (options.watchSettings && settings.file !== '<inline>') {
