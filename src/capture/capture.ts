@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { keys, keyspacePatterns } from '../store/keys.js';
 import type { ChangeClassifier, KeyspaceDecision } from './classify.js';
 import { KeyspaceSubscriber } from './keyspace-subscriber.js';
-import { ensureKeyspaceNotifications, NotifyConfigError } from './notify-config.js';
+import { ensureKeyspaceNotifications, NotifyConfigError, unprovenNotifications } from './notify-config.js';
 
 /** One Redis node rhopush listens to: an instance of `:redis:` or a cluster master. */
 export interface CaptureNode {
@@ -110,6 +110,17 @@ export class Capture extends EventEmitter {
     const check = await ensureKeyspaceNotifications(link.command, link.node.label);
     if (check.changed) this.logger.info({ node: link.node.label, from: check.current, to: check.value }, 'enabled keyspace notifications');
     await link.subscriber.start();
+    if (check.unreadable) {
+      // Managed Redis refuses CONFIG; its notifications may still be set (parameter group). A canary
+      // write proves they reach us, or the start fails naming the setting to add.
+      try {
+        await this.probe(link, 3000);
+        this.logger.info({ node: link.node.label }, 'CONFIG is refused; a test write proved keyspace notifications arrive');
+      } catch {
+        await link.subscriber.stop();
+        throw unprovenNotifications(link.node.label, check.unreadable.refusal);
+      }
+    }
   }
 
   /** Adds a node while running (leases, cluster topology). On failure the node is not kept. */
