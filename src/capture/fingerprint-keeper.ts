@@ -17,6 +17,9 @@
 import type { Logger } from 'pino';
 import type { DocumentLocks } from './document-locks.js';
 import { pairId, type DocumentPair } from './document-pair.js';
+
+/** Canary round trips tried before records are deferred to a later refresh. */
+const PROBE_ATTEMPTS = 3;
 import type { FingerprintStore } from './fingerprint-store.js';
 
 export interface FingerprintKeeperOptions {
@@ -250,11 +253,19 @@ export class FingerprintKeeper {
       readings.forEach((r, i) => (unread[i]!.fp = r.current));
     }
     const locked = await this.options.locks.held(items.map((i) => i.pair));
-    try {
-      await this.options.probe(node);
-    } catch (err) {
-      this.stats.barrierFailures += 1;
-      this.options.logger.debug({ node, err: (err as Error).message }, 'canary did not confirm the node; records retried later');
+    // A slow canary on a busy machine is not a dead link: ask again before deferring the records
+    // (a first catch-up marks its baseline after this, and deferred records could be lost in a crash).
+    let confirmed = false;
+    for (let attempt = 1; attempt <= PROBE_ATTEMPTS && !confirmed; attempt++) {
+      try {
+        await this.options.probe(node);
+        confirmed = true;
+      } catch (err) {
+        this.stats.barrierFailures += 1;
+        this.options.logger.debug({ node, attempt, err: (err as Error).message }, 'canary did not confirm the node');
+      }
+    }
+    if (!confirmed) {
       retry(items);
       return 0;
     }
