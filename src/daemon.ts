@@ -1,9 +1,16 @@
 // Composition root: the only module that knows every part. Builds them from Settings, starts and
 // stops them in order.
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Settings } from './config/settings.js';
-import { Capture, type CaptureNode, type Change } from './capture/capture.js';
+import type { Capture, Change } from './capture/capture.js';
+import { CaptureSupervisor } from './capture/capture-supervisor.js';
+import type { CatchUpResult } from './capture/catch-up.js';
+import { clusterNodes, instanceNodes } from './capture/capture-nodes.js';
+import type { SlotRange } from './store/cluster-slots.js';
+import { ClusterTopology, type ClusterMaster } from './store/cluster-topology.js';
+import { clusterNodeOptions, connectStore, isCluster, resqueRedis, waitStoreReady, type StoreClient } from './store/store-connection.js';
+import { connectRedis } from './store/redis-connection.js';
 import { ChangeClassifier, type KeyspaceDecision } from './capture/classify.js';
 import { CoalescingWindow, type ChangeGroup } from './coalesce/coalescing-window.js';
 import { PingJob, type PingResult, type PingTrigger } from './ping/ping-job.js';
@@ -13,7 +20,6 @@ import { ResqueWorker } from './ping/resque-worker.js';
 import type { Platform, PushAdapter } from './push/adapter.js';
 import { createPushAdapters, type PushAdapters } from './push/registry.js';
 import { RhoconnectStore } from './store/rhoconnect-store.js';
-import { connectRedis, redisOptions, waitReady } from './store/redis-connection.js';
 import { Limiter } from './util/limiter.js';
 import { silentLogger } from './logger.js';
 import type { FastifyInstance } from 'fastify';
@@ -55,15 +61,21 @@ const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 
 /** Pings run concurrently up to this bound; the rest wait their turn (nothing is dropped). */
 const MAX_CONCURRENT_PINGS = 64;
+/** An automatic ping that could not read users or clients is grouped again after this long. */
+const AUTO_PING_RETRY_MS = 1000;
 
 export class Daemon {
   readonly logger: Logger;
-  readonly redis: Redis;
+  /** Users, clients, tokens: instance 0 of `:redis:`, or the Redis Cluster. */
+  readonly redis: StoreClient;
   readonly store: RhoconnectStore;
   readonly pingJob: PingJob;
   readonly window: CoalescingWindow;
   readonly classifier: ChangeClassifier;
-  readonly capture?: Capture;
+  /** Capture with leases, catch-up and canaries on every node (absent with `capture: false`). */
+  readonly supervisor?: CaptureSupervisor;
+  /** Cluster mode: the masters capture follows. */
+  readonly topology?: ClusterTopology;
   readonly metrics: Metrics;
   api?: FastifyInstance;
   private watcher?: SettingsWatcher;
@@ -72,6 +84,7 @@ export class Daemon {
   private readonly adapters: PushAdapters;
   private readonly limiter = new Limiter(MAX_CONCURRENT_PINGS);
   private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
   private currentSettings: Settings;
   private stopping?: Promise<void>;
   private lastRedisError?: string;
@@ -82,7 +95,7 @@ export class Daemon {
     this.logger = options.logger ?? silentLogger;
     this.metrics = options.metrics ?? new Metrics();
     this.ownsRedis = options.redis === undefined;
-    this.redis = options.redis ?? connectRedis(settings.redis[0]!, { connectionName: 'rhopush:store', lazyConnect: true });
+    this.redis = options.redis ?? connectStore(settings, { connectionName: 'rhopush:store', lazyConnect: true });
     if (this.ownsRedis) {
       this.redis.on('error', (err: Error) => {
         this.lastRedisError = err.message;
@@ -104,25 +117,42 @@ export class Daemon {
       (group) => this.onGroup(group),
     );
     if (options.capture !== false) {
-      const nodes: CaptureNode[] = settings.redis.map((endpoint) => ({
-        label: endpoint.label,
-        options: redisOptions(endpoint),
-        db: endpoint.db,
-      }));
-      this.capture = new Capture(nodes, this.classifier, {
-        onChange: (change) => {
-          options.onChange?.(change);
-          this.window.add(change.user, change.source, change.at);
+      // --- scale: capture on every node (leases, catch-up, canaries; cluster topology) ---
+      let cluster: { client: Cluster; slotsOf: (node: string) => readonly SlotRange[] } | undefined;
+      if (isCluster(this.redis)) {
+        const topology = new ClusterTopology({
+          seeds: settings.redis.map((e) => ({ host: e.host, port: e.port })),
+          nodeOptions: clusterNodeOptions(settings.redis[0]!, { connectionName: 'rhopush:topology' }),
+          refreshMs: Math.max(250, Math.min(settings.rhopush.canaryIntervalMs || 1000, 2000)),
+          logger: this.logger,
+        });
+        this.topology = topology;
+        cluster = { client: this.redis, slotsOf: (node) => topology.masters.find((m) => m.label === node)?.slots ?? [] };
+      }
+      this.supervisor = new CaptureSupervisor({
+        classifier: this.classifier,
+        settings: () => this.currentSettings,
+        store: this.redis,
+        cluster,
+        handlers: {
+          onChange: (change) => {
+            options.onChange?.(change);
+            this.window.add(change.user, change.source, change.at);
+          },
+          onDecision: (decision, event, node, key) => {
+            this.metrics.keyspaceEvent(event);
+            this.metrics.decision(decision.rule);
+            options.onDecision?.(decision, event, node, key);
+          },
         },
-        onDecision: (decision, event, node, key) => {
-          this.metrics.keyspaceEvent(event);
-          this.metrics.decision(decision.rule);
-          options.onDecision?.(decision, event, node, key);
-        },
-      }, this.logger);
-      this.capture.on('node-ready', (node: string, reconnects: number) => {
-        if (reconnects > 0) this.metrics.reconnect(node);
+        logger: this.logger,
       });
+      this.supervisor.on('node-down', (node: string) => this.metrics.reconnect(node));
+      this.supervisor.on('canary-failure', (node: string) => this.metrics.canaryFailure(node));
+      this.supervisor.on('catch-up', (result: CatchUpResult) => this.metrics.catchUp(result));
+      this.supervisor.on('lease-acquired', () => this.metrics.lease('acquired'));
+      this.supervisor.on('lease-lost', () => this.metrics.lease('lost'));
+      // --- end scale ---
     }
     if (options.watchSettings && settings.file !== '<inline>') {
       const file = settings.file;
@@ -141,6 +171,11 @@ export class Daemon {
     }
   }
 
+  /** The keyspace capture (replay and tests wait on its canary barrier). */
+  get capture(): Capture | undefined {
+    return this.supervisor?.capture;
+  }
+
   get settings(): Settings {
     return this.currentSettings;
   }
@@ -148,9 +183,11 @@ export class Daemon {
   async start(): Promise<void> {
     // Watch before connecting: an edit made while rhopush starts is not missed.
     await this.watcher?.start();
+    // In cluster mode the topology answers first, with a clear error when the nodes are no cluster.
+    const masters = await this.topology?.start();
     try {
-      if (this.ownsRedis) await this.redis.connect();
-      await waitReady(this.redis);
+      if (this.ownsRedis && this.redis.status === 'wait') await this.redis.connect();
+      await waitStoreReady(this.redis);
     } catch (err) {
       // ioredis rejects with "Connection is closed."; the reason is in the error event before it.
       const endpoint = this.settings.redis[0]!;
@@ -158,11 +195,13 @@ export class Daemon {
         `cannot connect to Redis ${endpoint.label} (${this.lastRedisError ?? (err as Error).message}): start it or correct :redis: (or REDIS_URL); \`rhopush doctor\` checks the setup`,
       );
     }
-    await this.capture?.start();
-    if (this.options.queue !== false) {
+    if (this.supervisor) await this.startCapture(this.supervisor, masters);
+    if (this.options.queue !== false && isCluster(this.redis)) {
+      this.logger.warn('Resque ping jobs are not served in cluster mode: Resque does not run on Redis Cluster');
+    } else if (this.options.queue !== false) {
       const first = this.settings.redis[0]!;
       this.worker = new ResqueWorker({
-        redis: this.redis,
+        redis: resqueRedis(this.redis),
         blockingConnection: () => connectRedis(first, { connectionName: 'rhopush:queue-fetch' }),
         queues: this.settings.rhopush.queues,
         concurrency: this.settings.rhopush.workerConcurrency,
@@ -196,6 +235,22 @@ export class Daemon {
     );
   }
 
+  /** Capture on every instance of `:redis:`, or on every master of the cluster as it changes. */
+  private async startCapture(supervisor: CaptureSupervisor, masters: ClusterMaster[] | undefined): Promise<void> {
+    const seed = this.settings.redis[0]!;
+    const topology = this.topology;
+    if (!topology || !masters) {
+      await supervisor.start(instanceNodes(this.settings.redis, supervisor.id));
+      return;
+    }
+    await supervisor.start(clusterNodes(masters, seed, supervisor.id));
+    topology.on('change', () => void supervisor.setNodes(clusterNodes(topology.masters, seed, supervisor.id)));
+    // A dropped subscriber or a silent canary is often a failover: look at the cluster again at once.
+    supervisor.on('node-down', () => void topology.refresh());
+    supervisor.on('canary-failure', () => void topology.refresh());
+    void topology.refresh();
+  }
+
   /** The address the HTTP API listens on (port 0 in settings picks a free one). */
   get apiAddress(): { host: string; port: number } | undefined {
     const addr = this.api?.server.address();
@@ -207,8 +262,13 @@ export class Daemon {
     const parts: HealthReport['parts'] = {
       redis: { ok: this.redis.status === 'ready', detail: `store connection ${this.redis.status}` },
     };
-    for (const s of this.capture?.status() ?? []) {
-      parts[`capture ${s.node}`] = { ok: s.subscribed, detail: s.subscribed ? 'subscribed' : 'not subscribed' };
+    for (const s of this.supervisor?.status() ?? []) {
+      // A node another instance holds the lease for is captured there.
+      const ok = s.leaseHeld ? s.subscribed : s.heldElsewhere;
+      const detail = s.leaseHeld
+        ? s.subscribed ? (s.catchingUp ? 'subscribed, catching up' : 'subscribed') : 'lease held, not subscribed'
+        : s.heldElsewhere ? 'captured by another rhopush instance' : 'no instance holds the capture lease';
+      parts[`capture ${s.node}`] = { ok, detail };
     }
     if (this.worker) {
       const w = this.worker.status();
@@ -243,20 +303,45 @@ export class Daemon {
 
   /** Queues a ping as a Resque job on the first of `:rhopush: :queues:`. */
   enqueue(ping: NormalizedPing): Promise<EnqueuedPing> {
-    return enqueuePingJob(this.redis, ping, this.settings.rhopush.queues[0]);
+    return enqueuePingJob(resqueRedis(this.redis), ping, this.settings.rhopush.queues[0]);
   }
 
   private onGroup(group: ChangeGroup): void {
     this.options.onGroup?.(group);
     this.metrics.group(group.changes);
-    const run = this.limiter.run(() => {
-      this.metrics.pingStarted(group.firstAt);
-      return this.pingJob.run({ user_id: [group.user], sources: group.sources }, 'auto');
-    });
-    this.track(run).then(
-      () => this.metrics.pingFinished(group.firstAt),
-      (err: Error) => this.logger.error({ user: group.user, sources: group.sources, err: err.message }, 'automatic ping failed'),
-    );
+    void this.track(this.autoPing(group));
+  }
+
+  /** An automatic ping, with what it covers recorded for catch-up (see capture/fingerprint-keeper). */
+  private async autoPing(group: ChangeGroup): Promise<void> {
+    const snapshot = await this.supervisor?.beforePing(group.user, group.sources);
+    let ran = false;
+    try {
+      await this.limiter.run(() => {
+        this.metrics.pingStarted(group.firstAt);
+        return this.pingJob.run({ user_id: [group.user], sources: group.sources }, 'auto');
+      });
+      this.metrics.pingFinished(group.firstAt);
+      ran = true;
+    } catch (err) {
+      // Reading users and clients failed (Redis unreachable, failover): the change is not dropped.
+      this.logger.error({ user: group.user, sources: group.sources, err: (err as Error).message, retryMs: AUTO_PING_RETRY_MS }, 'automatic ping failed; retrying');
+      this.retryLater(group);
+    } finally {
+      if (snapshot) await this.supervisor!.afterPing(snapshot, ran);
+    }
+  }
+
+  private retryLater(group: ChangeGroup): void {
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(timer);
+      if (this.stopping) return;
+      for (const source of group.sources) {
+        this.supervisor?.requeue(group.user, source);
+        this.window.add(group.user, source);
+      }
+    }, AUTO_PING_RETRY_MS);
+    this.retryTimers.add(timer);
   }
 
   private track<T>(p: Promise<T>): Promise<T> {
@@ -271,6 +356,11 @@ export class Daemon {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
+  private flushForStop(): void {
+    const pending = this.window.flushAll();
+    if (pending > 0) this.logger.info({ users: pending }, 'sending grouped pings before stopping');
+  }
+
   /**
    * Stop capturing, send what is grouped, finish deliveries (within `timeoutMs`), close connections.
    * A change captured before the call is still pinged.
@@ -280,24 +370,32 @@ export class Daemon {
       const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS);
       const left = () => Math.max(1, deadline - Date.now());
       await this.watcher?.close();
-      if (this.capture) {
-        // Every event written before the stop reaches us before the subscription closes.
+      // Unsent retries stay unrecorded, so the next catch-up pings them.
+      for (const t of this.retryTimers) clearTimeout(t);
+      this.topology?.stop();
+      // Every event written before the stop reaches us before capture stops.
+      if (this.supervisor) {
         try {
-          await this.capture.barrier(Math.min(left(), this.settings.rhopush.canaryTimeoutMs));
+          await this.supervisor.barrier(Math.min(left(), this.settings.rhopush.canaryTimeoutMs));
         } catch (err) {
           this.logger.warn({ err: (err as Error).message }, 'stopping without confirming every change was received');
         }
-        await within(this.capture.stop(), left());
       }
+      // Ping what is grouped and record it while this instance still holds its capture leases, so
+      // whoever captures next does not ping it again.
+      this.flushForStop();
+      await within(this.drain(), left());
+      await within(this.supervisor?.stopCapturing() ?? Promise.resolve(), left());
       // The API stops taking requests and waits for the ones it is serving; their pings drain too.
       const apiClosed = this.api?.close() ?? Promise.resolve();
       // The worker finishes the jobs in hand (their pings need the adapters, closed below).
       await within(this.worker?.stop() ?? Promise.resolve(), left());
-      const pending = this.window.flushAll();
-      if (pending > 0) this.logger.info({ users: pending }, 'sending grouped pings before stopping');
+      // Changes that arrived while capture was stopping.
+      this.flushForStop();
       if (!(await within(Promise.all([apiClosed, this.drain()]), left()))) {
         this.logger.warn({ pings: this.inFlight.size }, 'shutdown timeout: stopping with pings still in flight');
       }
+      await within(this.supervisor?.close() ?? Promise.resolve(), left());
       await within(this.adapters.close(), left());
       if (this.ownsRedis) {
         await within(this.redis.quit(), left());

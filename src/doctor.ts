@@ -1,5 +1,6 @@
 // `rhopush doctor`: finds misconfiguration before it costs a missed push. One line per check,
 // ✓ or ✗ (– where a check does not apply), and for every ✗ the fix.
+import { resolveCredentialPath } from './push/credential-files.js';
 import { readFileSync } from 'node:fs';
 import { X509Certificate, createPrivateKey, randomUUID, type KeyObject } from 'node:crypto';
 import { basename } from 'node:path';
@@ -263,7 +264,7 @@ function checkApns(settings: Settings, warnDays: number): DoctorCheck[] {
   const checks: DoctorCheck[] = [];
   let certificateSubject: string | undefined;
   if (apns.tokenKey) {
-    checks.push(checkTokenKey(apns.tokenKey));
+    checks.push(checkTokenKey(resolveCredentialPath(settings.file, apns.tokenKey)));
     for (const [key, value, what] of [
       ['key_id', apns.keyId, 'the 10-character Key ID shown next to the key in your Apple developer account'],
       ['team_id', apns.teamId, 'your 10-character Apple Team ID'],
@@ -276,8 +277,8 @@ function checkApns(settings: Settings, warnDays: number): DoctorCheck[] {
     }
   }
   const certificates: Array<[string, string, string | undefined]> = [];
-  if (settings.push.iphoneCertFile) certificates.push([':iphonecertfile:', settings.push.iphoneCertFile, settings.push.iphonePassphrase]);
-  for (const [app, c] of Object.entries(settings.push.iphoneCertificates)) certificates.push([`:iphonecertificates: ${app}`, c.certFile, c.passphrase]);
+  if (settings.push.iphoneCertFile) certificates.push([':iphonecertfile:', resolveCredentialPath(settings.file, settings.push.iphoneCertFile), settings.push.iphonePassphrase]);
+  for (const [app, c] of Object.entries(settings.push.iphoneCertificates)) certificates.push([`:iphonecertificates: ${app}`, resolveCredentialPath(settings.file, c.certFile), c.passphrase]);
   for (const [label, file, passphrase] of certificates) {
     const { check, subject } = checkCertificate(label, file, passphrase, warnDays);
     checks.push(check);
@@ -298,7 +299,7 @@ function checkApns(settings: Settings, warnDays: number): DoctorCheck[] {
       line: `APNs topic: not set; Apple takes it from the certificate${uid ? ` (UID ${uid})` : ''}`,
     });
   }
-  if (apns.ca) checks.push(readable('APNs :ca:', apns.ca, 'point :rhopush: :apns: :ca: at a readable PEM file, or remove it to use the system CAs'));
+  if (apns.ca) checks.push(readable('APNs :ca:', resolveCredentialPath(settings.file, apns.ca), 'point :rhopush: :apns: :ca: at a readable PEM file, or remove it to use the system CAs'));
   return checks;
 }
 
@@ -388,7 +389,8 @@ function fcmConfigured(settings: Settings): boolean {
 function checkFcm(settings: Settings, env: NodeJS.ProcessEnv): DoctorCheck[] {
   if (!fcmConfigured(settings)) return [{ status: 'skip', line: 'FCM: not configured (Android devices get no push)' }];
   const checks: DoctorCheck[] = [];
-  const file = settings.rhopush.fcm.serviceAccount ?? env.GOOGLE_APPLICATION_CREDENTIALS;
+  const configuredFile = settings.rhopush.fcm.serviceAccount;
+  const file = configuredFile ? resolveCredentialPath(settings.file, configuredFile) : env.GOOGLE_APPLICATION_CREDENTIALS;
   const origin = settings.rhopush.fcm.serviceAccount ? ':rhopush: :fcm: :service_account:' : 'GOOGLE_APPLICATION_CREDENTIALS';
   let accountProject: string | undefined;
   if (file) {
@@ -401,11 +403,20 @@ function checkFcm(settings: Settings, env: NodeJS.ProcessEnv): DoctorCheck[] {
       line: 'FCM credentials: Google application default credentials (not checked; set :rhopush: :fcm: :service_account: to check them)',
     });
   }
-  const projectId = settings.push.fcmProjectId ?? accountProject;
+  // The FCM adapter, like RhoConnect, needs both names in settings.yml; it fails each push without them.
   checks.push(
-    projectId
-      ? { status: 'ok', line: `FCM project id: ${projectId}${settings.push.fcmProjectId ? '' : ' (from the service account)'}` }
-      : { status: 'fail', line: 'FCM project id: not set', fix: 'set :fcm_project_id: to your Firebase project id' },
+    settings.push.fcmProjectId
+      ? { status: 'ok', line: `FCM project id: ${settings.push.fcmProjectId}` }
+      : {
+          status: 'fail',
+          line: 'FCM project id: Missing `:fcm_project_id:` option in settings/settings.yml',
+          fix: `set :fcm_project_id: to your Firebase project id${accountProject ? ` (the service account's is ${accountProject})` : ''}`,
+        },
+  );
+  checks.push(
+    settings.push.packageName
+      ? { status: 'ok', line: `FCM package name: ${settings.push.packageName}` }
+      : { status: 'fail', line: 'FCM package name: Missing `:package_name:` option in settings/settings.yml', fix: "set :package_name: to the Android app's package name" },
   );
   return checks;
 }

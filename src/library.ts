@@ -1,5 +1,6 @@
 // The library call: `ping()` is the TypeScript counterpart of RhoConnect's `PingJob.perform`, and
 // `enqueuePing()` of `Resque.enqueue(PingJob, ...)`.
+import { resqueRedis } from './store/store-connection.js';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { loadSettings } from './config/load-settings.js';
@@ -73,7 +74,7 @@ function raiseOnErrors(result: PingResult): PingResult {
  * rhopush daemon (or a Ruby Resque worker) to run. Rejects with PingParamsError for bad parameters.
  */
 export async function enqueuePing(params: PingParams, options: EnqueueOptions = {}): Promise<EnqueuedPing> {
-  const redis = options.redis ?? options.daemon?.redis;
+  const redis = options.redis ?? (options.daemon ? resqueRedis(options.daemon.redis) : undefined);
   const settings = options.daemon?.settings ?? (redis && options.settings === undefined ? undefined : resolveSettings(options));
   const queue = options.queue ?? settings?.rhopush.queues[0] ?? RHOPUSH_DEFAULTS.queues[0]!;
   const normalized = normalizePingParams(params, { maxUsers: settings?.rhopush.maxUsersPerPing ?? RHOPUSH_DEFAULTS.maxUsersPerPing });

@@ -96,6 +96,11 @@ export class Metrics {
   private readonly reconnects: LabelledCounter;
   private readonly configReloads: LabelledCounter;
   private readonly configOk: Gauge<string>;
+  private readonly canaryFailures: LabelledCounter;
+  private readonly catchUps: LabelledCounter;
+  private readonly catchUpDuration: Histogram<string>;
+  private readonly catchUpPairs: LabelledCounter;
+  private readonly leaseEvents: LabelledCounter;
   private groupedChanges = 0;
   private groups = 0;
 
@@ -218,6 +223,41 @@ export class Metrics {
       registers,
     });
     this.configOk.set(1);
+
+    const canary = new Counter({
+      name: `${PREFIX}canary_failures_total`,
+      help: "Canaries that did not come back in time on a node (capture reconnected and caught up), by node",
+      labelNames: ['node'],
+      registers,
+    });
+    this.canaryFailures = new LabelledCounter(canary, []);
+    const catchUps = new Counter({
+      name: `${PREFIX}catch_ups_total`,
+      help: 'Catch-up runs after a gap, by reason (start, reconnect, takeover, canary, new node)',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.catchUps = new LabelledCounter(catchUps, []);
+    this.catchUpDuration = new Histogram({
+      name: `${PREFIX}catch_up_duration_seconds`,
+      help: 'Time one catch-up run took on one node',
+      buckets: [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+      registers,
+    });
+    const pairs = new Counter({
+      name: `${PREFIX}catch_up_pairs_total`,
+      help: '(user, source) pairs seen by catch-up, by result: scanned, changed (pinged), recorded, handover_duplicate',
+      labelNames: ['result'],
+      registers,
+    });
+    this.catchUpPairs = new LabelledCounter(pairs, ['scanned', 'changed', 'recorded', 'handover_duplicate']);
+    const leases = new Counter({
+      name: `${PREFIX}capture_leases_total`,
+      help: 'Capture leases on Redis nodes acquired or lost by this instance (several rhopush instances)',
+      labelNames: ['event'],
+      registers,
+    });
+    this.leaseEvents = new LabelledCounter(leases, ['acquired', 'lost']);
   }
 
   /** Content type of `text()`. */
@@ -247,6 +287,26 @@ export class Metrics {
   /** A keyspace subscription came back after its link dropped. */
   reconnect(node: string): void {
     this.reconnects.inc(node);
+  }
+
+  /** A node's canary did not come back in time. */
+  canaryFailure(node: string): void {
+    this.canaryFailures.inc(node);
+  }
+
+  /** One catch-up run finished on one node. */
+  catchUp(result: { reason: string; scanned: number; changed: number; recorded: number; possibleDuplicates: number; durationMs: number }): void {
+    this.catchUps.inc(result.reason);
+    this.catchUpDuration.observe(result.durationMs / 1000);
+    this.catchUpPairs.inc('scanned', result.scanned);
+    this.catchUpPairs.inc('changed', result.changed);
+    this.catchUpPairs.inc('recorded', result.recorded);
+    this.catchUpPairs.inc('handover_duplicate', result.possibleDuplicates);
+  }
+
+  /** This instance acquired or lost the capture lease of a node. */
+  lease(event: 'acquired' | 'lost'): void {
+    this.leaseEvents.inc(event);
   }
 
   // --- grouping and pings --------------------------------------------------------------------

@@ -10,6 +10,7 @@ import type { Settings } from './config/settings.js';
 import { createDaemon } from './daemon.js';
 import { createLogger } from './logger.js';
 import { replayFiles } from './replay/replay.js';
+import { runDemo } from './demo.js';
 import { enqueuePing } from './library.js';
 import { NotifyConfigError } from './capture/notify-config.js';
 import { formatDoctorReport, runDoctor } from './doctor.js';
@@ -139,6 +140,14 @@ Settings edits apply while running (push_notify, partition_type, grouping, deliv
       const failed = results.filter((r) => !r.match).length;
       if (!flags.json) console.log(`${results.length - failed} matched, ${failed} did not`);
       process.exitCode = failed > 0 ? 1 : 0;
+    });
+
+  program
+    .command('demo')
+    .description('show the whole path on this machine: a private redis-server, APNs/FCM/RhoConnect Push stand-ins, plugin writes, pings')
+    .action(async () => {
+      const report = await runDemo();
+      process.exitCode = report.ok ? 0 : 1;
     });
 
   return program;

@@ -70,6 +70,9 @@ describe('log delivery', () => {
       payload: { android: { priority: 'high', data: { do_sync: 'Product', phone_id: 'ph1' } } },
     });
     expect((byPlatform.fcm as { payload: { android: object } }).payload.android).not.toHaveProperty('notification');
+    // The same collapse identifiers live delivery sends: stable for a sync ping without a message.
+    expect((byPlatform.fcm as { payload: { android: { collapse_key: string } } }).payload.android.collapse_key).toMatch(/^sync-[0-9a-f]{24}$/);
+    expect((byPlatform.apple as { collapseId: string }).collapseId).toMatch(/^sync-[0-9a-f]{24}$/);
     expect(byPlatform.rhoconnect_push).toMatchObject({ payload: { data: { do_sync: ['Product'] } } });
     const raw = JSON.stringify(lines);
     expect(raw).not.toContain('fcm-registration-token-0001');

@@ -52,4 +52,26 @@ describe('notify-keyspace-events', () => {
       await daemon.stop();
     });
   });
+
+  describe('on a managed Redis: CONFIG refused, notifications set by the operator', () => {
+    let server: RedisServerProcess;
+    beforeAll(async () => {
+      server = await startRedisServer({ args: ['--rename-command', 'CONFIG', '', '--notify-keyspace-events', 'KEA'] });
+    });
+    afterAll(() => server.stop());
+
+    it('proves the notifications with a canary write and captures plugin writes', async () => {
+      const settings = parseSettings(testSettingsYaml(server.port, '    :coalesce_ms: 10\n'), 'f', { environment: 'test', env: {} });
+      const pinged: string[][] = [];
+      const daemon = createDaemon({ settings, http: false, onPing: (r) => pinged.push([...r.users, ...r.sources]) });
+      await daemon.start();
+      const r = new Redis(server.port, '127.0.0.1');
+      await r.incrby('source:application:alice:Product:md_size', 1);
+      const deadline = Date.now() + 5000;
+      while (pinged.length === 0 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 10));
+      r.disconnect();
+      await daemon.stop();
+      expect(pinged).toEqual([['alice', 'Product']]);
+    });
+  });
 });

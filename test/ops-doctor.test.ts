@@ -108,7 +108,7 @@ describe('rhopush doctor', () => {
       settingsFile({
         redis: `127.0.0.1:${ready.port}`,
         apiToken: ADMIN_TOKEN,
-        extra: `  :iphonecertfile: ${goodCert}\n  :push_server: http://push:secret@127.0.0.1:8675/\n`,
+        extra: `  :iphonecertfile: ${goodCert}\n  :push_server: http://push:secret@127.0.0.1:8675/\n  :fcm_project_id: rhopush-test\n  :package_name: com.example.app\n`,
         rhopush: `    :apns:\n      :topic: com.example.app\n    :fcm:\n      :service_account: ${account}\n`,
       }),
     );
@@ -242,7 +242,10 @@ describe('rhopush doctor', () => {
       }),
     );
     expect(line(report, /FCM service account/).line).toContain('missing private_key');
-    expect(line(report, /FCM project id/).status).toBe('ok');
+    // Like RhoConnect (and rhopush's FCM adapter), the project id comes from settings.yml only.
+    expect(line(report, /FCM project id/)).toMatchObject({ status: 'fail', line: 'FCM project id: Missing `:fcm_project_id:` option in settings/settings.yml' });
+    expect(line(report, /FCM project id/).fix).toContain("the service account's is p");
+    expect(line(report, /FCM package name/).line).toBe('FCM package name: Missing `:package_name:` option in settings/settings.yml');
     expect(line(report, /RhoConnect Push/).status).toBe('fail');
     expect(line(report, /API token/).line).toContain('not an admin');
 

@@ -10,6 +10,7 @@ import type { PingResult } from '../src/ping/ping-job.js';
 import { deadTokenKey } from '../src/push/dead-tokens.js';
 import { readFeedback } from '../src/push/feedback.js';
 import { silentLogger } from '../src/logger.js';
+import { writeFilter } from '../src/replay/replay.js';
 import { useRedisServer } from './helpers/redis.js';
 import { pushObjects, registerClient } from './helpers/rhoconnect.js';
 import { ApnsStandIn, apnsTokenKey, FcmStandIn, until, useScratchDir, writeIn } from './helpers/delivery.js';
@@ -31,16 +32,10 @@ const ALICE_FCM_TOKEN = 'fcm-registration-token-alice-0001';
 
 /** Replays a fixture's writes (reads are skipped: Redis says which commands are read-only). */
 async function replayWrites(redis: Redis, commands: FixtureCommand[]): Promise<void> {
-  const readonly = new Map<string, boolean>();
+  const isWrite = await writeFilter(redis);
   for (const { cmd } of commands) {
     const [name, ...args] = cmd as [string, ...string[]];
-    let ro = readonly.get(name);
-    if (ro === undefined) {
-      const info = (await redis.call('COMMAND', 'INFO', name)) as Array<[string, number, string[]] | null>;
-      ro = (info[0]?.[2] ?? []).includes('readonly');
-      readonly.set(name, ro);
-    }
-    if (!ro) await redis.call(name, ...args);
+    if (await isWrite(name)) await redis.call(name, ...args);
   }
 }
 

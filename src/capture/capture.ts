@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { keys, keyspacePatterns } from '../store/keys.js';
 import type { ChangeClassifier, KeyspaceDecision } from './classify.js';
 import { KeyspaceSubscriber } from './keyspace-subscriber.js';
-import { ensureKeyspaceNotifications } from './notify-config.js';
+import { ensureKeyspaceNotifications, NotifyConfigError, unprovenNotifications } from './notify-config.js';
 
 /** One Redis node rhopush listens to: an instance of `:redis:` or a cluster master. */
 export interface CaptureNode {
@@ -48,6 +48,7 @@ export class Capture extends EventEmitter {
   readonly id: string;
   private readonly links = new Map<string, NodeLink>();
   private stopped = false;
+  private pastReconnects = 0;
 
   constructor(
     nodes: CaptureNode[],
@@ -72,7 +73,11 @@ export class Capture extends EventEmitter {
 
   private addNode(node: CaptureNode): NodeLink {
     const onEvent = (key: string, event: string, label: string) => this.onKeyspaceEvent(key, event, label);
-    const subscriber = new KeyspaceSubscriber(node.label, node.options, node.db, keyspacePatterns(node.db), onEvent);
+    const ensureNotifications = async (redis: Redis) => {
+      const check = await ensureKeyspaceNotifications(redis, node.label);
+      if (check.changed) this.logger.info({ node: node.label, from: check.current, to: check.value }, 'enabled keyspace notifications');
+    };
+    const subscriber = new KeyspaceSubscriber(node.label, node.options, node.db, keyspacePatterns(node.db), onEvent, ensureNotifications);
     const command = new Redis({ ...node.options, lazyConnect: true, connectionName: 'rhopush:capture-control' });
     command.on('error', (err: Error) => this.logger.debug({ node: node.label, err: err.message }, 'capture control connection error'));
     const link: NodeLink = { node, subscriber, command, canaryKey: node.canaryKey ?? keys.canary(this.id), waiters: [] };
@@ -84,7 +89,11 @@ export class Capture extends EventEmitter {
       this.logger.warn({ node: node.label }, 'keyspace capture link down; events until it is back are caught up afterwards');
       this.emit('node-down', node.label);
     });
-    subscriber.on('error', (err: Error) => this.logger.debug({ node: node.label, err: err.message }, 'keyspace subscriber error'));
+    subscriber.on('error', (err: Error) => {
+      // A server that no longer accepts the notification setting needs an operator; the rest retries.
+      if (err instanceof NotifyConfigError) this.logger.error({ node: node.label, err: err.message }, 'cannot resubscribe');
+      else this.logger.debug({ node: node.label, err: err.message }, 'keyspace subscriber error');
+    });
     this.links.set(node.label, link);
     return link;
   }
@@ -96,24 +105,54 @@ export class Capture extends EventEmitter {
 
   private async startLink(link: NodeLink): Promise<void> {
     await link.command.connect();
+    // Checked here first so that a server refusing CONFIG fails the start with a clear message;
+    // the subscriber checks again before every (re)subscription.
     const check = await ensureKeyspaceNotifications(link.command, link.node.label);
-    if (check.changed) {
-      this.logger.info({ node: link.node.label, from: check.current, to: check.value }, 'enabled keyspace notifications');
-    }
+    if (check.changed) this.logger.info({ node: link.node.label, from: check.current, to: check.value }, 'enabled keyspace notifications');
     await link.subscriber.start();
+    if (check.unreadable) {
+      // Managed Redis refuses CONFIG; its notifications may still be set (parameter group). A canary
+      // write proves they reach us, or the start fails naming the setting to add.
+      try {
+        await this.probe(link, 3000);
+        this.logger.info({ node: link.node.label }, 'CONFIG is refused; a test write proved keyspace notifications arrive');
+      } catch {
+        await link.subscriber.stop();
+        throw unprovenNotifications(link.node.label, check.unreadable.refusal);
+      }
+    }
   }
 
-  /** Adds a node while running (cluster topology changes). */
+  /** Adds a node while running (leases, cluster topology). On failure the node is not kept. */
   async addRunningNode(node: CaptureNode): Promise<void> {
+    if (this.stopped) throw new Error('capture is stopped');
     if (this.links.has(node.label)) return;
-    await this.startLink(this.addNode(node));
+    const link = this.addNode(node);
+    try {
+      await this.startLink(link);
+    } catch (err) {
+      if (this.links.get(node.label) === link) this.links.delete(node.label);
+      await this.closeLink(link);
+      throw err;
+    }
+  }
+
+  /** Subscriber reconnections so far, over every node (metrics). */
+  get reconnects(): number {
+    return this.pastReconnects + [...this.links.values()].reduce((sum, l) => sum + l.subscriber.reconnects, 0);
   }
 
   async removeNode(label: string): Promise<void> {
     const link = this.links.get(label);
     if (!link) return;
     this.links.delete(label);
+    this.pastReconnects += link.subscriber.reconnects;
     await this.closeLink(link);
+  }
+
+  /** A node's subscriber (fault tests reach its connection). */
+  subscriber(label: string): KeyspaceSubscriber | undefined {
+    return this.links.get(label)?.subscriber;
   }
 
   /** Forces a node's subscriber to reconnect (canary failure). */
@@ -191,7 +230,14 @@ export class Capture extends EventEmitter {
   }
 
   private async closeLink(link: NodeLink): Promise<void> {
+    // Barriers waiting on this node cannot be answered any more.
+    link.waiters.length = 0;
     await link.subscriber.stop();
+    // QUIT on a link that is down would wait in the offline queue for a node that may never return.
+    if (link.command.status !== 'ready') {
+      link.command.disconnect();
+      return;
+    }
     try {
       await link.command.quit();
     } catch {

@@ -21,6 +21,8 @@ export class KeyspaceSubscriber extends EventEmitter {
     private readonly db: number,
     private readonly patterns: string[],
     private readonly onEvent: KeyspaceHandler,
+    /** Runs on the fresh connection before every subscription (a restarted server forgets CONFIG SET). */
+    private readonly beforeSubscribe?: (redis: Redis) => Promise<void>,
   ) {
     super();
     this.prefixLength = `__keyspace@${db}__:`.length;
@@ -43,17 +45,36 @@ export class KeyspaceSubscriber extends EventEmitter {
     return this.subscribed;
   }
 
+  /** Connects and subscribes; rejects on the first failure (the owner decides when to try again). */
   async start(): Promise<void> {
+    let cleanup = () => {};
     const ready = new Promise<void>((resolve, reject) => {
-      this.once('ready', () => resolve());
-      this.redis.once('end', () => reject(new Error(`subscriber for ${this.node} closed before subscribing`)));
+      const onReady = () => {
+        cleanup();
+        resolve();
+      };
+      const onError = (err: Error) => {
+        cleanup();
+        reject(err);
+      };
+      const onEnd = () => onError(new Error(`subscriber for ${this.node} closed before subscribing`));
+      cleanup = () => {
+        this.off('ready', onReady);
+        this.off('error', onError);
+        this.redis.off('end', onEnd);
+      };
+      this.on('ready', onReady);
+      this.on('error', onError);
+      this.redis.on('end', onEnd);
     });
+    ready.catch(() => undefined);
     await this.redis.connect();
     await ready;
   }
 
   private async subscribe(): Promise<void> {
     try {
+      await this.beforeSubscribe?.(this.redis);
       await this.redis.psubscribe(...this.patterns);
       this.subscribed = true;
       this.emit('ready', this.node);
@@ -72,6 +93,10 @@ export class KeyspaceSubscriber extends EventEmitter {
   async stop(): Promise<void> {
     this.closing = true;
     this.subscribed = false;
+    if (this.redis.status !== 'ready') {
+      this.redis.disconnect();
+      return;
+    }
     try {
       await this.redis.quit();
     } catch {

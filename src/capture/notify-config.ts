@@ -32,16 +32,25 @@ export interface NotifyCheck {
   current: string;
   changed: boolean;
   value: string;
+  /**
+   * CONFIG GET itself was refused (managed Redis): the flags cannot be read, so the caller proves
+   * them with a canary write instead. `refusal` is the server's answer.
+   */
+  unreadable?: { refusal: string };
 }
 
-/** Adds the missing flags with CONFIG SET; throws NotifyConfigError where CONFIG is refused. */
+/**
+ * Adds the missing flags with CONFIG SET. Throws NotifyConfigError when flags are known to be
+ * missing and CONFIG SET is refused; reports `unreadable` when CONFIG GET is refused.
+ */
 export async function ensureKeyspaceNotifications(redis: Redis, node: string): Promise<NotifyCheck> {
   let current: string;
   try {
     const reply = (await redis.call('CONFIG', 'GET', 'notify-keyspace-events')) as string[];
     current = reply[1] ?? '';
   } catch (err) {
-    throw new NotifyConfigError(node, 'unknown', `K$ plus the flags already set`, (err as Error).message);
+    if (!isRefusal(err)) throw err;
+    return { current: 'unknown', changed: false, value: 'unknown', unreadable: { refusal: (err as Error).message } };
   }
   const missing = missingNotifyFlags(current);
   if (missing.length === 0) return { current, changed: false, value: current };
@@ -52,4 +61,14 @@ export async function ensureKeyspaceNotifications(redis: Redis, node: string): P
     throw new NotifyConfigError(node, current, value, (err as Error).message);
   }
   return { current, changed: true, value };
+}
+
+/** A server's "no" (renamed or forbidden command), as opposed to a lost connection. */
+function isRefusal(err: unknown): boolean {
+  return /ERR|NOPERM|unknown command|disabled|not allowed/i.test((err as Error)?.message ?? '');
+}
+
+/** The error for a node whose flags cannot be read and whose canary never came back. */
+export function unprovenNotifications(node: string, refusal: string): NotifyConfigError {
+  return new NotifyConfigError(node, 'unknown', 'K$ (plus the flags already set)', `${refusal}; and a test write sent no keyspace notification`);
 }

@@ -45,9 +45,12 @@ export interface DevicePushResult {
   retries?: number;
 }
 
+/** What an adapter reports for one device push; PingJob adds who and where. */
+export type PushSendOutcome = Omit<DevicePushResult, 'user' | 'clientId' | 'token' | 'platform'>;
+
 export interface PushAdapter {
   /** Delivers one device push. Resolves with its outcome; never rejects for a delivery failure. */
-  send(request: DevicePushRequest): Promise<Omit<DevicePushResult, 'user' | 'clientId' | 'token' | 'platform'>>;
+  send(request: DevicePushRequest): Promise<PushSendOutcome>;
   close(): Promise<void>;
 }
 

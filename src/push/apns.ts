@@ -5,14 +5,14 @@ import type { OutgoingHttpHeaders } from 'node:http2';
 import type { Logger } from 'pino';
 import type { Settings } from '../config/settings.js';
 import type { NormalizedPing } from '../ping/ping-params.js';
-import type { DevicePushRequest, DevicePushResult, PushAdapter } from './adapter.js';
+import type { DevicePushRequest, DevicePushResult, PushAdapter, PushSendOutcome } from './adapter.js';
 import type { ApnsReply, NodeApnClientOptions } from './apns-connection.js';
 import { ApnsProvider } from './apns-provider.js';
 import { apnsTarget, type ApnsTarget } from './apns-target.js';
 import { syncCollapseId } from './collapse.js';
 import { checkCredential, CredentialError, readCredentialFile } from './credential-files.js';
 import { ProviderCache } from './provider-cache.js';
-import { realClock, withRetries, type AttemptOutcome, type RetryClock, type RetryResult } from './retry.js';
+import { realClock, retriedOutcome, withRetries, type AttemptOutcome, type RetryClock, type RetryResult } from './retry.js';
 
 export interface ApnsNotification {
   payload: {
@@ -72,7 +72,7 @@ export class ApnsAdapter implements PushAdapter {
     private readonly clock: RetryClock = realClock,
   ) {}
 
-  async send(request: DevicePushRequest): Promise<Omit<DevicePushResult, 'user' | 'clientId' | 'token' | 'platform'>> {
+  async send(request: DevicePushRequest): Promise<PushSendOutcome> {
     const settings = this.settings();
     if (!request.token) return { outcome: 'failed', reason: 'APNs: the client has no device_pin' };
     const target = this.targetFor(settings, request);
@@ -96,11 +96,7 @@ export class ApnsAdapter implements PushAdapter {
       if (err instanceof CredentialError) return { outcome: 'failed', reason: `APNs credentials: ${err.message}` };
       throw err;
     }
-    const { result, retries, exhausted } = sent;
-    const outcome: Omit<DevicePushResult, 'user' | 'clientId' | 'token' | 'platform'> = { ...result };
-    if (exhausted) outcome.reason = `${result.reason} (${exhausted})`;
-    if (retries > 0) outcome.retries = retries;
-    return outcome;
+    return retriedOutcome(sent);
   }
 
   async close(): Promise<void> {

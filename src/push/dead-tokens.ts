@@ -2,7 +2,7 @@
 // a hash with reason, time, user and client, expiring after `:dead_token_ttl_days:`). RhoConnect's
 // client records are never touched: a device that registers a new device_pin has a new token, which
 // is not dead, so it is pinged again at once.
-import type { Redis } from 'ioredis';
+import { isCluster, type StoreClient } from '../store/store-connection.js';
 import { RHOPUSH_PREFIX } from '../store/keys.js';
 import { appendFeedback, type FeedbackEntry } from './feedback.js';
 
@@ -21,7 +21,7 @@ export function deadTokenKey(platform: string, token: string): string {
 
 export class DeadTokenStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: StoreClient,
     private readonly limits: () => DeadTokenLimits,
   ) {}
 
@@ -40,10 +40,14 @@ export class DeadTokenStore {
       .multi()
       .hset(key, { platform: entry.platform, reason: entry.reason, at: entry.at, user: entry.user, client: entry.client })
       .expire(key, ttlDays * 86_400);
-    appendFeedback(tx, entry, feedbackMaxLen);
-    const replies = await tx.exec();
-    const failed = replies?.find(([err]) => err);
-    if (!replies || failed) throw failed?.[0] ?? new Error('dead-token transaction was discarded');
+    // On a cluster the record and the stream live in different slots: two transactions there.
+    const feedback = isCluster(this.redis) ? this.redis.multi() : tx;
+    appendFeedback(feedback, entry, feedbackMaxLen);
+    for (const t of feedback === tx ? [tx] : [tx, feedback]) {
+      const replies = await t.exec();
+      const failed = replies?.find(([err]) => err);
+      if (!replies || failed) throw failed?.[0] ?? new Error('dead-token transaction was discarded');
+    }
   }
 
   /** Forgets a token (an operator who knows the device is back). */

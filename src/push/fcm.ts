@@ -4,13 +4,13 @@ import type { Logger } from 'pino';
 import type { Settings } from '../config/settings.js';
 import type { NormalizedPing } from '../ping/ping-params.js';
 import type { ClientRecord } from '../store/rhoconnect-store.js';
-import type { DevicePushRequest, DevicePushResult, PushAdapter } from './adapter.js';
+import type { DevicePushRequest, DevicePushResult, PushAdapter, PushSendOutcome } from './adapter.js';
 import { distinctCollapseKey, syncCollapseId } from './collapse.js';
 import { checkCredential, CredentialError, readCredentialFile, resolveCredentialPath } from './credential-files.js';
 import { FcmBatcher } from './fcm-batcher.js';
 import { FirebaseFcmSender, type FcmSender, type FcmSendResult, type FirebaseSenderOptions } from './fcm-sender.js';
 import { ProviderCache } from './provider-cache.js';
-import { withRetries, type AttemptOutcome, type RetryClock, type RetryResult } from './retry.js';
+import { retriedOutcome, withRetries, type AttemptOutcome, type RetryClock, type RetryResult } from './retry.js';
 
 export interface FcmMessage {
   token: string;
@@ -84,7 +84,7 @@ export class FcmAdapter implements PushAdapter {
     private readonly options: FcmAdapterOptions = {},
   ) {}
 
-  async send(request: DevicePushRequest): Promise<Omit<DevicePushResult, 'user' | 'clientId' | 'token' | 'platform'>> {
+  async send(request: DevicePushRequest): Promise<PushSendOutcome> {
     const settings = this.settings();
     const projectId = settings.push.fcmProjectId;
     if (!projectId) return { outcome: 'failed', reason: MISSING_FCM_PROJECT_ID };
@@ -107,11 +107,7 @@ export class FcmAdapter implements PushAdapter {
       if (err instanceof CredentialError) return { outcome: 'failed', reason: `FCM credentials: ${err.message}` };
       throw err;
     }
-    const { result, retries, exhausted } = sent;
-    const outcome: Omit<DevicePushResult, 'user' | 'clientId' | 'token' | 'platform'> = { ...result };
-    if (exhausted) outcome.reason = `${result.reason} (${exhausted})`;
-    if (retries > 0) outcome.retries = retries;
-    return outcome;
+    return retriedOutcome(sent);
   }
 
   async close(): Promise<void> {

@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import { apnsNotification } from './apns.js';
 import { fcmMessage } from './fcm.js';
+import { syncCollapseId } from './collapse.js';
 import { rhoconnectPushBody } from './rhoconnect-push.js';
 import { shortenToken, type DevicePushRequest, type PushAdapter } from './adapter.js';
 import type { Settings } from '../config/settings.js';
@@ -36,10 +37,15 @@ export function payloadFor(request: DevicePushRequest, settings: Settings): Reco
   switch (request.platform) {
     case 'apple': {
       const n = apnsNotification(request.ping);
-      return { payload: n.payload, pushType: n.pushType, priority: n.priority };
+      const topic = settings.rhopush.apns.topic ?? request.client.device_app_id ?? '';
+      const collapseId = syncCollapseId(request.ping, topic);
+      return { payload: n.payload, pushType: n.pushType, priority: n.priority, ...(collapseId ? { collapseId } : {}) };
     }
     case 'fcm': {
-      const message = fcmMessage(request.ping, request.client, { packageName: settings.push.packageName });
+      const packageName = settings.push.packageName;
+      // A ping with a message gets a fresh random key when sent; the log shows where it goes.
+      const collapseKey = syncCollapseId(request.ping, packageName ?? '') ?? '<random>';
+      const message = fcmMessage(request.ping, request.client, { packageName, collapseKey });
       return { payload: { ...message, token: shortenToken(message.token) } };
     }
     case 'rhoconnect_push':

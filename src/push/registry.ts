@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { StoreClient } from '../store/store-connection.js';
 import type { Logger } from 'pino';
 import type { Settings } from '../config/settings.js';
 import type { Platform, PushAdapter } from './adapter.js';
@@ -21,7 +21,7 @@ export interface PushAdapters {
  * built on first use; with `redis` (the store connection, RhoConnect's instance 0) they skip tokens
  * reported dead and record new ones in rhopush's own keys.
  */
-export function createPushAdapters(settings: () => Settings, logger: Logger, redis?: Redis): PushAdapters {
+export function createPushAdapters(settings: () => Settings, logger: Logger, redis?: StoreClient): PushAdapters {
   const log = new LogAdapter(logger, settings);
   const live = new Map<Platform, PushAdapter>();
   const deadTokens = redis

@@ -2,6 +2,7 @@
 // full jitter, at least what the server asked for in Retry-After, bounded by `:rhopush: :retry:`
 // in both attempts and total time, so a ping always finishes.
 import type { RetrySettings } from '../config/settings.js';
+import type { PushSendOutcome } from './adapter.js';
 
 /** What one attempt came to. */
 export type AttemptOutcome<T> =
@@ -84,4 +85,12 @@ export function parseRetryAfter(value: string | string[] | number | undefined, n
   const at = Date.parse(text);
   if (Number.isNaN(at)) return undefined;
   return Math.max(0, at - now);
+}
+
+/** A device push's outcome after its retries: the last answer, why retrying stopped, how often. */
+export function retriedOutcome(sent: RetryResult<PushSendOutcome>): PushSendOutcome {
+  const outcome: PushSendOutcome = { ...sent.result };
+  if (sent.exhausted) outcome.reason = `${sent.result.reason} (${sent.exhausted})`;
+  if (sent.retries > 0) outcome.retries = sent.retries;
+  return outcome;
 }

@@ -3,8 +3,8 @@ import type { Logger } from 'pino';
 import type { Settings } from '../config/settings.js';
 import type { NormalizedPing } from '../ping/ping-params.js';
 import { Limiter } from '../util/limiter.js';
-import type { DevicePushRequest, DevicePushResult, PushAdapter } from './adapter.js';
-import { parseRetryAfter, realClock, withRetries, type AttemptOutcome, type RetryClock } from './retry.js';
+import type { DevicePushRequest, DevicePushResult, PushAdapter, PushSendOutcome } from './adapter.js';
+import { parseRetryAfter, realClock, retriedOutcome, withRetries, type AttemptOutcome, type RetryClock } from './retry.js';
 
 export interface RhoconnectPushBody {
   collapseId?: number;
@@ -62,7 +62,7 @@ export class RhoconnectPushAdapter implements PushAdapter {
     private readonly clock: RetryClock = realClock,
   ) {}
 
-  async send(request: DevicePushRequest): Promise<Omit<DevicePushResult, 'user' | 'clientId' | 'token' | 'platform'>> {
+  async send(request: DevicePushRequest): Promise<PushSendOutcome> {
     const settings = this.settings();
     const server = settings.push.pushServer;
     const target = server ? rhoconnectPushRequest(server, request.token) : undefined;
@@ -71,15 +71,7 @@ export class RhoconnectPushAdapter implements PushAdapter {
     const body = JSON.stringify(rhoconnectPushBody(request.ping));
     const { requestTimeoutMs, connections } = settings.rhopush.rhoconnectPush;
     const limiter = this.limiterFor(connections);
-    const { result, retries, exhausted } = await withRetries(
-      () => limiter.run(() => this.post(target, body, requestTimeoutMs)),
-      settings.rhopush.retry,
-      this.clock,
-    );
-    const outcome: Omit<DevicePushResult, 'user' | 'clientId' | 'token' | 'platform'> = { ...result };
-    if (exhausted) outcome.reason = `${result.reason} (${exhausted})`;
-    if (retries > 0) outcome.retries = retries;
-    return outcome;
+    return retriedOutcome(await withRetries(() => limiter.run(() => this.post(target, body, requestTimeoutMs)), settings.rhopush.retry, this.clock));
   }
 
   async close(): Promise<void> {}

@@ -172,7 +172,7 @@ async function runCommands(commands: FixtureCommand[], connection: (c: FixtureCo
 }
 
 /** Writes only: Redis itself says which commands are read-only (COMMAND INFO flags). */
-async function writeFilter(redis: Redis): Promise<(name: string) => Promise<boolean>> {
+export async function writeFilter(redis: Redis): Promise<(name: string) => Promise<boolean>> {
   const cache = new Map<string, boolean>();
   return async (raw: string) => {
     const name = raw.toLowerCase();

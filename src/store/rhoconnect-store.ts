@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis';
 import { keys } from './keys.js';
+import { isCluster, type StoreClient } from './store-connection.js';
 
 /** The client fields PingJob reads (RhoConnect's `client:<id>:<field>` strings). */
 export const CLIENT_FIELDS = [
@@ -18,9 +18,9 @@ export const CLIENT_FIELDS = [
 export type ClientField = (typeof CLIENT_FIELDS)[number];
 export type ClientRecord = { id: string } & Partial<Record<ClientField, string>>;
 
-/** Read-only access to RhoConnect's users, clients and API tokens (instance 0 of `:redis:`). */
+/** Read-only access to RhoConnect's users, clients and API tokens (instance 0 of `:redis:`, or the cluster). */
 export class RhoconnectStore {
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: StoreClient) {}
 
   async userExists(login: string): Promise<boolean> {
     return (await this.redis.exists(keys.userExists(login))) === 1;
@@ -39,9 +39,7 @@ export class RhoconnectStore {
   async userClients(login: string): Promise<ClientRecord[]> {
     const ids = await this.redis.smembers(keys.userClients(login));
     if (ids.length === 0) return [];
-    const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.mget(CLIENT_FIELDS.map((f) => keys.clientField(id, f)));
-    const replies = (await pipeline.exec()) ?? [];
+    const replies = await this.clientFields(ids);
     const clients = ids.map((id, i) => {
       const [err, values] = replies[i] ?? [null, []];
       if (err) throw err;
@@ -56,6 +54,25 @@ export class RhoconnectStore {
       .map((c, order) => ({ c, order, t: parseLastSync(c.last_sync) }))
       .sort((a, b) => b.t - a.t || a.order - b.order)
       .map((x) => x.c);
+  }
+
+  /** Per client, its fields in CLIENT_FIELDS order, as pipeline replies. */
+  private async clientFields(ids: string[]): Promise<Array<[Error | null, unknown]>> {
+    const redis = this.redis;
+    if (isCluster(redis)) {
+      // A client's fields hash to different slots: one GET per key, sent concurrently.
+      return Promise.all(
+        ids.map((id) =>
+          Promise.all(CLIENT_FIELDS.map((f) => redis.get(keys.clientField(id, f)))).then(
+            (values): [Error | null, unknown] => [null, values],
+            (err: Error): [Error | null, unknown] => [err, null],
+          ),
+        ),
+      );
+    }
+    const pipeline = redis.pipeline();
+    for (const id of ids) pipeline.mget(CLIENT_FIELDS.map((f) => keys.clientField(id, f)));
+    return (await pipeline.exec()) ?? [];
   }
 }
 

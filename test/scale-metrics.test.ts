@@ -1,0 +1,46 @@
+// Catch-up, leases and canaries show up on /metrics.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { createDaemon } from '../src/daemon.js';
+import { startRedisServer, type RedisServerProcess } from '../src/store/redis-server-process.js';
+import { pluginWrite, scaleSettings, settle } from './helpers/scale.js';
+
+let server: RedisServerProcess;
+let redis: Redis;
+
+beforeAll(async () => {
+  server = await startRedisServer();
+  redis = new Redis(server.port, '127.0.0.1');
+});
+afterAll(async () => {
+  redis.disconnect();
+  await server.stop();
+});
+
+function sample(text: string, name: string, label = ''): number | undefined {
+  const line = text.split('\n').find((l) => (label ? l.startsWith(`${name}{`) && l.includes(label) : l.startsWith(`${name} `)));
+  return line === undefined ? undefined : Number(line.split(' ').at(-1));
+}
+
+describe('scale metrics', () => {
+  it('counts catch-up runs and the pairs they pinged, and leases acquired', async () => {
+    const settings = scaleSettings({ redis: [`127.0.0.1:${server.port}`] });
+    const first = createDaemon({ settings, http: false });
+    await first.start();
+    await settle(first);
+    const baseline = await first.metrics.text();
+    expect(sample(baseline, 'rhopush_catch_ups_total', 'reason="start"')).toBe(1);
+    expect(sample(baseline, 'rhopush_capture_leases_total', 'event="acquired"')).toBe(1);
+    await first.stop();
+
+    // Changed while nobody listened: the next start pings exactly this pair.
+    await pluginWrite(redis, 'ann', 'Product', '1', 'gap');
+    const second = createDaemon({ settings, http: false });
+    await second.start();
+    await settle(second);
+    const text = await second.metrics.text();
+    expect(sample(text, 'rhopush_catch_up_pairs_total', 'result="changed"')).toBe(1);
+    expect(sample(text, 'rhopush_catch_up_duration_seconds_count')).toBe(1);
+    await second.stop();
+  });
+});
