@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { EXTRA_NODE_ARGS } from './processes.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -18,11 +19,6 @@ export interface DaemonProcess {
   stop(): Promise<void>;
 }
 
-/**
- * Extra node flags for the rhopush process, e.g. `BENCH_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof"`
- * to profile rhopush under a benchmark's load (the profile is written when it stops).
- */
-const EXTRA_NODE_ARGS = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 
 export async function startDaemonProcess(settingsFile: string, port: number, environment = 'bench'): Promise<DaemonProcess> {
   const child = spawn(process.execPath, [...EXTRA_NODE_ARGS, '--import', 'tsx', join(ROOT, 'src', 'cli.ts'), 'run', '--settings', settingsFile, '--env', environment], {
