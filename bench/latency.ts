@@ -16,7 +16,7 @@ import { figure, percentile, waitFor, type BenchContext, type Figure } from './l
 import { apnsTokenKey, settingsDir } from './lib/live-settings.js';
 import { pacedWrites } from './lib/paced-writes.js';
 import { queuePushObjects } from './lib/plugin-writes.js';
-import { startHelperProcess } from './lib/processes.js';
+import { cpuSeconds, startHelperProcess } from './lib/processes.js';
 
 const RATE = 5000;
 const SOURCES = 5;
@@ -38,6 +38,8 @@ interface RunStats {
   max: number;
   lost: number;
   rate: number;
+  /** CPU time the pushing process used per write, µs. */
+  cpuUs: number;
 }
 
 export async function benchLatency(ctx: BenchContext): Promise<Figure[]> {
@@ -67,8 +69,9 @@ export async function benchLatency(ctx: BenchContext): Promise<Figure[]> {
   let writeCounter = 0;
 
   /** Writes users [from, from + count) once each at RATE; resolves with per-run stats. */
-  const measure = async (from: number, count: number, deadlineMs: number): Promise<RunStats> => {
+  const measure = async (from: number, count: number, deadlineMs: number, pid: number): Promise<RunStats> => {
     for (let i = from; i < from + count; i++) arrivals[i] = NaN;
+    const cpuBefore = cpuSeconds(pid);
     arrived = 0;
     const sentAt = new Float64Array(count);
     const rate = await pacedWrites(redis, {
@@ -78,16 +81,17 @@ export async function benchLatency(ctx: BenchContext): Promise<Figure[]> {
       onSent: (i, at) => (sentAt[i] = at),
     });
     await waitFor(() => arrived >= count, deadlineMs, 10);
+    const cpuUs = ((cpuSeconds(pid) - cpuBefore) * 1e6) / count;
     const latencies: number[] = [];
     for (let i = 0; i < count; i++) {
       const a = arrivals[from + i]!;
       if (!Number.isNaN(a)) latencies.push(a - sentAt[i]!);
     }
-    return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: Math.max(...latencies), lost: count - latencies.length, rate };
+    return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: Math.max(...latencies), lost: count - latencies.length, rate, cpuUs };
   };
   const record = (name: string, s: RunStats) => {
     stats.set(name, [...(stats.get(name) ?? []), s]);
-    ctx.log(`latency ${name}: p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms, max ${s.max.toFixed(1)} ms, lost ${s.lost}, ${Math.round(s.rate)} writes/s`);
+    ctx.log(`latency ${name}: p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms, max ${s.max.toFixed(1)} ms, lost ${s.lost}, ${Math.round(s.rate)} writes/s, ${Math.round(s.cpuUs)} µs CPU per write`);
   };
 
   try {
@@ -98,16 +102,16 @@ export async function benchLatency(ctx: BenchContext): Promise<Figure[]> {
       const daemon = await startDaemonProcess(dir.file, listenPort);
       try {
         // Warm-up: connections, provider token, JIT; not measured.
-        await measure(users, warmUsers, 20_000);
-        for (let run = 0; run < ctx.runs; run++) record(g.name, await measure(0, users, g.maxDelayMs + 20_000));
+        await measure(users, warmUsers, 20_000, daemon.pid);
+        for (let run = 0; run < ctx.runs; run++) record(g.name, await measure(0, users, g.maxDelayMs + 20_000, daemon.pid));
       } finally {
         await daemon.stop();
       }
     }
     const bare = await startHelperProcess('bare-pusher-process.ts', [String(redisServer.port), String(standIn.port), dir.dir, key.keyId, key.teamId]);
     try {
-      await measure(users, warmUsers, 20_000);
-      for (let run = 0; run < ctx.runs; run++) record('bare', await measure(0, users, 20_000));
+      await measure(users, warmUsers, 20_000, bare.pid);
+      for (let run = 0; run < ctx.runs; run++) record('bare', await measure(0, users, 20_000, bare.pid));
     } finally {
       await bare.stop();
     }
@@ -129,6 +133,7 @@ export async function benchLatency(ctx: BenchContext): Promise<Figure[]> {
       figure(`latency.${g.name}.p50`, 'ms', runs.map((r) => r.p50), bare.map((r) => r.p50), `${setting}; ${base}`),
       figure(`latency.${g.name}.p99`, 'ms', runs.map((r) => r.p99), bare.map((r) => r.p99), `${setting}; ${target}`),
       figure(`latency.${g.name}.max`, 'ms', runs.map((r) => r.max), bare.map((r) => r.max), setting),
+      figure(`latency.${g.name}.cpu_per_write`, 'µs', runs.map((r) => r.cpuUs), bare.map((r) => r.cpuUs), `${setting}; CPU time of the pushing process per write (rhopush: capture, grouping, user and client reads, fingerprints, APNs)`),
       figure(`latency.${g.name}.lost`, 'pushes', runs.map((r) => r.lost), bare.map((r) => r.lost), `${setting}; writes whose push never arrived (must be 0)`),
     );
   }

@@ -170,7 +170,7 @@ export function soakFigures(r: SoakResult, o: SoakOptions): Figure[] {
     one('soak.rss_growth', '%', r.rssGrowthPercent, `RSS from minute ${o.fromMinute} to the end; ${setup}; target < 10 %`),
     one('soak.rss_slope', 'MiB/min', r.rssSlopeMiBPerMinute, `least-squares trend of RSS from minute ${o.fromMinute}`),
     one('soak.lost', 'pings', r.lost, `users whose last write got no push after it (must be 0); ${r.writes} writes, ${r.pushes} pushes`),
-    one('soak.event_loop_p99', 'ms', r.eventLoopP99MaxMs, 'worst 10 s interval of event-loop delay p99'),
+    one('soak.event_loop_p99', 'ms', r.eventLoopP99MaxMs, `worst ${o.sampleSeconds} s interval's event-loop delay p99 in rhopush`),
   ];
 }
 
