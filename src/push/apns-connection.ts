@@ -103,6 +103,8 @@ interface Pending {
   link: SessionLink;
   stream?: ClientHttp2Stream;
   status?: number;
+  /** performance.now() after which it has missed its deadline. */
+  deadline: number;
   settle(reply: ApnsReply): void;
 }
 
@@ -116,6 +118,8 @@ export class ApnsConnection {
   private readonly credentials: PreparedCredentials;
   private readonly authority: string;
   private readonly pending = new Set<Pending>();
+  /** Checks deadlines while requests are in flight (one timer per connection, not one per request). */
+  private sweeper?: NodeJS.Timeout;
   private authorization?: { generation: number; header: string };
   private closed = false;
 
@@ -132,7 +136,10 @@ export class ApnsConnection {
     return Math.max(1, Math.min(this.options.maxConcurrentStreams, remote));
   }
 
-  /** Sends one notification. Never rejects: every outcome is an ApnsReply, within the deadline. */
+  /**
+   * Sends one notification. Never rejects: every outcome is an ApnsReply, within the deadline.
+   * `headers` becomes the request's own (the pseudo-headers are added to it).
+   */
   write(token: string, headers: OutgoingHttpHeaders, body: string): Promise<ApnsReply> {
     if (this.closed) return Promise.resolve({ failure: 'APNs connection closed' });
     return new Promise<ApnsReply>((resolve) => {
@@ -143,30 +150,25 @@ export class ApnsConnection {
         resolve({ failure: (err as Error).message });
         return;
       }
-      const request: OutgoingHttpHeaders = { ...headers, [HTTP2_HEADER_METHOD]: 'POST', [HTTP2_HEADER_PATH]: `/3/device/${token}` };
-      const auth = this.providerToken();
-      if (auth) request.authorization = auth.header;
-
-      let timer: NodeJS.Timeout | undefined;
       const { session } = link;
+      headers[HTTP2_HEADER_METHOD] = 'POST';
+      headers[HTTP2_HEADER_PATH] = `/3/device/${token}`;
+      const auth = this.providerToken();
+      if (auth) headers.authorization = auth.header;
+
       const pending: Pending = {
         link,
+        deadline: performance.now() + this.options.requestTimeoutMs,
         settle: (reply) => {
-          if (!this.pending.delete(pending)) return;
-          clearTimeout(timer);
-          resolve(reply);
+          if (this.pending.delete(pending)) resolve(reply);
         },
       };
       this.pending.add(pending);
-      timer = setTimeout(() => {
-        pending.stream?.close(NGHTTP2_CANCEL);
-        this.retire(link, 'a request missed its deadline');
-        pending.settle({ failure: `no answer within ${this.options.requestTimeoutMs} ms` });
-      }, this.options.requestTimeoutMs);
+      this.sweeper ??= setInterval(() => this.sweep(), Math.max(10, Math.min(250, this.options.requestTimeoutMs / 4)));
 
       let stream: ClientHttp2Stream;
       try {
-        stream = session.request(request);
+        stream = session.request(headers);
       } catch (err) {
         // The session closed between the check and the request (GOAWAY): the retry gets a fresh one.
         this.retire(link, (err as Error).message);
@@ -197,6 +199,22 @@ export class ApnsConnection {
       });
       stream.end(body);
     });
+  }
+
+  /** Fails the requests past their deadline and retires their sessions (the retry gets a fresh one). */
+  private sweep(): void {
+    if (this.pending.size === 0) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+      return;
+    }
+    const now = performance.now();
+    for (const p of this.pending) {
+      if (p.deadline > now) continue;
+      p.stream?.close(NGHTTP2_CANCEL);
+      this.retire(p.link, 'a request missed its deadline');
+      p.settle({ failure: `no answer within ${this.options.requestTimeoutMs} ms` });
+    }
   }
 
   async close(): Promise<void> {
