@@ -8,6 +8,9 @@
 // list at once: a list longer than the server's limit loses pushes (test/push-apns-fanout.test.ts),
 // so they get the tokens in lists of 1000, one list after the other: the simplest use that delivers
 // everything. Every run checks at the stand-in that all N arrived.
+// Two network conditions: loopback as is (answers at once; throughput is then bounded by the
+// stand-in's own work per request), and every answer 50 ms late, as over a real network to Apple,
+// where throughput depends on how many pushes a sender keeps in flight.
 // Figures: pushes per second, and CPU time per push in the sending process.
 import { fork } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -32,6 +35,8 @@ interface StandInProcess {
   key: Pick<ApnsTokenKey, 'pem' | 'keyId' | 'teamId'>;
   /** Requests received since the last call. */
   count(): Promise<number>;
+  /** Answer every request this long after it arrived (0: at once). */
+  answerDelay(ms: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -47,6 +52,11 @@ export async function startStandInProcess(): Promise<StandInProcess> {
       new Promise((resolve) => {
         child.once('message', (m) => resolve((m as { count: number }).count));
         child.send({ count: true });
+      }),
+    answerDelay: (ms) =>
+      new Promise((resolve) => {
+        child.once('message', () => resolve());
+        child.send({ answerDelayMs: ms });
       }),
     stop: async () => {
       const exited = new Promise((r) => child.once('exit', r));
@@ -124,6 +134,12 @@ interface Measured {
   lost: number;
 }
 
+/** Answer delays measured: loopback as is, and a round trip to Apple over a real network. */
+const CONDITIONS = [
+  { name: '', delayMs: 0, what: 'loopback, answered at once' },
+  { name: '_rtt50', delayMs: 50, what: 'every answer 50 ms late (round trip to Apple)' },
+];
+
 export async function benchDispatch(ctx: BenchContext): Promise<Figure[]> {
   const n = ctx.quick ? 2000 : 20_000;
   const tokens = Array.from({ length: n }, (_, i) => benchToken(i + 1));
@@ -138,24 +154,28 @@ export async function benchDispatch(ctx: BenchContext): Promise<Figure[]> {
   };
   const results = new Map<string, Measured[]>();
   try {
-    for (let run = 0; run < ctx.runs; run++) {
-      for (const [name, make] of Object.entries(senders)) {
-        const sender = make();
-        try {
-          // Warm-up (connection, provider token, JIT), then the measured fan-out.
-          await sender.send(warm);
-          await standIn.count();
-          const cpu = process.cpuUsage();
-          const started = performance.now();
-          const sent = await sender.send(tokens);
-          const seconds = (performance.now() - started) / 1000;
-          const used = process.cpuUsage(cpu);
-          const arrived = await standIn.count();
-          const m = { rate: sent / seconds, cpuUsPerPush: (used.user + used.system) / n, lost: n - Math.min(sent, arrived) };
-          results.set(name, [...(results.get(name) ?? []), m]);
-          ctx.log(`dispatch ${name} run ${run + 1}: ${Math.round(m.rate)} pushes/s, ${m.cpuUsPerPush.toFixed(0)} µs CPU/push, lost ${m.lost}`);
-        } finally {
-          await sender.close();
+    for (const condition of CONDITIONS) {
+      await standIn.answerDelay(condition.delayMs);
+      for (let run = 0; run < ctx.runs; run++) {
+        for (const [name, make] of Object.entries(senders)) {
+          const sender = make();
+          try {
+            // Warm-up (connection, provider token, JIT), then the measured fan-out.
+            await sender.send(warm);
+            await standIn.count();
+            const cpu = process.cpuUsage();
+            const started = performance.now();
+            const sent = await sender.send(tokens);
+            const seconds = (performance.now() - started) / 1000;
+            const used = process.cpuUsage(cpu);
+            const arrived = await standIn.count();
+            const m = { rate: sent / seconds, cpuUsPerPush: (used.user + used.system) / n, lost: n - Math.min(sent, arrived) };
+            const key = `${name}${condition.name}`;
+            results.set(key, [...(results.get(key) ?? []), m]);
+            ctx.log(`dispatch ${key} run ${run + 1}: ${Math.round(m.rate)} pushes/s, ${m.cpuUsPerPush.toFixed(0)} µs CPU/push, lost ${m.lost}`);
+          } finally {
+            await sender.close();
+          }
         }
       }
     }
@@ -164,11 +184,16 @@ export async function benchDispatch(ctx: BenchContext): Promise<Figure[]> {
     dir.remove();
   }
   const r = (name: string, pick: (m: Measured) => number) => results.get(name)!.map(pick);
-  const setup = `${n} pushes, server limit ${STREAM_LIMIT} streams/connection`;
-  return [
-    figure('dispatch.rate', 'pushes/s', r('rhopush', (m) => m.rate), r('parse-push-adapter', (m) => m.rate), `${setup}; baseline: @parse/push-adapter; target ≥ 1.5×`),
-    figure('dispatch.rate_vs_node_apn', 'pushes/s', r('rhopush', (m) => m.rate), r('node-apn', (m) => m.rate), `${setup}; baseline: @parse/node-apn Provider used directly`),
-    figure('dispatch.cpu_per_push', 'µs', r('rhopush', (m) => m.cpuUsPerPush), r('parse-push-adapter', (m) => m.cpuUsPerPush), 'CPU time of the sending process per push; baseline: @parse/push-adapter'),
-    figure('dispatch.lost', 'pushes', r('rhopush', (m) => m.lost), r('parse-push-adapter', (m) => m.lost), 'pushes not delivered (must be 0); baseline: @parse/push-adapter'),
-  ];
+  const figures: Figure[] = [];
+  for (const c of CONDITIONS) {
+    const setup = `${n} pushes, ${c.what}, server limit ${STREAM_LIMIT} streams/connection`;
+    const k = (sender: string) => `${sender}${c.name}`;
+    figures.push(
+      figure(`dispatch.rate${c.name}`, 'pushes/s', r(k('rhopush'), (m) => m.rate), r(k('parse-push-adapter'), (m) => m.rate), `${setup}; baseline: @parse/push-adapter; target ≥ 1.5×`),
+      figure(`dispatch.rate_vs_node_apn${c.name}`, 'pushes/s', r(k('rhopush'), (m) => m.rate), r(k('node-apn'), (m) => m.rate), `${setup}; baseline: @parse/node-apn Provider used directly`),
+      figure(`dispatch.cpu_per_push${c.name}`, 'µs', r(k('rhopush'), (m) => m.cpuUsPerPush), r(k('parse-push-adapter'), (m) => m.cpuUsPerPush), `${c.what}; CPU time of the sending process per push; baseline: @parse/push-adapter`),
+      figure(`dispatch.lost${c.name}`, 'pushes', r(k('rhopush'), (m) => m.lost), r(k('parse-push-adapter'), (m) => m.lost), `${c.what}; pushes not delivered (must be 0); baseline: @parse/push-adapter`),
+    );
+  }
+  return figures;
 }

@@ -1,7 +1,9 @@
 // The loopback APNs stand-in in its own process, so a dispatch benchmark measures only the
 // sending side. Announces APNs' 1000 concurrent streams per connection and checks provider tokens.
 // Usage: fork with IPC; sends {port, ca, key: {pem, keyId, teamId}} once listening; answers
-// {count: true} with {count} (requests received since the last count) and exits on {stop: true}.
+// {count: true} with {count} (requests received since the last count); {answerDelayMs: n} makes it
+// answer every request n ms after it arrived (APNs over a real network: the round trip); exits on
+// {stop: true}.
 import { ApnsStandIn } from '../../src/testing/apns-stand-in.js';
 import { BENCH_TOPIC } from './devices.js';
 import { apnsTokenKey } from './live-settings.js';
@@ -16,7 +18,11 @@ const standIn = await ApnsStandIn.start({
   keepRequests: false,
   onRequest: () => (received += 1),
 });
-process.on('message', (msg: { count?: boolean; stop?: boolean }) => {
+process.on('message', (msg: { count?: boolean; stop?: boolean; answerDelayMs?: number }) => {
+  if (msg.answerDelayMs !== undefined) {
+    standIn.answerByDefault(msg.answerDelayMs > 0 ? { delayMs: msg.answerDelayMs, then: { status: 200 } } : { status: 200 });
+    process.send!({ answerDelayMs: msg.answerDelayMs });
+  }
   if (msg.count) {
     process.send!({ count: received });
     received = 0;
