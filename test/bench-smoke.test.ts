@@ -24,11 +24,8 @@ const EXPECTED = [
   'capture.lost',
   'capture.peak_rss',
   'grouping.pings',
-  ...['q100', 'q5'].flatMap((g) => ['p50', 'p99', 'max', 'cpu_per_write', 'lost'].map((f) => `latency.${g}.${f}`)),
-  'dispatch.rate',
-  'dispatch.rate_vs_node_apn',
-  'dispatch.cpu_per_push',
-  'dispatch.lost',
+  ...['q100', 'q5', 'q100_1k', 'q5_1k'].flatMap((g) => ['p50', 'p99', 'max', 'cpu_per_write', 'lost'].map((f) => `latency.${g}.${f}`)),
+  ...['', '_rtt50'].flatMap((c) => ['rate', 'rate_vs_node_apn', 'cpu_per_push', 'lost'].map((f) => `dispatch.${f}${c}`)),
   'rest.ping_async',
   'rest.p99_latency',
   'rest.failed',
@@ -43,7 +40,7 @@ const EXPECTED = [
 ];
 
 /** Figures that count something lost or wrong: zero whatever the machine's speed. */
-const MUST_BE_ZERO = ['capture.lost', 'latency.q100.lost', 'latency.q5.lost', 'dispatch.lost', 'rest.failed', 'catchup.wrong_pings', 'catchup.missed', 'soak.lost'];
+const MUST_BE_ZERO = ['capture.lost', 'latency.q100.lost', 'latency.q5.lost', 'latency.q100_1k.lost', 'latency.q5_1k.lost', 'dispatch.lost', 'dispatch.lost_rtt50', 'rest.failed', 'catchup.wrong_pings', 'catchup.missed', 'soak.lost'];
 
 function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

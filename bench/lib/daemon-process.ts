@@ -24,7 +24,7 @@ export async function startDaemonProcess(settingsFile: string, port: number, env
   const child = spawn(process.execPath, [...EXTRA_NODE_ARGS, '--import', 'tsx', join(ROOT, 'src', 'cli.ts'), 'run', '--settings', settingsFile, '--env', environment], {
     cwd: ROOT,
     // Logs go nowhere (as they would to a log file); the last of stderr is kept for errors.
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', process.env.BENCH_DAEMON_STDOUT ? 'inherit' : 'ignore', 'pipe'],
     env: { ...process.env, NO_COLOR: '1' },
   });
   let stderr = '';
