@@ -1,25 +1,41 @@
-// 1. Capture: changes classified per second by rhopush ÷ events per second counted by a bare
-// ioredis psubscribe counter on the same stream; events lost; peak RSS at 100k (user, source) pairs.
+// 1. Capture: a load generator issues RhoConnect-shaped plugin writes (push_objects) for users ×
+// sources as fast as Redis takes them. Figures: changes classified per second by rhopush ÷ events
+// per second counted by a bare ioredis psubscribe counter on the same stream (both subscribed at
+// once, each timing its own first and last event); events lost; peak RSS with 100k distinct (user,
+// source) pairs. The generator, the bare counter and rhopush each run in their own process (peak RSS
+// from each one's own resource usage).
 import { Redis } from 'ioredis';
-import { parseSettings } from '../src/config/index.js';
-import { createDaemon } from '../src/daemon.js';
-import type { PushAdapters } from '../src/push/registry.js';
 import { startRedisServer } from '../src/store/redis-server-process.js';
-import { keyspacePatterns } from '../src/store/keys.js';
-import { figure, waitFor, type BenchContext, type Figure } from './lib/harness.js';
-import { sourcesSettingsYaml } from './lib/plugin-writes.js';
-import { generate } from './lib/processes.js';
+import { figure, type BenchContext, type Figure } from './lib/harness.js';
+import { generate, startHelperProcess } from './lib/processes.js';
 
-const noDelivery: PushAdapters = {
-  adapterFor: () => ({ send: async () => ({ outcome: 'logged' as const }), close: async () => {} }),
-  close: async () => {},
-};
+const SOURCES = 5;
+
+interface Counted {
+  count: number;
+  first: number;
+  last: number;
+  maxRssMiB: number;
+}
+
+/** Both consumers subscribed to the same stream at once, then the writes. */
+async function consumeBoth(port: number, users: number, calls: number): Promise<{ bare: Counted; rhopush: Counted; generated: number }> {
+  const bare = await startHelperProcess('capture-process.ts', ['bare', String(port), String(calls)]);
+  const rhopush = await startHelperProcess('capture-process.ts', ['rhopush', String(port), String(calls), String(SOURCES)]);
+  try {
+    const g = await generate(port, users, SOURCES, calls);
+    const [b, r] = await Promise.all([bare.nextLine(), rhopush.nextLine()]);
+    return { bare: JSON.parse(b) as Counted, rhopush: JSON.parse(r) as Counted, generated: g.calls / (g.ms / 1000) };
+  } finally {
+    await Promise.all([bare.stop(), rhopush.stop()]);
+  }
+}
 
 export async function benchCapture(ctx: BenchContext): Promise<Figure[]> {
   const users = ctx.quick ? 1000 : 20_000;
-  const sources = 5;
-  const calls = users * sources; // every (user, source) pair written once: 100k pairs in the full run
+  const calls = users * SOURCES; // every (user, source) pair written once: 100k pairs in the full run
   const server = await startRedisServer({ args: ['--notify-keyspace-events', 'K$'] });
+  const admin = new Redis(server.port, '127.0.0.1');
   const rates: number[] = [];
   const baseRates: number[] = [];
   const lost: number[] = [];
@@ -27,73 +43,22 @@ export async function benchCapture(ctx: BenchContext): Promise<Figure[]> {
   const baseRss: number[] = [];
   try {
     for (let run = 0; run < ctx.runs; run++) {
-      // Baseline: a bare subscriber counting the same keyspace stream.
-      {
-        const sub = new Redis(server.port, '127.0.0.1');
-        let count = 0;
-        let first = 0;
-        let last = 0;
-        sub.on('pmessage', () => {
-          const t = performance.now();
-          if (count === 0) first = t;
-          last = t;
-          count += 1;
-        });
-        await sub.psubscribe(keyspacePatterns(0)[0]!);
-        let peak = process.memoryUsage().rss;
-        const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
-        await generate(server.port, users, sources, calls);
-        await waitFor(() => count >= calls, 30_000);
-        clearInterval(sampler);
-        baseRates.push(count / ((last - first) / 1000));
-        baseRss.push(peak / 1048576);
-        sub.disconnect();
-        await flush(server.port);
-      }
-      // rhopush: the real daemon (capture, classification, grouping, PingJob), delivery switched off.
-      {
-        const settings = parseSettings(sourcesSettingsYaml(server.port, sources), 'bench', { environment: 'test', env: {} });
-        let changes = 0;
-        let first = 0;
-        let last = 0;
-        const daemon = createDaemon({
-          settings,
-          http: false,
-          adapters: noDelivery,
-          onChange: () => {
-            const t = performance.now();
-            if (changes === 0) first = t;
-            last = t;
-            changes += 1;
-          },
-        });
-        await daemon.start();
-        let peak = process.memoryUsage().rss;
-        const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
-        await generate(server.port, users, sources, calls);
-        await waitFor(() => changes >= calls, 30_000);
-        await daemon.capture!.barrier(10_000);
-        clearInterval(sampler);
-        rates.push(changes / ((last - first) / 1000));
-        lost.push(calls - changes);
-        rss.push(peak / 1048576);
-        await daemon.stop();
-        await flush(server.port);
-      }
-      ctx.log(`capture run ${run + 1}: rhopush ${Math.round(rates.at(-1)!)}/s, bare ${Math.round(baseRates.at(-1)!)}/s`);
+      const { bare, rhopush, generated } = await consumeBoth(server.port, users, calls);
+      await admin.flushall();
+      baseRates.push(bare.count / ((bare.last - bare.first) / 1000));
+      baseRss.push(bare.maxRssMiB);
+      rates.push(rhopush.count / ((rhopush.last - rhopush.first) / 1000));
+      rss.push(rhopush.maxRssMiB);
+      lost.push(calls - rhopush.count);
+      ctx.log(`capture run ${run + 1}: rhopush ${Math.round(rates.at(-1)!)}/s (${rhopush.count}/${calls}), bare ${Math.round(baseRates.at(-1)!)}/s (${bare.count}/${calls}); generator ${Math.round(generated)} writes/s; peak RSS ${Math.round(rss.at(-1)!)} vs ${Math.round(baseRss.at(-1)!)} MiB`);
     }
   } finally {
+    admin.disconnect();
     await server.stop();
   }
   return [
-    figure('capture.rate', 'changes/s', rates, baseRates, `${calls} push_objects over ${users} users × ${sources} sources; baseline: bare ioredis psubscribe counter`),
+    figure('capture.rate', 'changes/s', rates, baseRates, `${calls} push_objects over ${users} users × ${SOURCES} sources; baseline: bare ioredis psubscribe counter; target ≥ 0.95×`),
     figure('capture.lost', 'events', lost, null, 'plugin writes issued − changes classified (must be 0)'),
-    figure('capture.peak_rss', 'MiB', rss, baseRss, `peak RSS at ${calls} distinct (user, source) pairs; baseline: bare subscriber process`),
+    figure('capture.peak_rss', 'MiB', rss, baseRss, `peak RSS of the process at ${calls} distinct (user, source) pairs, grouped pings included; baseline: bare subscriber process`),
   ];
-}
-
-async function flush(port: number): Promise<void> {
-  const r = new Redis(port, '127.0.0.1');
-  await r.flushall();
-  r.disconnect();
 }

@@ -6,6 +6,7 @@ import type { Settings } from './config/settings.js';
 import type { Capture, Change } from './capture/capture.js';
 import { CaptureSupervisor } from './capture/capture-supervisor.js';
 import type { CatchUpResult } from './capture/catch-up.js';
+import type { PingSnapshot } from './capture/fingerprint-keeper.js';
 import { clusterNodes, instanceNodes } from './capture/capture-nodes.js';
 import type { SlotRange } from './store/cluster-slots.js';
 import { ClusterTopology, type ClusterMaster } from './store/cluster-topology.js';
@@ -13,6 +14,7 @@ import { clusterNodeOptions, connectStore, isCluster, resqueRedis, waitStoreRead
 import { connectRedis } from './store/redis-connection.js';
 import { ChangeClassifier, type KeyspaceDecision } from './capture/classify.js';
 import { CoalescingWindow, type ChangeGroup } from './coalesce/coalescing-window.js';
+import { PingBacklog } from './coalesce/ping-backlog.js';
 import { PingJob, type PingResult, type PingTrigger } from './ping/ping-job.js';
 import type { NormalizedPing, PingParams } from './ping/ping-params.js';
 import { enqueuePingJob, type EnqueuedPing } from './ping/resque-queue.js';
@@ -83,6 +85,9 @@ export class Daemon {
   private readonly ownsRedis: boolean;
   private readonly adapters: PushAdapters;
   private readonly limiter = new Limiter(MAX_CONCURRENT_PINGS);
+  /** Automatic pings waiting for a slot (a user's later groups join its waiting one). */
+  private readonly backlog = new PingBacklog();
+  private autoRunners = 0;
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly retryTimers = new Set<NodeJS.Timeout>();
   private currentSettings: Settings;
@@ -309,15 +314,30 @@ export class Daemon {
   private onGroup(group: ChangeGroup): void {
     this.options.onGroup?.(group);
     this.metrics.group(group.changes);
-    void this.track(this.autoPing(group));
+    this.backlog.add(group);
+    // One runner per ping slot at most; each takes the longest-waiting group until none is left.
+    if (this.autoRunners < MAX_CONCURRENT_PINGS) {
+      this.autoRunners += 1;
+      void this.track(this.runAutoPings());
+    }
+  }
+
+  private async runAutoPings(): Promise<void> {
+    try {
+      for (let group = this.backlog.take(); group; group = this.backlog.take()) await this.autoPing(group);
+    } finally {
+      this.autoRunners -= 1;
+    }
   }
 
   /** An automatic ping, with what it covers recorded for catch-up (see capture/fingerprint-keeper). */
   private async autoPing(group: ChangeGroup): Promise<void> {
-    const snapshot = await this.supervisor?.beforePing(group.user, group.sources);
+    let snapshot: PingSnapshot | undefined;
     let ran = false;
     try {
-      await this.limiter.run(() => {
+      // Fingerprints are read when the ping is about to be sent, not when it was grouped.
+      await this.limiter.run(async () => {
+        snapshot = await this.supervisor?.beforePing(group.user, group.sources);
         this.metrics.pingStarted(group.firstAt);
         return this.pingJob.run({ user_id: [group.user], sources: group.sources }, 'auto');
       });

@@ -205,7 +205,8 @@ export class CaptureSupervisor extends EventEmitter {
     };
     // Lease commands fail fast so a dead node cannot stall the renewal past the lease.
     const leaseRedis = connection('rhopush:lease', { commandTimeout: Math.max(100, Math.floor(settings.leaseMs / 3)), maxRetriesPerRequest: 0 });
-    const dataRedis = connection('rhopush:catch-up');
+    // Auto-pipelined: the fingerprint reads and records of concurrent pings share socket writes.
+    const dataRedis = connection('rhopush:catch-up', { enableAutoPipelining: true });
     const lease = new NodeLease({ node: node.label, redis: leaseRedis, key: node.leaseKey, owner: this.id, leaseMs: settings.leaseMs, logger: this.options.logger });
     const member: Member = { node, leaseRedis, dataRedis, lease, fingerprints: new NodeFingerprintStore(dataRedis), removed: false };
     this.members.set(node.label, member);

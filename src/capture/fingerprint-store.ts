@@ -129,12 +129,15 @@ export class NodeFingerprintStore implements FingerprintStore {
 
   async commit(entries: Array<{ pair: DocumentPair; fp: string | null }>, by: string): Promise<void> {
     if (entries.length === 0) return;
-    const pipeline = this.redis.pipeline();
+    // Plain commands rather than a pipeline of their own: on an auto-pipelined connection the
+    // records of pings finishing together go out in one write.
+    const replies: Promise<unknown>[] = [];
     for (const { pair, fp } of entries) {
-      if (fp === null) pipeline.del(pairKeys.seen(pair));
-      else pipeline.hset(pairKeys.seen(pair), 'fp', fp, 'by', by).hdel(pairKeys.seen(pair), 'pending');
+      const key = pairKeys.seen(pair);
+      if (fp === null) replies.push(this.redis.del(key));
+      else replies.push(this.redis.hset(key, 'fp', fp, 'by', by), this.redis.hdel(key, 'pending'));
     }
-    await execAll(pipeline.exec());
+    await Promise.all(replies);
   }
 
   async documentsExist(pairs: DocumentPair[]): Promise<boolean[]> {
@@ -276,8 +279,4 @@ function reading(pair: DocumentPair, current: string | null, stored: string | nu
     if (cut > 0) p = { owner: pending.slice(0, cut), fp: pending.slice(cut + 1) };
   }
   return { pair, current, stored, pending: p };
-}
-
-async function execAll(result: Promise<Array<[Error | null, unknown]> | null>): Promise<void> {
-  for (const [err] of (await result) ?? []) if (err) throw err;
 }

@@ -57,7 +57,9 @@ export class PingJob {
     const sends: Promise<void>[] = [];
 
     for (const user of ping.users) {
-      const clients = (await this.store.userExists(user)) ? await this.store.userClients(user) : undefined;
+      // Both reads at once: one round trip instead of two (the clients of an unknown user are not used).
+      const [exists, found] = await Promise.all([this.store.userExists(user), this.store.userClients(user)]);
+      const clients = exists ? found : undefined;
       if (!clients || clients.length === 0) {
         this.logger.info({ user }, `Skipping ping for unknown user '${user}' or '${user}' has no registered clients...`);
         result.skippedUsers.push(user);

@@ -57,12 +57,19 @@ export interface EnqueuedPing {
 }
 
 /**
- * Queues a ping as `Resque.enqueue(PingJob, params)` does: SADD resque:queues, RPUSH resque:queue:<q>,
- * in one MULTI so a reader never sees the job without its queue being registered.
+ * Queues a ping as `Resque.enqueue(PingJob, params)` does: SADD resque:queues, then RPUSH
+ * resque:queue:<q>, on one connection and in that order, so a reader never sees the job before its
+ * queue is registered. On an auto-pipelined connection (rhopush's own) they are plain commands, so
+ * that the enqueues of concurrent requests share socket writes; elsewhere one pipeline.
  */
 export async function enqueuePingJob(redis: Redis, ping: NormalizedPing, queue = 'ping'): Promise<EnqueuedPing> {
   const job = pingJob(ping);
-  const replies = await redis.multi().sadd(resqueKeys.queues, queue).rpush(resqueKeys.queue(queue), JSON.stringify(job)).exec();
+  const payload = JSON.stringify(job);
+  if (redis.options.enableAutoPipelining) {
+    const [, queued] = await Promise.all([redis.sadd(resqueKeys.queues, queue), redis.rpush(resqueKeys.queue(queue), payload)]);
+    return { queue, queued, job };
+  }
+  const replies = await redis.pipeline().sadd(resqueKeys.queues, queue).rpush(resqueKeys.queue(queue), payload).exec();
   const failed = replies?.find(([err]) => err);
   if (!replies || failed) throw failed?.[0] ?? new Error(`enqueue on ${resqueKeys.queue(queue)} was aborted`);
   return { queue, queued: Number(replies[1]?.[1] ?? 0), job };

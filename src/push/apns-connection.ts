@@ -1,12 +1,16 @@
-// One HTTP/2 connection to APNs through @parse/node-apn's client, watched so it heals itself.
+// One HTTP/2 connection to APNs, watched so it heals itself.
 //
-// node-apn's client is built through its dependency-injection factory (the seam its own index.js
-// and tests use) with an http2 module that hands rhopush every session it opens. That lets rhopush:
-//  - read each answer's status, reason and Retry-After (node-apn drops Retry-After),
-//  - learn the server's SETTINGS_MAX_CONCURRENT_STREAMS and never exceed it,
-//  - fail a send at once when its session dies (GOAWAY, reset), instead of waiting,
-//  - PING idle sessions and replace one that does not answer (a silently dropped connection),
-//  - retire a session whose request missed its deadline, so the retry runs on a fresh one.
+// Requests go straight onto a Node http2 session that rhopush opens: it writes each request's
+// headers and reads each answer itself. Going through @parse/node-apn's client cost about twice the
+// CPU per push (its promise chains, header copies and answer objects; bench/RESULTS.md, dispatch).
+// node-apn still prepares and checks the credentials (certificate and key, passphrase, environment,
+// expiry; the provider-token signer), so those keep node-apn's checks and messages. rhopush:
+//  - reads each answer's status, reason and Retry-After,
+//  - learns the server's SETTINGS_MAX_CONCURRENT_STREAMS and never exceeds it,
+//  - fails a send at once when its session dies (GOAWAY, reset), instead of waiting,
+//  - PINGs idle sessions and replaces one that does not answer (a silently dropped connection),
+//  - retires a session whose request missed its deadline, so the retry runs on a fresh one,
+//  - renews the provider token before APNs' hour is up, and at once when APNs says it expired.
 import { createRequire } from 'node:module';
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import type { Logger } from 'pino';
@@ -16,10 +20,12 @@ const require = createRequire(import.meta.url);
 
 /** Streams opened on a session before its SETTINGS arrive (the floor RFC 9113 recommends servers allow). */
 const STREAMS_BEFORE_SETTINGS = 100;
-/** A request the node-apn client has not settled this long after its own timeout is failed by rhopush. */
-const DEADLINE_GRACE_MS = 1000;
+/** Provider tokens are renewed after this long (APNs refuses them after an hour). */
+const TOKEN_RENEW_SECONDS = 3300;
 
-/** Options node-apn's client takes (the subset rhopush sets). */
+const { HTTP2_HEADER_STATUS, HTTP2_HEADER_METHOD, HTTP2_HEADER_PATH, NGHTTP2_CANCEL } = http2.constants;
+
+/** Options node-apn's credential preparation takes (the subset rhopush sets). */
 export interface NodeApnClientOptions {
   token?: { key: string; keyId: string; teamId: string };
   cert?: string;
@@ -30,46 +36,41 @@ export interface NodeApnClientOptions {
   address: string;
   port: number;
   requestTimeout: number;
-  heartBeat: number;
-  connectionRetryLimit: number;
 }
 
-interface NodeApnClient {
-  write(notification: { headers: OutgoingHttpHeaders; body: string }, device: string, type: 'device', method: 'post'): Promise<unknown>;
-  shutdown(callback?: () => void): Promise<void>;
+/** node-apn's prepared provider token: the current JWT, re-signed on request. */
+interface ProviderToken {
+  current: string;
+  generation: number;
+  regenerate(generation: number): void;
+  isExpired(validSeconds: number): boolean;
 }
 
-type NodeApnClientClass = new (options: NodeApnClientOptions) => NodeApnClient;
-
-interface Http2Module {
-  constants: typeof http2.constants;
-  connect(authority: string, options: http2.SecureClientSessionOptions): ClientHttp2Session;
+/** What node-apn's configuration hands back: TLS material ready for `tls.connect`, or a token. */
+interface PreparedCredentials {
+  token?: ProviderToken | null;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  pfx?: string | Buffer;
+  passphrase?: string;
+  ca?: Array<string | Buffer>;
 }
 
 /** node-apn reports through `debug`; rhopush reports outcomes itself, so its chatter is off. */
 const quiet = Object.assign((..._args: unknown[]) => undefined, { enabled: false });
 
-let credentialsAndConfig: { config: unknown } | undefined;
-function nodeApnConfig(): unknown {
-  if (!credentialsAndConfig) {
-    const credentials = require('@parse/node-apn/lib/credentials')({ logger: quiet }) as {
-      certificate: unknown;
-      token: unknown;
-      ca: unknown;
-    };
-    const config = require('@parse/node-apn/lib/config')({
+let prepare: ((options: NodeApnClientOptions) => PreparedCredentials) | undefined;
+function prepareCredentials(options: NodeApnClientOptions): PreparedCredentials {
+  if (!prepare) {
+    const credentials = require('@parse/node-apn/lib/credentials')({ logger: quiet }) as { certificate: unknown; token: unknown; ca: unknown };
+    prepare = require('@parse/node-apn/lib/config')({
       logger: quiet,
       prepareCertificate: credentials.certificate,
       prepareToken: credentials.token,
       prepareCA: credentials.ca,
-    }) as unknown;
-    credentialsAndConfig = { config };
+    }) as (options: NodeApnClientOptions) => PreparedCredentials;
   }
-  return credentialsAndConfig.config;
-}
-
-function nodeApnClientClass(http2Module: Http2Module): NodeApnClientClass {
-  return require('@parse/node-apn/lib/client')({ logger: quiet, errorLogger: quiet, config: nodeApnConfig(), http2: http2Module }) as NodeApnClientClass;
+  return prepare(options);
 }
 
 /** What one request came to: an HTTP answer, or none (connection failed, reset or timed out). */
@@ -88,13 +89,23 @@ export interface ApnsConnectionOptions {
   label: string;
 }
 
-interface Tracked {
-  session?: ClientHttp2Session;
+/** One HTTP/2 session and what rhopush knows about it. */
+interface SessionLink {
+  session: ClientHttp2Session;
+  /** When the session last answered (idle PING). */
+  lastActivity: number;
+  /** The first error or GOAWAY it reported, for failure messages. */
+  error?: string;
+}
+
+/** A request on the wire, until it settles. */
+interface Pending {
+  link: SessionLink;
   stream?: ClientHttp2Stream;
   status?: number;
-  retryAfter?: string;
-  body: string;
-  settle?: (reply: ApnsReply) => void;
+  /** performance.now() after which it has missed its deadline. */
+  deadline: number;
+  settle(reply: ApnsReply): void;
 }
 
 export class ApnsConnection {
@@ -102,19 +113,20 @@ export class ApnsConnection {
   inFlight = 0;
   /** HTTP/2 sessions opened so far (1 + reconnects). */
   sessionsOpened = 0;
-  private session?: ClientHttp2Session;
+  private link?: SessionLink;
   private remoteMaxStreams?: number;
-  private readonly client: NodeApnClient;
-  private readonly tracked = new Map<string, Tracked>();
+  private readonly credentials: PreparedCredentials;
+  private readonly authority: string;
+  private readonly pending = new Set<Pending>();
+  /** Checks deadlines while requests are in flight (one timer per connection, not one per request). */
+  private sweeper?: NodeJS.Timeout;
+  private authorization?: { generation: number; header: string };
   private closed = false;
 
   constructor(private readonly options: ApnsConnectionOptions) {
-    const facade: Http2Module = {
-      constants: http2.constants,
-      connect: (authority, sessionOptions) => this.adopt(http2.connect(authority, sessionOptions)),
-    };
-    const Client = nodeApnClientClass(facade);
-    this.client = new Client(options.client);
+    // Throws at once for bad credentials (apns.ts reports them with the setting's name).
+    this.credentials = prepareCredentials(options.client);
+    this.authority = `https://${options.client.address}:${options.client.port}`;
   }
 
   /** Requests this connection may have in flight now. */
@@ -124,43 +136,90 @@ export class ApnsConnection {
     return Math.max(1, Math.min(this.options.maxConcurrentStreams, remote));
   }
 
-  /** Sends one notification. Never rejects: every outcome is an ApnsReply, within the deadline. */
-  async write(token: string, headers: OutgoingHttpHeaders, body: string): Promise<ApnsReply> {
-    const id = String(headers['apns-id']);
-    const track: Tracked = { body: '' };
-    this.tracked.set(id, track);
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      return await new Promise<ApnsReply>((resolve) => {
-        let settled = false;
-        const settle = (reply: ApnsReply) => {
-          if (settled) return;
-          settled = true;
-          resolve(reply);
-        };
-        track.settle = settle;
-        timer = setTimeout(() => {
-          track.stream?.close(http2.constants.NGHTTP2_CANCEL);
-          this.retire(track.session, 'a request missed its deadline');
-          settle({ failure: `no answer within ${this.options.requestTimeoutMs} ms` });
-        }, this.options.requestTimeoutMs + DEADLINE_GRACE_MS);
-        this.client.write({ headers, body }, token, 'device', 'post').then(
-          () => settle({ status: 200 }),
-          (rejection: unknown) => settle(this.fromRejection(rejection, track)),
-        );
+  /**
+   * Sends one notification. Never rejects: every outcome is an ApnsReply, within the deadline.
+   * `headers` becomes the request's own (the pseudo-headers are added to it).
+   */
+  write(token: string, headers: OutgoingHttpHeaders, body: string): Promise<ApnsReply> {
+    if (this.closed) return Promise.resolve({ failure: 'APNs connection closed' });
+    return new Promise<ApnsReply>((resolve) => {
+      let link: SessionLink;
+      try {
+        link = this.usableLink();
+      } catch (err) {
+        resolve({ failure: (err as Error).message });
+        return;
+      }
+      const { session } = link;
+      headers[HTTP2_HEADER_METHOD] = 'POST';
+      headers[HTTP2_HEADER_PATH] = `/3/device/${token}`;
+      const auth = this.providerToken();
+      if (auth) headers.authorization = auth.header;
+
+      const pending: Pending = {
+        link,
+        deadline: performance.now() + this.options.requestTimeoutMs,
+        settle: (reply) => {
+          if (this.pending.delete(pending)) resolve(reply);
+        },
+      };
+      this.pending.add(pending);
+      this.sweeper ??= setInterval(() => this.sweep(), Math.max(10, Math.min(250, this.options.requestTimeoutMs / 4)));
+
+      let stream: ClientHttp2Stream;
+      try {
+        stream = session.request(headers);
+      } catch (err) {
+        // The session closed between the check and the request (GOAWAY): the retry gets a fresh one.
+        this.retire(link, (err as Error).message);
+        pending.settle({ failure: (err as Error).message });
+        return;
+      }
+      pending.stream = stream;
+      let retryAfter: string | undefined;
+      let answer = '';
+      let streamError: string | undefined;
+      stream.on('response', (h: IncomingHttpHeaders) => {
+        link.lastActivity = Date.now();
+        pending.status = Number(h[HTTP2_HEADER_STATUS]);
+        if (pending.status === 200) {
+          stream.resume();
+          return;
+        }
+        const r = h['retry-after'];
+        retryAfter = Array.isArray(r) ? r[0] : r;
+        stream.on('data', (chunk: Buffer) => (answer += chunk.toString('utf8')));
       });
-    } finally {
-      clearTimeout(timer);
-      this.tracked.delete(id);
+      stream.on('error', (err: Error) => (streamError = err.message));
+      stream.on('close', () => {
+        const status = pending.status;
+        if (status === 200) pending.settle({ status });
+        else if (status !== undefined) pending.settle(this.fromAnswer(status, answer, retryAfter, auth?.generation));
+        else pending.settle({ failure: this.lostReason(link, streamError, stream.rstCode) });
+      });
+      stream.end(body);
+    });
+  }
+
+  /** Fails the requests past their deadline and retires their sessions (the retry gets a fresh one). */
+  private sweep(): void {
+    if (this.pending.size === 0) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+      return;
+    }
+    const now = performance.now();
+    for (const p of this.pending) {
+      if (p.deadline > now) continue;
+      p.stream?.close(NGHTTP2_CANCEL);
+      this.retire(p.link, 'a request missed its deadline');
+      p.settle({ failure: `no answer within ${this.options.requestTimeoutMs} ms` });
     }
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    // node-apn's shutdown stops its timers at once; its own wait for the session can hang when the
-    // session was already destroyed (Node never calls back close() then), so rhopush waits itself.
-    void this.client.shutdown().catch(() => undefined);
-    const session = this.session;
+    const session = this.link?.session;
     if (!session || session.destroyed) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
@@ -176,87 +235,97 @@ export class ApnsConnection {
     });
   }
 
-  private fromRejection(rejection: unknown, track: Tracked): ApnsReply {
-    const r = (rejection ?? {}) as { status?: unknown; response?: { reason?: string; timestamp?: number }; error?: { message?: string } };
-    const status = track.status ?? (typeof r.status === 'number' ? r.status : undefined);
-    if (status !== undefined && status !== 200) {
-      let reason = r.response?.reason;
-      let timestamp = r.response?.timestamp;
-      if (!reason && track.body) {
-        try {
-          const parsed = JSON.parse(track.body) as { reason?: string; timestamp?: number };
-          reason = parsed.reason;
-          timestamp = parsed.timestamp;
-        } catch {
-          // An answer without APNs' JSON body: the status alone says enough.
-        }
-      }
-      return { status, reason, timestamp, retryAfterMs: parseRetryAfter(track.retryAfter) };
+  /** `bearer <jwt>` for token auth, renewed before APNs' hour is up; undefined for certificates. */
+  private providerToken(): { generation: number; header: string } | undefined {
+    const token = this.credentials.token;
+    if (!token) return undefined;
+    if (token.isExpired(TOKEN_RENEW_SECONDS)) token.regenerate(token.generation);
+    if (this.authorization?.generation !== token.generation) {
+      this.authorization = { generation: token.generation, header: `bearer ${token.current}` };
     }
-    const message = r.error?.message ?? (rejection instanceof Error ? rejection.message : String(rejection));
-    if (/timeout/i.test(message)) this.retire(track.session, 'a request timed out');
-    return { failure: message };
+    return this.authorization;
   }
 
-  /** Watches a session node-apn just opened. */
-  private adopt(session: ClientHttp2Session): ClientHttp2Session {
-    this.session = session;
+  private fromAnswer(status: number, answer: string, retryAfter: string | undefined, generation: number | undefined): ApnsReply {
+    let reason: string | undefined;
+    let timestamp: number | undefined;
+    if (answer) {
+      try {
+        const parsed = JSON.parse(answer) as { reason?: string; timestamp?: number };
+        reason = parsed.reason;
+        timestamp = parsed.timestamp;
+      } catch {
+        // An answer without APNs' JSON body: the status alone says enough.
+      }
+    }
+    // The retry (apns.ts) signs a fresh token; concurrent requests renew it only once.
+    if (status === 403 && reason === 'ExpiredProviderToken' && generation !== undefined) this.credentials.token?.regenerate(generation);
+    return { status, reason, timestamp, retryAfterMs: parseRetryAfter(retryAfter) };
+  }
+
+  private lostReason(link: SessionLink, streamError: string | undefined, rstCode: number | undefined): string {
+    if (link.error) return `connection closed before the answer (${link.error})`;
+    if (streamError) return streamError;
+    return `stream closed before the answer${rstCode ? ` (HTTP/2 error ${rstCode})` : ''}`;
+  }
+
+  /** The open session, or a new one when there is none (or it is closing). */
+  private usableLink(): SessionLink {
+    const current = this.link;
+    if (current && !current.session.closed && !current.session.destroyed) return current;
+    const c = this.credentials;
+    const session = http2.connect(this.authority, {
+      ca: c.ca,
+      cert: c.cert,
+      key: c.key,
+      pfx: c.pfx,
+      passphrase: c.passphrase,
+      rejectUnauthorized: true,
+    });
+    return this.adopt(session);
+  }
+
+  /** Watches a session just opened. */
+  private adopt(session: ClientHttp2Session): SessionLink {
+    const link: SessionLink = { session, lastActivity: Date.now() };
+    this.link = link;
     this.remoteMaxStreams = undefined;
     this.sessionsOpened += 1;
-    let lastActivity = Date.now();
     const { logger, label } = this.options;
 
     session.on('remoteSettings', (settings) => {
-      if (this.session !== session) return;
+      if (this.link !== link) return;
       this.remoteMaxStreams = settings.maxConcurrentStreams ?? this.options.maxConcurrentStreams;
       this.options.onCapacity();
     });
-    let sessionError: string | undefined;
-    session.on('error', (err: Error) => (sessionError = err.message));
+    session.on('error', (err: Error) => (link.error ??= err.message));
     session.on('goaway', (code: number) => {
-      sessionError ??= `GOAWAY (code ${code})`;
+      link.error ??= `GOAWAY (code ${code})`;
       logger.debug({ connection: label, code }, 'APNs sent GOAWAY');
+      // New requests go to a fresh session; the streams the server kept finish on this one.
+      if (this.link === link) this.link = undefined;
+      if (!session.closed && !session.destroyed) session.close();
     });
     session.on('close', () => {
       clearInterval(pinger);
-      if (this.session === session) {
-        this.session = undefined;
+      if (this.link === link) {
+        this.link = undefined;
         this.remoteMaxStreams = undefined;
       }
       // Requests still waiting for an answer on this session will never get one: fail them now.
-      for (const t of this.tracked.values()) {
-        if (t.session === session && t.status === undefined) {
-          t.settle?.({ failure: `connection closed before the answer${sessionError ? ` (${sessionError})` : ''}` });
-        }
+      for (const p of this.pending) {
+        if (p.link === link && p.status === undefined) p.settle({ failure: this.lostReason(link, undefined, undefined) });
       }
       this.options.onCapacity();
     });
 
-    const request = session.request.bind(session);
-    session.request = ((headers?: OutgoingHttpHeaders, options?: http2.ClientSessionRequestOptions) => {
-      const stream = request(headers, options);
-      const track = this.tracked.get(String(headers?.['apns-id']));
-      if (track) {
-        track.session = session;
-        track.stream = stream;
-        stream.once('response', (h: IncomingHttpHeaders) => {
-          lastActivity = Date.now();
-          track.status = Number(h[':status']);
-          const retryAfter = h['retry-after'];
-          track.retryAfter = Array.isArray(retryAfter) ? retryAfter[0] : retryAfter;
-          if (track.status !== 200) stream.on('data', (chunk: string | Buffer) => (track.body += String(chunk)));
-        });
-      }
-      return stream;
-    }) as typeof session.request;
-
     // PING a session that has been quiet for a while; one that does not answer is gone.
     const pinger = setInterval(() => {
-      if (session.destroyed || session.closed || Date.now() - lastActivity < this.options.pingIntervalMs) return;
-      this.checkAlive(session, () => (lastActivity = Date.now()));
+      if (session.destroyed || session.closed || Date.now() - link.lastActivity < this.options.pingIntervalMs) return;
+      this.checkAlive(session, () => (link.lastActivity = Date.now()));
     }, this.options.pingIntervalMs);
     pinger.unref();
-    return session;
+    return link;
   }
 
   private checkAlive(session: ClientHttp2Session, onAnswer: () => void): void {
@@ -279,8 +348,10 @@ export class ApnsConnection {
   }
 
   /** Stops using a session that left a request unanswered: new requests go to a fresh one. */
-  private retire(session: ClientHttp2Session | undefined, why: string): void {
-    if (!session || session.destroyed) return;
+  private retire(link: SessionLink, why: string): void {
+    const { session } = link;
+    if (session.destroyed) return;
+    if (this.link === link) this.link = undefined;
     if (!session.closed) {
       this.options.logger.warn({ connection: this.options.label }, `APNs session retired: ${why}`);
       session.close();

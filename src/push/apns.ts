@@ -23,6 +23,9 @@ export interface ApnsNotification {
   priority: 10 | 5;
 }
 
+/** Distinct device_app_id values whose APNs target is kept per settings. */
+const MAX_CACHED_APPS = 1000;
+
 const given = (v: string | undefined): v is string => v !== undefined && v !== '';
 
 /**
@@ -58,6 +61,10 @@ export function apnsToken(devicePin: string): string {
  */
 export class ApnsAdapter implements PushAdapter {
   private readonly providers = new ProviderCache<ApnsProvider>();
+  // A fan-out sends one ping to many devices: where each device's push goes and what it carries are
+  // worked out once per (settings, app) and once per (ping, topic), not once per device.
+  private readonly targets = new WeakMap<Settings, Map<string, ApnsTarget | { error: string }>>();
+  private readonly prepared = new WeakMap<NormalizedPing, Map<string, PreparedPush>>();
 
   constructor(
     private readonly settings: () => Settings,
@@ -68,17 +75,9 @@ export class ApnsAdapter implements PushAdapter {
   async send(request: DevicePushRequest): Promise<PushSendOutcome> {
     const settings = this.settings();
     if (!request.token) return { outcome: 'failed', reason: 'APNs: the client has no device_pin' };
-    const target = apnsTarget(settings, request.client);
+    const target = this.targetFor(settings, request);
     if ('error' in target) return { outcome: 'failed', reason: target.error };
-    const notification = apnsNotification(request.ping);
-    const headers: OutgoingHttpHeaders = {
-      'apns-push-type': notification.pushType,
-      'apns-priority': String(notification.priority),
-    };
-    if (target.topic) headers['apns-topic'] = target.topic;
-    const collapseId = syncCollapseId(request.ping, target.topic ?? '');
-    if (collapseId) headers['apns-collapse-id'] = collapseId;
-    const body = JSON.stringify(notification.payload);
+    const { headers, body } = this.prepare(request.ping, target.topic);
 
     let sent: RetryResult<ApnsPushOutcome>;
     try {
@@ -104,6 +103,38 @@ export class ApnsAdapter implements PushAdapter {
     await this.providers.close();
   }
 
+  private targetFor(settings: Settings, request: DevicePushRequest): ApnsTarget | { error: string } {
+    let byApp = this.targets.get(settings);
+    if (!byApp) this.targets.set(settings, (byApp = new Map()));
+    const app = request.client.device_app_id ?? '';
+    let target = byApp.get(app);
+    if (!target) {
+      // Apps are few; a store where every client names another app must not grow this without end.
+      if (byApp.size >= MAX_CACHED_APPS) byApp.clear();
+      byApp.set(app, (target = apnsTarget(settings, request.client)));
+    }
+    return target;
+  }
+
+  private prepare(ping: NormalizedPing, topic: string | undefined): PreparedPush {
+    let byTopic = this.prepared.get(ping);
+    if (!byTopic) this.prepared.set(ping, (byTopic = new Map()));
+    const key = topic ?? '';
+    let push = byTopic.get(key);
+    if (!push) {
+      const notification = apnsNotification(ping);
+      const headers: OutgoingHttpHeaders = {
+        'apns-push-type': notification.pushType,
+        'apns-priority': String(notification.priority),
+      };
+      if (topic) headers['apns-topic'] = topic;
+      const collapseId = syncCollapseId(ping, key);
+      if (collapseId) headers['apns-collapse-id'] = collapseId;
+      byTopic.set(key, (push = { headers, body: JSON.stringify(notification.payload) }));
+    }
+    return push;
+  }
+
   private createProvider(target: ApnsTarget, settings: Settings): ApnsProvider {
     const apns = settings.rhopush.apns;
     const client: NodeApnClientOptions = {
@@ -111,10 +142,6 @@ export class ApnsAdapter implements PushAdapter {
       address: target.address,
       port: target.port,
       requestTimeout: apns.requestTimeoutMs,
-      // rhopush PINGs idle sessions itself and replaces dead ones; node-apn's heartbeat only logs.
-      heartBeat: 86_400_000,
-      // rhopush retries (bounded by :retry:, honouring Retry-After); node-apn's own retries are off.
-      connectionRetryLimit: 0,
     };
     // Credentials are checked here, so a bad file or passphrase fails at once with the setting's
     // name instead of surfacing later as a connection error that would be retried.
@@ -138,7 +165,7 @@ export class ApnsAdapter implements PushAdapter {
       client.key = pem;
       if (passphrase) client.passphrase = passphrase;
     }
-    // node-apn validates credentials as it builds its client (e.g. a certificate for the other environment).
+    // node-apn validates credentials as it prepares them (e.g. a certificate for the other environment).
     try {
       return new ApnsProvider({
         client,
@@ -156,6 +183,12 @@ export class ApnsAdapter implements PushAdapter {
 }
 
 type ApnsPushOutcome = Pick<DevicePushResult, 'outcome' | 'reason'>;
+
+/** Headers (without apns-id) and body of one ping's push to one topic. */
+interface PreparedPush {
+  headers: OutgoingHttpHeaders;
+  body: string;
+}
 
 /** Sorts one APNs answer into a final outcome or a retry. */
 export function classifyApnsReply(reply: ApnsReply): AttemptOutcome<ApnsPushOutcome> {

@@ -59,20 +59,18 @@ export class RhoconnectStore {
   /** Per client, its fields in CLIENT_FIELDS order, as pipeline replies. */
   private async clientFields(ids: string[]): Promise<Array<[Error | null, unknown]>> {
     const redis = this.redis;
+    const settled = (read: Promise<unknown>): Promise<[Error | null, unknown]> =>
+      read.then(
+        (values): [Error | null, unknown] => [null, values],
+        (err: Error): [Error | null, unknown] => [err, null],
+      );
     if (isCluster(redis)) {
       // A client's fields hash to different slots: one GET per key, sent concurrently.
-      return Promise.all(
-        ids.map((id) =>
-          Promise.all(CLIENT_FIELDS.map((f) => redis.get(keys.clientField(id, f)))).then(
-            (values): [Error | null, unknown] => [null, values],
-            (err: Error): [Error | null, unknown] => [err, null],
-          ),
-        ),
-      );
+      return Promise.all(ids.map((id) => settled(Promise.all(CLIENT_FIELDS.map((f) => redis.get(keys.clientField(id, f)))))));
     }
-    const pipeline = redis.pipeline();
-    for (const id of ids) pipeline.mget(CLIENT_FIELDS.map((f) => keys.clientField(id, f)));
-    return (await pipeline.exec()) ?? [];
+    // One MGET per client, issued together: the store connection auto-pipelines them with the
+    // reads of other pings running at the same moment (an explicit pipeline would be a write of its own).
+    return Promise.all(ids.map((id) => settled(redis.mget(CLIENT_FIELDS.map((f) => keys.clientField(id, f))))));
   }
 }
 

@@ -31,7 +31,9 @@ export function clusterNodeOptions(seed: RedisEndpoint, options: ConnectOptions 
 
 export function connectStore(settings: Settings, options: ConnectOptions = {}): StoreClient {
   const first = settings.redis[0]!;
-  if (!settings.rhopush.cluster) return new Redis(redisOptions(first, options));
+  // Auto-pipelining: commands issued in the same tick (many pings reading clients and recording
+  // fingerprints at once) share one socket write instead of one write each.
+  if (!settings.rhopush.cluster) return new Redis({ ...redisOptions(first, options), enableAutoPipelining: true });
   return new Cluster(
     settings.redis.map((e) => ({ host: e.host, port: e.port })),
     {

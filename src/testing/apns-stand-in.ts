@@ -40,6 +40,10 @@ export interface ApnsStandInOptions {
    * (default true). Large fan-out runs turn it off to save the extra copy.
    */
   relay?: boolean;
+  /** Called for every request once its body has arrived, before it is answered (benchmarks time arrivals here). */
+  onRequest?: (record: ApnsRequestRecord) => void;
+  /** Keep every request in `requests` (default true); long benchmark runs turn it off to bound memory. */
+  keepRequests?: boolean;
 }
 
 export interface ApnsRequestRecord {
@@ -265,7 +269,8 @@ export class ApnsStandIn {
         auth: { kind: 'none' },
         connection: session?.rhopushConnection ?? 0,
       };
-      this.requests.push(record);
+      if (this.options.keepRequests !== false) this.requests.push(record);
+      this.options.onRequest?.(record);
       const invalid = this.validate(record, stream);
       if (invalid) {
         this.respond(stream, record, invalid);

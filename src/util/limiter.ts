@@ -1,7 +1,10 @@
 /** Runs at most `concurrency` tasks at once; the rest wait in order. */
 export class Limiter {
   private active = 0;
-  private readonly queue: Array<() => void> = [];
+  // FIFO with a moving head: Array#shift is linear, and a burst can queue tens of thousands of
+  // tasks (one automatic ping per user), which made dequeuing quadratic.
+  private queue: Array<(() => void) | undefined> = [];
+  private head = 0;
 
   constructor(private concurrency: number) {}
 
@@ -10,7 +13,7 @@ export class Limiter {
   }
 
   get waiting(): number {
-    return this.queue.length;
+    return this.queue.length - this.head;
   }
 
   async run<T>(task: () => Promise<T>): Promise<T> {
@@ -20,7 +23,22 @@ export class Limiter {
       return await task();
     } finally {
       this.active -= 1;
-      this.queue.shift()?.();
+      this.next();
     }
+  }
+
+  private next(): void {
+    if (this.head === this.queue.length) return;
+    const wake = this.queue[this.head]!;
+    this.queue[this.head] = undefined;
+    this.head += 1;
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    wake();
   }
 }

@@ -1,0 +1,80 @@
+// `rhopush run` as its own process, the way it is deployed: the benchmark process only generates
+// load and observes, so its work never counts against rhopush.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EXTRA_NODE_ARGS } from './processes.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface DaemonProcess {
+  pid: number;
+  port: number;
+  /** Resident set size now, MiB (from /proc). */
+  rssMiB(): number;
+  /** GET /metrics, parsed into name{labels} → value. */
+  metrics(): Promise<Map<string, number>>;
+  /** SIGTERM; resolves when the process has exited (rhopush sends what is grouped first). */
+  stop(): Promise<void>;
+}
+
+
+export async function startDaemonProcess(settingsFile: string, port: number, environment = 'bench'): Promise<DaemonProcess> {
+  const child = spawn(process.execPath, [...EXTRA_NODE_ARGS, '--import', 'tsx', join(ROOT, 'src', 'cli.ts'), 'run', '--settings', settingsFile, '--env', environment], {
+    cwd: ROOT,
+    // Logs go nowhere (as they would to a log file); the last of stderr is kept for errors.
+    stdio: ['ignore', process.env.BENCH_DAEMON_STDOUT ? 'inherit' : 'ignore', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr = (stderr + String(d)).slice(-4000)));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  let exitCode: number | null | undefined;
+  void exited.then((c) => (exitCode = c));
+
+  const base = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (exitCode !== undefined) throw new Error(`rhopush run exited with ${exitCode}: ${stderr}`);
+    try {
+      const res = await fetch(`${base}/healthz`);
+      if (res.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`rhopush run did not become healthy within 30 s: ${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+
+  return {
+    pid: child.pid!,
+    port,
+    rssMiB: () => {
+      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+      const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+      return kb / 1024;
+    },
+    metrics: async () => parseMetrics(await (await fetch(`${base}/metrics`)).text()),
+    stop: async () => {
+      if (exitCode === undefined) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Prometheus text format → `name{labels}` → value (comments skipped). */
+export function parseMetrics(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const cut = line.lastIndexOf(' ');
+    out.set(line.slice(0, cut), Number(line.slice(cut + 1)));
+  }
+  return out;
+}

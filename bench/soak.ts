@@ -1,0 +1,225 @@
+// 7. Soak: `npm run soak -- --minutes N` (default 10). Plugin writes at a steady 2k/s (push_objects
+// over users × 5 sources, every user with a registered iPhone) into a private Redis, `rhopush run`
+// in its own process delivering live to the loopback APNs stand-in. Every 10 s: rhopush's RSS (from
+// /proc), heap, event-loop delay (from its /metrics, whose histogram restarts at every scrape),
+// writes and pushes. Figures: RSS growth from minute 2 to the end (target < 10 %, no upward trend)
+// and pings lost (users whose last write was never followed by a push to their device: must be 0).
+//
+// Flags: --minutes N, --rate W (writes/s), --sample S (seconds), --json (figures and samples as
+// JSON lines), --markdown (the curve as a Markdown table, for bench/RESULTS.md).
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { ApnsStandIn } from '../src/testing/apns-stand-in.js';
+import { freePort, startRedisServer } from '../src/store/redis-server-process.js';
+import { startDaemonProcess } from './lib/daemon-process.js';
+import { BENCH_TOPIC, registerIphones, userOfToken } from './lib/devices.js';
+import { figure, printJson, printTable, round, waitFor, type BenchContext, type Figure } from './lib/harness.js';
+import { apnsTokenKey, settingsDir } from './lib/live-settings.js';
+import { pacedWrites } from './lib/paced-writes.js';
+import { queuePushObjects } from './lib/plugin-writes.js';
+
+const SOURCES = 5;
+
+export interface SoakOptions {
+  minutes: number;
+  rate: number;
+  sampleSeconds: number;
+  users: number;
+  /** RSS growth is measured from this minute on (warm-up before it). */
+  fromMinute: number;
+  log: (msg: string) => void;
+}
+
+export interface SoakSample {
+  /** Seconds since writes started. */
+  t: number;
+  rssMiB: number;
+  heapUsedMiB: number;
+  eventLoopP99Ms: number;
+  eventLoopMaxMs: number;
+  writesPerSecond: number;
+  pushesPerSecond: number;
+}
+
+export interface SoakResult {
+  samples: SoakSample[];
+  writes: number;
+  pushes: number;
+  lost: number;
+  /** RSS growth from `fromMinute` to the end, percent. */
+  rssGrowthPercent: number;
+  /** Least-squares slope of RSS from `fromMinute` on, MiB per minute. */
+  rssSlopeMiBPerMinute: number;
+  eventLoopP99MaxMs: number;
+}
+
+export async function runSoak(o: SoakOptions): Promise<SoakResult> {
+  const redisServer = await startRedisServer({ args: ['--notify-keyspace-events', 'K$'] });
+  const redis = new Redis(redisServer.port, '127.0.0.1');
+  const key = apnsTokenKey();
+  const lastWrite = new Float64Array(o.users).fill(NaN);
+  const lastPush = new Float64Array(o.users).fill(NaN);
+  let pushes = 0;
+  const standIn = await ApnsStandIn.start({
+    token: key,
+    topics: [BENCH_TOPIC],
+    relay: false,
+    keepRequests: false,
+    onRequest: (r) => {
+      lastPush[userOfToken(r.token)] = performance.now();
+      pushes += 1;
+    },
+  });
+  const dir = settingsDir();
+  const samples: SoakSample[] = [];
+  let writes = 0;
+  try {
+    await registerIphones(redis, 0, o.users);
+    const listenPort = await freePort();
+    dir.write({ redisPort: redisServer.port, sources: SOURCES, listenPort, apns: { port: standIn.port, ca: standIn.ca, key } });
+    const daemon = await startDaemonProcess(dir.file, listenPort);
+    try {
+      await daemon.metrics(); // starts the event-loop histogram's first interval
+      const started = performance.now();
+      const endAt = started + o.minutes * 60_000;
+      let lastSample = { t: started, writes: 0, pushes: 0 };
+      const sampler = setInterval(() => {
+        const now = performance.now();
+        const rssMiB = daemon.rssMiB();
+        void daemon.metrics().then((m) => {
+          const seconds = (now - lastSample.t) / 1000;
+          const sample: SoakSample = {
+            t: round((now - started) / 1000, 0),
+            rssMiB: round(rssMiB, 1),
+            heapUsedMiB: round((m.get('nodejs_heap_size_used_bytes') ?? NaN) / 1048576, 1),
+            eventLoopP99Ms: round((m.get('nodejs_eventloop_lag_p99_seconds') ?? NaN) * 1000, 1),
+            eventLoopMaxMs: round((m.get('nodejs_eventloop_lag_max_seconds') ?? NaN) * 1000, 1),
+            writesPerSecond: round((writes - lastSample.writes) / seconds, 0),
+            pushesPerSecond: round((pushes - lastSample.pushes) / seconds, 0),
+          };
+          lastSample = { t: now, writes, pushes };
+          samples.push(sample);
+          o.log(
+            `soak ${sample.t}s: RSS ${sample.rssMiB} MiB, heap ${sample.heapUsedMiB} MiB, event loop p99 ${sample.eventLoopP99Ms} ms (max ${sample.eventLoopMaxMs}), ${sample.writesPerSecond} writes/s, ${sample.pushesPerSecond} pushes/s`,
+          );
+        });
+      }, o.sampleSeconds * 1000);
+      await pacedWrites(redis, {
+        ratePerSecond: o.rate,
+        total: Number.MAX_SAFE_INTEGER,
+        stop: () => performance.now() >= endAt,
+        write: (p, i) => {
+          const user = i % o.users;
+          queuePushObjects(p, `user${user}`, `Source${Math.floor(i / o.users) % SOURCES}`, i);
+        },
+        onSent: (i, at) => {
+          lastWrite[i % o.users] = at;
+          writes = i + 1;
+        },
+      });
+      clearInterval(sampler);
+      // Every write's ping is due within the maximum delay; allow for the backlog of a busy moment.
+      await waitFor(() => unanswered(lastWrite, lastPush) === 0, 30_000, 50);
+    } finally {
+      await daemon.stop();
+    }
+  } finally {
+    redis.disconnect();
+    await standIn.close();
+    await redisServer.stop();
+    dir.remove();
+  }
+  const steady = samples.filter((s) => s.t >= o.fromMinute * 60);
+  const first = steady[0]?.rssMiB ?? NaN;
+  const last = steady.at(-1)?.rssMiB ?? NaN;
+  return {
+    samples,
+    writes,
+    pushes,
+    lost: unanswered(lastWrite, lastPush),
+    rssGrowthPercent: round(((last - first) / first) * 100, 1),
+    rssSlopeMiBPerMinute: round(slope(steady.map((s) => [s.t / 60, s.rssMiB])), 3),
+    eventLoopP99MaxMs: Math.max(...samples.map((s) => s.eventLoopP99Ms)),
+  };
+}
+
+/** Users written since their last push arrived (or never pushed at all). */
+function unanswered(lastWrite: Float64Array, lastPush: Float64Array): number {
+  let n = 0;
+  for (let i = 0; i < lastWrite.length; i++) {
+    const w = lastWrite[i]!;
+    if (!Number.isNaN(w) && !(lastPush[i]! > w)) n += 1;
+  }
+  return n;
+}
+
+/** Least-squares slope of y over x. */
+function slope(points: Array<[number, number]>): number {
+  if (points.length < 2) return NaN;
+  const mx = points.reduce((s, [x]) => s + x, 0) / points.length;
+  const my = points.reduce((s, [, y]) => s + y, 0) / points.length;
+  const num = points.reduce((s, [x, y]) => s + (x - mx) * (y - my), 0);
+  const den = points.reduce((s, [x]) => s + (x - mx) ** 2, 0);
+  return num / den;
+}
+
+export function soakFigures(r: SoakResult, o: SoakOptions): Figure[] {
+  const one = (name: string, unit: string, value: number, note: string) => figure(name, unit, [value], null, note);
+  const setup = `${o.minutes} min at ${o.rate} writes/s over ${o.users} users × ${SOURCES} sources, live APNs delivery`;
+  return [
+    one('soak.rss_growth', '%', r.rssGrowthPercent, `RSS from minute ${o.fromMinute} to the end; ${setup}; target < 10 %`),
+    one('soak.rss_slope', 'MiB/min', r.rssSlopeMiBPerMinute, `least-squares trend of RSS from minute ${o.fromMinute}`),
+    one('soak.lost', 'pings', r.lost, `users whose last write got no push after it (must be 0); ${r.writes} writes, ${r.pushes} pushes`),
+    one('soak.event_loop_p99', 'ms', r.eventLoopP99MaxMs, `worst ${o.sampleSeconds} s interval's event-loop delay p99 in rhopush`),
+  ];
+}
+
+/** For `npm run bench`: a short soak (the full one is `npm run soak`). */
+export async function benchSoak(ctx: BenchContext): Promise<Figure[]> {
+  const o: SoakOptions = ctx.quick
+    ? { minutes: 0.25, rate: 500, sampleSeconds: 3, users: 2000, fromMinute: 0.05, log: ctx.log }
+    : { minutes: 2, rate: 2000, sampleSeconds: 10, users: 20_000, fromMinute: 1, log: ctx.log };
+  return soakFigures(await runSoak(o), o);
+}
+
+function markdown(r: SoakResult): string {
+  const lines = ['| t (s) | RSS (MiB) | heap used (MiB) | event loop p99 (ms) | event loop max (ms) | writes/s | pushes/s |', '|---:|---:|---:|---:|---:|---:|---:|'];
+  for (const s of r.samples) lines.push(`| ${s.t} | ${s.rssMiB} | ${s.heapUsedMiB} | ${s.eventLoopP99Ms} | ${s.eventLoopMaxMs} | ${s.writesPerSecond} | ${s.pushesPerSecond} |`);
+  return lines.join('\n');
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const args = process.argv.slice(2);
+  const value = (flag: string, fallback: number) => {
+    const i = args.indexOf(flag);
+    if (i < 0) return fallback;
+    const v = Number(args[i + 1]);
+    if (!Number.isFinite(v) || v <= 0) {
+      console.error(`${flag} needs a positive number`);
+      process.exit(2);
+    }
+    return v;
+  };
+  const json = args.includes('--json');
+  const o: SoakOptions = {
+    minutes: value('--minutes', 10),
+    rate: value('--rate', 2000),
+    sampleSeconds: value('--sample', 10),
+    users: value('--users', 20_000),
+    fromMinute: 2,
+    log: (msg) => {
+      if (!json) process.stderr.write(`${msg}\n`);
+    },
+  };
+  o.fromMinute = Math.min(2, o.minutes / 2);
+  const result = await runSoak(o);
+  const figures = soakFigures(result, o);
+  if (json) {
+    printJson(figures);
+    for (const s of result.samples) console.log(JSON.stringify({ sample: s }));
+  } else {
+    printTable(figures);
+    if (args.includes('--markdown')) console.log(`\n${markdown(result)}`);
+  }
+  process.exit(0);
+}
