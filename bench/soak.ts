@@ -188,30 +188,46 @@ function markdown(r: SoakResult): string {
   return lines.join('\n');
 }
 
+const USAGE = `usage: npm run soak -- [--minutes N] [--rate W] [--sample S] [--users U] [--json] [--markdown]
+  --minutes N  how long to write (default 10); RSS growth is measured from minute 2 (or half-way when shorter)
+  --rate W     plugin writes per second (default 2000)
+  --sample S   seconds between samples (default 10)
+  --users U    users written in turn, each with one iPhone (default 20000)
+  --json       figures, then one {"sample": …} object per sample, as JSON lines
+  --markdown   the curve as a Markdown table after the figures`;
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
-  const value = (flag: string, fallback: number) => {
-    const i = args.indexOf(flag);
-    if (i < 0) return fallback;
-    const v = Number(args[i + 1]);
-    if (!Number.isFinite(v) || v <= 0) {
-      console.error(`${flag} needs a positive number`);
-      process.exit(2);
-    }
-    return v;
+  const fail = (message: string): never => {
+    process.stderr.write(`${message}\n${USAGE}\n`);
+    process.exit(2);
   };
-  const json = args.includes('--json');
+  const numbers: Record<string, number> = { '--minutes': 10, '--rate': 2000, '--sample': 10, '--users': 20_000 };
+  const flags = new Set<string>();
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg in numbers) {
+      const v = Number(args[++i]);
+      if (!Number.isFinite(v) || v <= 0) fail(`${arg} needs a positive number`);
+      numbers[arg] = v;
+    } else if (arg === '--json' || arg === '--markdown') flags.add(arg);
+    else if (arg === '--help' || arg === '-h') {
+      process.stdout.write(`${USAGE}\n`);
+      process.exit(0);
+    } else fail(`unknown option '${arg}'`);
+  }
+  const json = flags.has('--json');
+  const minutes = numbers['--minutes']!;
   const o: SoakOptions = {
-    minutes: value('--minutes', 10),
-    rate: value('--rate', 2000),
-    sampleSeconds: value('--sample', 10),
-    users: value('--users', 20_000),
-    fromMinute: 2,
+    minutes,
+    rate: numbers['--rate']!,
+    sampleSeconds: numbers['--sample']!,
+    users: Math.round(numbers['--users']!),
+    fromMinute: Math.min(2, minutes / 2),
     log: (msg) => {
       if (!json) process.stderr.write(`${msg}\n`);
     },
   };
-  o.fromMinute = Math.min(2, o.minutes / 2);
   const result = await runSoak(o);
   const figures = soakFigures(result, o);
   if (json) {
@@ -219,7 +235,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     for (const s of result.samples) console.log(JSON.stringify({ sample: s }));
   } else {
     printTable(figures);
-    if (args.includes('--markdown')) console.log(`\n${markdown(result)}`);
+    if (flags.has('--markdown')) console.log(`\n${markdown(result)}`);
   }
   process.exit(0);
 }
