@@ -18,7 +18,7 @@ export class KeyspaceSubscriber extends EventEmitter {
   constructor(
     readonly node: string,
     options: RedisOptions,
-    private readonly db: number,
+    db: number,
     private readonly patterns: string[],
     private readonly onEvent: KeyspaceHandler,
     /** Runs on the fresh connection before every subscription (a restarted server forgets CONFIG SET). */

@@ -23,7 +23,7 @@ export class ApnsProvider {
   private waitingHead = 0;
   private closed = false;
 
-  constructor(private readonly options: ApnsProviderOptions) {
+  constructor(options: ApnsProviderOptions) {
     for (let i = 0; i < options.connections; i += 1) {
       this.connections.push(
         new ApnsConnection({
