@@ -39,6 +39,8 @@ export interface SoakSample {
   eventLoopMaxMs: number;
   writesPerSecond: number;
   pushesPerSecond: number;
+  /** Automatic pings grouped and waiting for a slot at that moment (0: rhopush keeps up). */
+  waiting: number;
 }
 
 export interface SoakResult {
@@ -50,6 +52,15 @@ export interface SoakResult {
   rssGrowthPercent: number;
   /** Least-squares slope of RSS from `fromMinute` on, MiB per minute. */
   rssSlopeMiBPerMinute: number;
+  /**
+   * The same two over the samples taken while rhopush kept up (pings waiting under a tenth of a
+   * second's writes): other work on the
+   * machine can make pings wait, and the backlog lifts RSS until it clears; a leak does not clear.
+   */
+  rssCaughtUpGrowthPercent: number;
+  rssCaughtUpSlopeMiBPerMinute: number;
+  /** Writes minus device pushes: a user written again while its ping waited gets one push for both. */
+  merged: number;
   eventLoopP99MaxMs: number;
 }
 
@@ -96,11 +107,12 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
             eventLoopMaxMs: round((m.get('nodejs_eventloop_lag_max_seconds') ?? NaN) * 1000, 1),
             writesPerSecond: round((writes - lastSample.writes) / seconds, 0),
             pushesPerSecond: round((pushes - lastSample.pushes) / seconds, 0),
+            waiting: m.get('rhopush_auto_pings_waiting') ?? NaN,
           };
           lastSample = { t: now, writes, pushes };
           samples.push(sample);
           o.log(
-            `soak ${sample.t}s: RSS ${sample.rssMiB} MiB, heap ${sample.heapUsedMiB} MiB, event loop p99 ${sample.eventLoopP99Ms} ms (max ${sample.eventLoopMaxMs}), ${sample.writesPerSecond} writes/s, ${sample.pushesPerSecond} pushes/s`,
+            `soak ${sample.t}s: RSS ${sample.rssMiB} MiB, heap ${sample.heapUsedMiB} MiB, event loop p99 ${sample.eventLoopP99Ms} ms (max ${sample.eventLoopMaxMs}), ${sample.writesPerSecond} writes/s, ${sample.pushesPerSecond} pushes/s, ${sample.waiting} pings waiting`,
           );
         });
       }, o.sampleSeconds * 1000);
@@ -132,6 +144,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const steady = samples.filter((s) => s.t >= o.fromMinute * 60);
   const first = steady[0]?.rssMiB ?? NaN;
   const last = steady.at(-1)?.rssMiB ?? NaN;
+  // Keeping up: fewer pings waiting than a tenth of a second of writes brings.
+  const caughtUp = steady.filter((s) => s.waiting <= o.rate / 10);
+  const firstCaughtUp = caughtUp[0]?.rssMiB ?? NaN;
+  const lastCaughtUp = caughtUp.at(-1)?.rssMiB ?? NaN;
   return {
     samples,
     writes,
@@ -139,6 +155,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     lost: unanswered(lastWrite, lastPush),
     rssGrowthPercent: round(((last - first) / first) * 100, 1),
     rssSlopeMiBPerMinute: round(slope(steady.map((s) => [s.t / 60, s.rssMiB])), 3),
+    rssCaughtUpGrowthPercent: round(((lastCaughtUp - firstCaughtUp) / firstCaughtUp) * 100, 1),
+    rssCaughtUpSlopeMiBPerMinute: round(slope(caughtUp.map((s) => [s.t / 60, s.rssMiB])), 3),
+    merged: writes - pushes,
     eventLoopP99MaxMs: Math.max(...samples.map((s) => s.eventLoopP99Ms)),
   };
 }
@@ -169,7 +188,9 @@ export function soakFigures(r: SoakResult, o: SoakOptions): Figure[] {
   return [
     one('soak.rss_growth', '%', r.rssGrowthPercent, `RSS from minute ${o.fromMinute} to the end; ${setup}; target < 10 %`),
     one('soak.rss_slope', 'MiB/min', r.rssSlopeMiBPerMinute, `least-squares trend of RSS from minute ${o.fromMinute}`),
-    one('soak.lost', 'pings', r.lost, `users whose last write got no push after it (must be 0); ${r.writes} writes, ${r.pushes} pushes`),
+    one('soak.rss_caught_up_growth', '%', r.rssCaughtUpGrowthPercent, `RSS from minute ${o.fromMinute} to the end, samples where rhopush kept up (pings waiting < 0.1 s of writes) only (a backlog while the machine is busy lifts RSS until it clears; a leak does not clear)`),
+    one('soak.rss_caught_up_slope', 'MiB/min', r.rssCaughtUpSlopeMiBPerMinute, 'least-squares trend of those samples'),
+    one('soak.lost', 'pings', r.lost, `users whose last write got no push after it (must be 0); ${r.writes} writes, ${r.pushes} pushes (${r.merged} writes joined a ping already waiting)`),
     one('soak.event_loop_p99', 'ms', r.eventLoopP99MaxMs, `worst ${o.sampleSeconds} s interval's event-loop delay p99 in rhopush`),
   ];
 }
@@ -183,8 +204,8 @@ export async function benchSoak(ctx: BenchContext): Promise<Figure[]> {
 }
 
 function markdown(r: SoakResult): string {
-  const lines = ['| t (s) | RSS (MiB) | heap used (MiB) | event loop p99 (ms) | event loop max (ms) | writes/s | pushes/s |', '|---:|---:|---:|---:|---:|---:|---:|'];
-  for (const s of r.samples) lines.push(`| ${s.t} | ${s.rssMiB} | ${s.heapUsedMiB} | ${s.eventLoopP99Ms} | ${s.eventLoopMaxMs} | ${s.writesPerSecond} | ${s.pushesPerSecond} |`);
+  const lines = ['| t (s) | RSS (MiB) | heap used (MiB) | event loop p99 (ms) | event loop max (ms) | writes/s | pushes/s | pings waiting |', '|---:|---:|---:|---:|---:|---:|---:|---:|'];
+  for (const s of r.samples) lines.push(`| ${s.t} | ${s.rssMiB} | ${s.heapUsedMiB} | ${s.eventLoopP99Ms} | ${s.eventLoopMaxMs} | ${s.writesPerSecond} | ${s.pushesPerSecond} | ${s.waiting} |`);
   return lines.join('\n');
 }
 

@@ -117,6 +117,7 @@ export class Daemon {
       },
     });
     this.classifier = new ChangeClassifier(settings);
+    this.metrics.waitingPings = () => this.backlog.size;
     this.window = new CoalescingWindow(
       { quietMs: settings.rhopush.coalesceMs, maxDelayMs: settings.rhopush.maxDelayMs },
       (group) => this.onGroup(group),

@@ -191,6 +191,14 @@ export class Metrics {
         this.set(self.groups === 0 ? 0 : self.groupedChanges / self.groups);
       },
     });
+    new Gauge({
+      name: `${PREFIX}auto_pings_waiting`,
+      help: 'Automatic pings grouped and waiting for a free slot (stays near 0 while rhopush keeps up)',
+      registers,
+      collect() {
+        this.set(self.waitingPings?.() ?? 0);
+      },
+    });
 
     this.writeToPing = new Histogram({
       name: `${PREFIX}write_to_ping_seconds`,
@@ -351,6 +359,9 @@ export class Metrics {
   // --- queue (called by the Resque worker) ---------------------------------------------------
 
   /** Jobs waiting in `queue` (default `ping`), as the worker last saw it. */
+  /** Where `rhopush_auto_pings_waiting` reads the number of automatic pings waiting for a slot. */
+  waitingPings?: () => number;
+
   setQueueDepth(depth: number, queue = 'ping'): void {
     this.queueDepth.labels(queue).set(depth);
   }

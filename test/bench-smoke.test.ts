@@ -35,6 +35,8 @@ const EXPECTED = [
   'catchup.first_baseline',
   'soak.rss_growth',
   'soak.rss_slope',
+  'soak.rss_caught_up_growth',
+  'soak.rss_caught_up_slope',
   'soak.lost',
   'soak.event_loop_p99',
 ];
