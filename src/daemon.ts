@@ -50,6 +50,8 @@ export interface DaemonOptions {
   onPing?: (result: PingResult, durationMs: number) => void;
   /** Prometheus metrics to record into (default: a fresh registry per daemon). */
   metrics?: Metrics;
+  /** The time the capture rules read, in ms (default Date.now; replay drives it from a fixture's timestamps). */
+  clock?: () => number;
   /** Follow edits of the settings file and apply them live (`rhopush run`). */
   watchSettings?: boolean | { debounceMs?: number };
 }
@@ -116,7 +118,7 @@ export class Daemon {
         options.onPing?.(result, ms);
       },
     });
-    this.classifier = new ChangeClassifier(settings);
+    this.classifier = new ChangeClassifier(settings, { now: options.clock });
     this.metrics.waitingPings = () => this.backlog.size;
     this.window = new CoalescingWindow(
       { quietMs: settings.rhopush.coalesceMs, maxDelayMs: settings.rhopush.maxDelayMs },

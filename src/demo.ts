@@ -86,7 +86,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     writeFileSync(settingsFile, demoSettings(redisServer.port, apns, fcm, push));
 
     print('set up');
-    print(`  redis-server     127.0.0.1:${redisServer.port} (private; rhopush turns on notify-keyspace-events K$)`);
+    print(`  redis-server     127.0.0.1:${redisServer.port} (private; rhopush turns on notify-keyspace-events K$g)`);
     print(`  APNs stand-in    https://127.0.0.1:${apns.port} (HTTP/2, token auth, topic ${TOPIC})`);
     print(`  FCM stand-in     https://127.0.0.1:${fcm.port} (HTTP v1 and OAuth, project ${PROJECT})`);
     print(`  Push stand-in    http://127.0.0.1:${push.port} (RhoConnect Push, basic auth)`);

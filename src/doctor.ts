@@ -181,7 +181,7 @@ async function checkNotifications(redis: Redis, name: string, endpoint: RedisEnd
   const current = `notify-keyspace-events is ${JSON.stringify(flags)}`;
   const checks: DoctorCheck[] = [];
   if (missing.length === 0) {
-    checks.push({ status: 'ok', line: `${name}: ${current} (has ${REQUIRED_NOTIFY_FLAGS.join(' and ')})` });
+    checks.push({ status: 'ok', line: `${name}: ${current} (has ${REQUIRED_NOTIFY_FLAGS.join(', ')})` });
     checks.push(
       configSet === undefined
         ? { status: 'ok', line: `${name}: CONFIG SET allowed` }
@@ -216,7 +216,9 @@ async function eventsDelivered(endpoint: RedisEndpoint, redis: Redis, timeoutMs:
     await subscriber.connect();
     const arrived = new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), timeoutMs);
-      subscriber.on('message', () => {
+      // SET ... PX announces `set` ($) then `expire` (g): the second proves every flag capture needs.
+      subscriber.on('message', (_channel: string, event: string) => {
+        if (event !== 'expire') return;
         clearTimeout(timer);
         resolve(true);
       });

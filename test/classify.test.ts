@@ -24,6 +24,13 @@ const settings = parseSettings(
 
 const md = (user: string, source: string) => `source:application:${user}:${source}:md_size`;
 const cd = (user: string, client: string, source: string) => `client:application:${user}:${client}:${source}:cd_size`;
+/** A client's entry in a shared CUD queue of `source`. */
+const entry = (source: string, score: number, client: string, op = 'create') => `source:application:${source}:${op}:${score}:${client}:${source}:0:indices`;
+/** A request running the shared queue of `source`: deletes these clients' entries, then the queue. */
+const flush = (source: string, ...clients: string[]): [string, string][] => {
+  const op = clients.at(-1) === 'delete' ? clients.pop()! : 'create';
+  return [...clients.map((c, i): [string, string] => [entry(source, i + 1, c, op), 'del']), [`source:application:${source}:${op}`, 'del']];
+};
 
 /** Classifies a keyspace event stream and groups the ping decisions per user. */
 function pingsFor(classifier: ChangeClassifier, events: [string, string][]): PingSummary[] {
@@ -69,9 +76,11 @@ describe('capture rules (data tables)', () => {
   it("never pings for a device's own create or delete, whatever else interleaves", () => {
     const c = new ChangeClassifier(settings);
     const events: [string, string][] = [
+      ...flush('Product', 'c1'),
       [cd('alice', 'c1', 'Product'), 'incrby'], // device create announces itself
       [md('bob', 'Product'), 'incrby'], // another user's plugin write in between
       [md('alice', 'Product'), 'incrby'], // the device's own master document write
+      ...flush('Product', 'c1', 'delete'),
       [cd('alice', 'c1', 'Product'), 'incrby'], // a device delete (negative INCRBY still says incrby)
       [md('alice', 'Product'), 'incrby'],
     ];
@@ -79,32 +88,109 @@ describe('capture rules (data tables)', () => {
     expect(c.pendingDeviceEdits).toBe(0);
   });
 
-  it('uses every mark of one CUD run: several clients of a user, one master document write', () => {
+  it('one run of a shared queue for several clients of a user writes once: a later plugin write still pings', () => {
     const c = new ChangeClassifier(settings);
     expect(pingsFor(c, [
+      ...flush('Product', 'c1', 'c2', 'b1'),
+      [cd('alice', 'c1', 'Product'), 'incrby'],
+      [cd('bob', 'b1', 'Product'), 'incrby'],
+      [cd('alice', 'c2', 'Product'), 'incrby'],
+      [md('alice', 'Product'), 'incrby'], // one write per user of the run
+      [md('bob', 'Product'), 'incrby'],
+      [md('alice', 'Product'), 'incrby'], // a plugin write: pings
+    ])).toEqual([{ user_id: ['alice'], sources: ['Product'] }]);
+  });
+
+  it('two runs of one user, the first waiting a second for the lock behind the second: no ping', () => {
+    const c = new ChangeClassifier(settings);
+    expect(pingsFor(c, [
+      ...flush('Product', 'c1'),
+      [cd('alice', 'c1', 'Product'), 'incrby'], // run 1 marks, then waits for the :md lock
+      ...flush('Product', 'c2'),
+      [cd('alice', 'c2', 'Product'), 'incrby'],
+      [md('alice', 'Product'), 'incrby'], // run 2 writes
+      [md('alice', 'Product'), 'incrby'], // run 1 writes a second later
+    ])).toEqual([]);
+    expect(c.pendingDeviceEdits).toBe(0);
+  });
+
+  it('requests that read one queue at once (its lock expired on a second boundary) each write once', () => {
+    const c = new ChangeClassifier(settings);
+    expect(pingsFor(c, [
+      ...flush('Product', 'c1', 'c2'), // only the first reader's DELs show
       [cd('alice', 'c1', 'Product'), 'incrby'],
       [cd('alice', 'c2', 'Product'), 'incrby'],
+      [cd('alice', 'c1', 'Product'), 'incrby'], // second reader
       [md('alice', 'Product'), 'incrby'],
-      [md('alice', 'Product'), 'incrby'], // a later plugin write must still ping
+      [cd('alice', 'c2', 'Product'), 'incrby'],
+      [cd('alice', 'c1', 'Product'), 'incrby'], // third reader (c1 only)
+      [md('alice', 'Product'), 'incrby'],
+      [md('alice', 'Product'), 'incrby'],
+    ])).toEqual([]);
+    expect(c.pendingDeviceEdits).toBe(0);
+    expect(c.classify(md('alice', 'Product'), 'incrby').ping).toBe(true);
+  });
+
+  it('entries queued at the same moment share a score: the run files them under the first client', () => {
+    const c = new ChangeClassifier(settings);
+    const events: [string, string][] = [
+      [entry('Product', 1, 'c1'), 'del'],
+      [entry('Product', 1, 'c2'), 'del'], // same score: processed as c1's
+      ['source:application:Product:create', 'del'],
+      [cd('alice', 'c1', 'Product'), 'incrby'],
+      [md('alice', 'Product'), 'incrby'],
+      // c2's next create runs alone and is read twice; the first flush must not take its marks
+      ...flush('Product', 'c2'),
+      [cd('alice', 'c2', 'Product'), 'incrby'],
+      [cd('alice', 'c2', 'Product'), 'incrby'],
+      [md('alice', 'Product'), 'incrby'],
+      [md('alice', 'Product'), 'incrby'],
+    ];
+    expect(pingsFor(c, events)).toEqual([]);
+    expect(c.pendingDeviceEdits).toBe(0);
+  });
+
+  it("a flush's entry that no run processed does not swallow that client's later runs", () => {
+    const c = new ChangeClassifier(settings);
+    expect(pingsFor(c, [
+      ...flush('Product', 'c1', 'c2'), // c2 queued after the run read the queue: deleted, never run
+      [cd('alice', 'c1', 'Product'), 'incrby'],
+      [md('alice', 'Product'), 'incrby'],
+      ...flush('Product', 'c2'),
+      [cd('alice', 'c2', 'Product'), 'incrby'],
+      [cd('alice', 'c2', 'Product'), 'incrby'], // a second reader of that run
+      [md('alice', 'Product'), 'incrby'],
+      [md('alice', 'Product'), 'incrby'],
+      [md('alice', 'Product'), 'incrby'], // plugin write
     ])).toEqual([{ user_id: ['alice'], sources: ['Product'] }]);
   });
 
   it('still pings once when a plugin write for the same user and source lands inside a device create', () => {
     const c = new ChangeClassifier(settings);
     const events: [string, string][] = [
+      ...flush('Product', 'c1'),
       [cd('alice', 'c1', 'Product'), 'incrby'],
-      [md('alice', 'Product'), 'incrby'], // plugin write (takes the mark)
+      [md('alice', 'Product'), 'incrby'], // plugin write (takes the run)
       [md('alice', 'Product'), 'incrby'], // the device's write
     ];
     expect(pingsFor(c, events)).toEqual([{ user_id: ['alice'], sources: ['Product'] }]);
   });
 
-  it('lets a mark whose write never came expire instead of silencing a later plugin write', () => {
+  it('lets a run whose write never came expire instead of silencing a later plugin write', () => {
     let now = 1_000;
     const c = new ChangeClassifier(settings, { deviceEditTtlMs: 5_000, now: () => now });
     c.classify(cd('alice', 'c1', 'Product'), 'incrby');
     now += 6_000;
     expect(c.classify(md('alice', 'Product'), 'incrby')).toMatchObject({ ping: true, rule: 'plugin-write' });
+  });
+
+  it("forgets the runs a dropped node's subscription announced", () => {
+    const c = new ChangeClassifier(settings);
+    c.classify(cd('alice', 'c1', 'Product'), 'incrby', 'n1');
+    c.classify(cd('bob', 'b1', 'Product'), 'incrby', 'n2');
+    c.nodeDown('n1');
+    expect(c.classify(md('alice', 'Product'), 'incrby', 'n1').ping).toBe(true);
+    expect(c.classify(md('bob', 'Product'), 'incrby', 'n2').ping).toBe(false);
   });
 
   it('names the rule for every kind of non-ping', () => {

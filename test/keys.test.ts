@@ -38,10 +38,35 @@ describe("RhoConnect's key grammar", () => {
     expect(parseKey('rhopush:canary:abc')).toEqual({ kind: 'canary', id: 'abc' });
   });
 
+  it("parses shared CUD queues and their clients' entries", () => {
+    const cid = 'f726a47f01d58cb5ec3e28978f2ce94e';
+    expect(parseKey('source:application:Product:create')).toEqual({ kind: 'cud_queue', queue: 'source:application:Product:create', source: 'Product', op: 'create' });
+    expect(parseKey('source:application:Product:delete:qk1')).toEqual({ kind: 'cud_queue', queue: 'source:application:Product:delete:qk1', source: 'Product', op: 'delete' });
+    expect(parseKey(`source:application:Product:create:1:${cid}:Product:0:indices`)).toEqual({
+      kind: 'cud_entry',
+      queue: 'source:application:Product:create',
+      source: 'Product',
+      op: 'create',
+      clientId: cid,
+    });
+    expect(parseKey(`source:application:Contact:delete:qk:7:${cid}:Contact:0:indices`)).toMatchObject({ kind: 'cud_entry', queue: 'source:application:Contact:delete:qk', clientId: cid });
+    for (const key of [
+      `source:application:Product:create:1:${cid}:Product:0:10`, // an entry's bucket
+      `source:application:Product:create:1:${cid}:Contact:0:indices`, // entry of another source
+      'source:application:Product:update', // updates move no counts
+      'source:application:alice:Product:md:indices',
+      'source:application:Product:create:indices',
+    ]) {
+      expect(parseKey(key), key).toEqual({ kind: 'other' });
+    }
+  });
+
   it('subscribes only to the patterns it needs, in the configured database', () => {
     expect(keyspacePatterns(3)).toEqual([
       '__keyspace@3__:source:application:*:md_size',
       '__keyspace@3__:client:application:*:cd_size',
+      '__keyspace@3__:source:application:*:create*',
+      '__keyspace@3__:source:application:*:delete*',
       '__keyspace@3__:rhopush:canary:*',
     ]);
   });

@@ -9,11 +9,12 @@ import { startRedisServer, type RedisServerProcess } from '../src/store/redis-se
 import { testSettingsYaml } from './helpers/redis.js';
 
 describe('notify-keyspace-events', () => {
-  it('knows which flags are missing (A includes $)', () => {
-    expect(missingNotifyFlags('')).toEqual(['K', '$']);
-    expect(missingNotifyFlags('Ex')).toEqual(['K', '$']);
+  it('knows which flags are missing (A includes $ and g)', () => {
+    expect(missingNotifyFlags('')).toEqual(['K', '$', 'g']);
+    expect(missingNotifyFlags('Ex')).toEqual(['K', '$', 'g']);
     expect(missingNotifyFlags('KA')).toEqual([]);
-    expect(missingNotifyFlags('K$')).toEqual([]);
+    expect(missingNotifyFlags('K$g')).toEqual([]);
+    expect(missingNotifyFlags('K$')).toEqual(['g']);
     expect(missingNotifyFlags('Elg')).toEqual(['K', '$']);
   });
 
@@ -24,7 +25,7 @@ describe('notify-keyspace-events', () => {
     });
     afterAll(() => server.stop());
 
-    it('adds K and $ to the flags already set, keeping them', async () => {
+    it('adds K and $ (and keeps g) to the flags already set', async () => {
       const settings = parseSettings(testSettingsYaml(server.port, '    :listen: 127.0.0.1:0\n'), 'f', { environment: 'test', env: {} });
       const daemon = createDaemon({ settings, http: false });
       await daemon.start();
@@ -48,7 +49,7 @@ describe('notify-keyspace-events', () => {
       const daemon = createDaemon({ settings, http: false });
       const started = daemon.start();
       await expect(started).rejects.toBeInstanceOf(NotifyConfigError);
-      await expect(started).rejects.toThrow(/notify-keyspace-events .*K\$/);
+      await expect(started).rejects.toThrow(/notify-keyspace-events .*K\$g/);
       await daemon.stop();
     });
   });
@@ -72,6 +73,23 @@ describe('notify-keyspace-events', () => {
       r.disconnect();
       await daemon.stop();
       expect(pinged).toEqual([['alice', 'Product']]);
+    });
+  });
+
+  describe('on a managed Redis whose operator set K$ but not g', () => {
+    let server: RedisServerProcess;
+    beforeAll(async () => {
+      server = await startRedisServer({ args: ['--rename-command', 'CONFIG', '', '--notify-keyspace-events', 'K$'] });
+    });
+    afterAll(() => server.stop());
+
+    it('refuses to start: without g a shared CUD queue run cannot be told from a plugin write', async () => {
+      const settings = parseSettings(testSettingsYaml(server.port), 'f', { environment: 'test', env: {} });
+      const daemon = createDaemon({ settings, http: false });
+      const started = daemon.start();
+      await expect(started).rejects.toBeInstanceOf(NotifyConfigError);
+      await expect(started).rejects.toThrow(/K\$g/);
+      await daemon.stop();
     });
   });
 });

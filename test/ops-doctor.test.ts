@@ -71,7 +71,7 @@ describe('rhopush doctor', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'rhopush-doctor-'));
     [ready, notificationsOff, locked, managed] = await Promise.all([
-      startRedisServer({ args: ['--notify-keyspace-events', 'K$'] }),
+      startRedisServer({ args: ['--notify-keyspace-events', 'K$g'] }),
       startRedisServer(),
       startRedisServer({ args: CONFIG_DISABLED }),
       startRedisServer({ args: ['--notify-keyspace-events', 'KEA', ...CONFIG_DISABLED] }),
@@ -114,7 +114,7 @@ describe('rhopush doctor', () => {
     );
     expect(failures(report)).toEqual([]);
     expect(report.ok).toBe(true);
-    expect(line(report, /notify-keyspace-events is "(K\$|\$K)" \(has K and \$\)/).status).toBe('ok');
+    expect(line(report, /notify-keyspace-events is "[K$g]{3}" \(has K, \$, g\)/).status).toBe('ok');
     expect(line(report, /APNs certificate .*expires \d{4}-\d{2}-\d{2}/).status).toBe('ok');
     expect(line(report, /FCM service account/).line).toContain('project rhopush-test');
     expect(line(report, /RhoConnect Push/).line).not.toContain('secret');

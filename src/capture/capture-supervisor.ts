@@ -155,6 +155,7 @@ export class CaptureSupervisor extends EventEmitter {
     this.capture.on('node-ready', (node: string) => this.onNodeReady(node));
     this.capture.on('node-down', (node: string) => {
       this.keeper.nodeDown(node);
+      options.classifier.nodeDown(node);
       this.emit('node-down', node);
     });
   }

@@ -161,7 +161,7 @@ export class Capture extends EventEmitter {
   }
 
   private onKeyspaceEvent(key: string, event: string, node: string): void {
-    const decision = this.classifier.classify(key, event);
+    const decision = this.classifier.classify(key, event, node);
     if (decision.rule === 'canary') {
       if (decision.canary && this.ownsCanary(key)) this.links.get(node)?.waiters.shift()?.();
       return;

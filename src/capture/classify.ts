@@ -1,5 +1,5 @@
 import { sourcePolicy, type Settings } from '../config/settings.js';
-import { parseKey, type ParsedKey } from '../store/keys.js';
+import { parseKey, SHARED_PARTITION, type ParsedKey } from '../store/keys.js';
 import { DECISION_RULES, SIGNAL_RULES, type SignalRule } from './signal-rules.js';
 import { DeviceEditLedger } from './device-edit-ledger.js';
 
@@ -19,8 +19,14 @@ export function classifyKeyspaceEvent(key: string, event: string): { parsed: Par
 }
 
 /**
+ * How long a device's expected master document write is waited for. get_lock sleeps whole seconds;
+ * a device waits at most for a plugin's lock to expire (its timeout, 10 s, plus one).
+ */
+export const DEVICE_EDIT_TTL_MS = 12_000;
+
+/**
  * Turns keyspace events into decisions, RhoConnect-exact. Holds the little state the rules need:
- * device edits announced but not yet written (bounded by time), and the settings, which can be
+ * device writes announced but not yet made (bounded by time), and the settings, which can be
  * swapped while running (hot reload).
  */
 export class ChangeClassifier {
@@ -30,7 +36,7 @@ export class ChangeClassifier {
     private settings: Settings,
     options: { deviceEditTtlMs?: number; now?: () => number } = {},
   ) {
-    this.ledger = new DeviceEditLedger(options.deviceEditTtlMs ?? 5000, options.now ?? Date.now);
+    this.ledger = new DeviceEditLedger(options.deviceEditTtlMs ?? DEVICE_EDIT_TTL_MS, options.now ?? Date.now);
   }
 
   setSettings(settings: Settings): void {
@@ -41,17 +47,35 @@ export class ChangeClassifier {
     return this.ledger.size;
   }
 
-  classify(key: string, event: string): KeyspaceDecision {
+  /** A node's subscription dropped: device writes it would have shown are no longer waited for. */
+  nodeDown(node: string): void {
+    this.ledger.forgetNode(node);
+  }
+
+  /** `node`: where the event came from (the events of one node arrive in the order Redis ran them). */
+  classify(key: string, event: string, node = ''): KeyspaceDecision {
     const { parsed, rule } = classifyKeyspaceEvent(key, event);
     if (parsed.kind === 'other') return { ping: false, rule: 'unparsed-key' };
     if (!rule || rule.signal === 'none') return { ping: false, rule: rule?.name ?? 'ignored-event' };
     switch (rule.signal) {
       case 'canary':
-        return { ping: false, rule: 'canary', canary: parsed.kind === 'canary' ? parsed.id : undefined };
-      case 'device-edit-mark':
+        return { ping: false, rule: 'canary', canary: parsed.kind === 'canary' && event === 'expire' ? parsed.id : undefined };
+      case 'device-edit-mark': {
         if (parsed.kind !== 'cd_size') return { ping: false, rule: 'ignored-event' };
-        this.ledger.mark(parsed.user, parsed.source);
-        return { ping: false, rule: 'device-edit-mark', user: parsed.user, source: parsed.source };
+        const { user, clientId, source } = parsed;
+        // The run's master document write lands where the source keeps its data.
+        const partition = sourcePolicy(this.settings, source).partitionType === 'app' ? SHARED_PARTITION : user;
+        this.ledger.mark(user, clientId, source, partition, node);
+        return { ping: false, rule: 'device-edit-mark', user, source };
+      }
+      case 'cud-entry-taken':
+        if (parsed.kind !== 'cud_entry') return { ping: false, rule: 'ignored-event' };
+        this.ledger.entryTaken(parsed.queue, parsed.source, parsed.clientId, node);
+        return { ping: false, rule: 'cud-entry-taken' };
+      case 'cud-queue-taken':
+        if (parsed.kind !== 'cud_queue') return { ping: false, rule: 'ignored-event' };
+        this.ledger.queueTaken(parsed.queue);
+        return { ping: false, rule: 'cud-queue-taken' };
       case 'data-write': {
         if (parsed.kind !== 'md_size') return { ping: false, rule: 'ignored-event' };
         const { partition, source } = parsed;
@@ -59,7 +83,7 @@ export class ChangeClassifier {
           partition,
           source,
           policy: sourcePolicy(this.settings, source),
-          // Consumed for every write so a device's mark never outlives its own write.
+          // Taken for every write, whatever decides it, so an expected device write never outlives it.
           deviceEdit: this.ledger.consume(partition, source),
         };
         const decision = DECISION_RULES.find((r) => r.when(facts))!;

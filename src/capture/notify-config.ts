@@ -1,10 +1,11 @@
 import type { Redis } from 'ioredis';
 
 /**
- * Keyspace notifications rhopush needs: K (keyspace channel) and $ (string commands: INCRBY/SET on
- * md_size, cd_size and rhopush's canary). `A` already includes `$`.
+ * Keyspace notifications rhopush needs: K (keyspace channel), $ (string commands: INCRBY/SET on
+ * md_size, cd_size and rhopush's canary) and g (generic commands: the DELs that show which clients'
+ * entries a CUD queue run took). `A` includes both `$` and `g`.
  */
-export const REQUIRED_NOTIFY_FLAGS = ['K', '$'] as const;
+export const REQUIRED_NOTIFY_FLAGS = ['K', '$', 'g'] as const;
 
 export class NotifyConfigError extends Error {
   constructor(
@@ -24,7 +25,7 @@ export class NotifyConfigError extends Error {
 
 /** The flags to set: the current ones plus what is missing. Never removes a flag. */
 export function missingNotifyFlags(current: string): string[] {
-  const has = (f: string) => current.includes(f) || (f === '$' && current.includes('A'));
+  const has = (f: string) => current.includes(f) || (f !== 'K' && current.includes('A'));
   return REQUIRED_NOTIFY_FLAGS.filter((f) => !has(f));
 }
 
@@ -70,5 +71,5 @@ function isRefusal(err: unknown): boolean {
 
 /** The error for a node whose flags cannot be read and whose canary never came back. */
 export function unprovenNotifications(node: string, refusal: string): NotifyConfigError {
-  return new NotifyConfigError(node, 'unknown', 'K$ (plus the flags already set)', `${refusal}; and a test write sent no keyspace notification`);
+  return new NotifyConfigError(node, 'unknown', 'K$g (plus the flags already set)', `${refusal}; and a test write sent no keyspace notification`);
 }

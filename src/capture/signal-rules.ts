@@ -4,9 +4,12 @@
 //    - a plugin write (push_objects, push_deletes, fast_insert/update/delete) ends by INCRBY on the
 //      source's md_size, even by 0;
 //    - a device's own sync rebuilds the document and SETs md_size;
-//    - a device's own create/delete also INCRBYs md_size, but INCRBYs that client's cd_size for the
-//      same user and source just before (same request, same order), which marks the next md_size
-//      INCRBY of that (user, source) as the device's own.
+//    - a device's own create/delete goes through a CUD queue shared by every client of the source:
+//      the request that runs the queue deletes every entry (each names its client) and then the
+//      queue, INCRBYs the cd_size of each client whose objects it stored, then writes the master
+//      document once per user and INCRBYs its md_size. That write is the device's own (see
+//      device-edit-ledger.ts for how writes are matched to queue runs under concurrency);
+//    - a device's search INCRBYs its cd_size, then md_size: a run of its own.
 //    Everything else RhoConnect writes (set_db_doc, clients, users, locks, temporary md<hex> docs,
 //    read states) never touches these keys with these events, so it is not even subscribed.
 //
@@ -19,8 +22,12 @@ import { SHARED_PARTITION } from '../store/keys.js';
 export type Signal =
   /** A write to a master document's object count that can come from a plugin. */
   | 'data-write'
-  /** A device edit announced by its client document count; the next data-write of the pair is its own. */
+  /** A device edit announced by its client document count; its user's next data-write of the run is its own. */
   | 'device-edit-mark'
+  /** A CUD queue run took a client's entry. */
+  | 'cud-entry-taken'
+  /** A CUD queue run emptied the queue: the run's entries are all known. */
+  | 'cud-queue-taken'
   /** Nothing to do (device sync, unrelated). */
   | 'none'
   /** rhopush's own canary came back. */
@@ -54,7 +61,21 @@ export const SIGNAL_RULES: readonly SignalRule[] = [
     key: 'cd_size',
     events: ['incrby', 'decrby'],
     signal: 'device-edit-mark',
-    why: "a device's own create/delete INCRBYs its client document count just before writing the master document",
+    why: "a device's own create/delete (or search) INCRBYs its client document count before its user's master document write",
+  },
+  {
+    name: 'cud-entry-del',
+    key: 'cud_entry',
+    events: ['del'],
+    signal: 'cud-entry-taken',
+    why: 'a request running a shared CUD queue deletes each client\'s entry: that client\'s objects are processed by this run',
+  },
+  {
+    name: 'cud-queue-del',
+    key: 'cud_queue',
+    events: ['del'],
+    signal: 'cud-queue-taken',
+    why: 'the run then empties the queue: one master document write per user of the run follows',
   },
   {
     name: 'cd-size-set',
@@ -66,9 +87,11 @@ export const SIGNAL_RULES: readonly SignalRule[] = [
   {
     name: 'canary',
     key: 'canary',
-    events: ['set'],
+    // SET ... PX announces `set` ($) then `expire` (g): the second one answers the probe, which
+    // proves both flags; the first is only its echo.
+    events: ['set', 'expire'],
     signal: 'canary',
-    why: "rhopush's own liveness probe; proves the subscription still delivers",
+    why: "rhopush's own liveness probe; proves the subscription still delivers, with every flag capture needs",
   },
 ];
 
@@ -77,7 +100,7 @@ export interface DataWriteFacts {
   partition: string;
   source: string;
   policy: SourcePolicy;
-  /** A device edit of the same (user, source) announced itself just before this write. */
+  /** A device's queue run (or search) of the same (user, source) still has this write to make. */
   deviceEdit: boolean;
 }
 
@@ -122,4 +145,4 @@ export const DECISION_RULES: readonly DecisionRule[] = [
 ];
 
 /** Rules that end a keyspace event without a decision, for metrics alongside DECISION_RULES. */
-export const NON_DECISION_RULES = ['unparsed-key', 'ignored-event', 'device-edit-mark', 'canary'] as const;
+export const NON_DECISION_RULES = ['unparsed-key', 'ignored-event', 'device-edit-mark', 'cud-entry-taken', 'cud-queue-taken', 'canary'] as const;

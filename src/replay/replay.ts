@@ -34,6 +34,11 @@ export interface ReplayOptions {
   onProgress?: (done: number, total: number, file: string) => void;
 }
 
+/** Clock jumps longer than this wait until every event written so far has been classified. */
+const PACE_BARRIER_MS = 100;
+/** The least time between a recorded phase's setup and its operation (the recorder's quiet gap). */
+const PHASE_GAP_MS = 600;
+
 /** Commands that change nothing or would disturb the replay connection. */
 const SKIPPED = new Set(['multi', 'exec', 'discard', 'watch', 'unwatch', 'select', 'monitor', 'subscribe', 'psubscribe', 'publish', 'client', 'quit']);
 
@@ -117,9 +122,12 @@ export async function replayFixture(fixture: Fixture, urls: string[], logger: Lo
   const pings: PingSummary[] = [];
   const decisions: ReplayDecision[] = [];
   let recording = false;
+  // The capture rules' clock follows the recording, so that what expired live expires here too.
+  let clock = 0;
   const daemon = createDaemon({
     settings,
     logger,
+    clock: () => clock,
     adapters: recordingAdapters,
     // Replay needs no HTTP API; binding :listen: would collide with a running daemon.
     http: false,
@@ -150,10 +158,18 @@ export async function replayFixture(fixture: Fixture, urls: string[], logger: Lo
       daemon.window.flushAll();
       await daemon.drain();
     };
-    await runCommands(fixture.setup, connection, writes);
+    // Setup times count from the recording's start, the operation's from its own start, which came
+    // after the setup's last command and the recorder's quiet gap.
+    const pace = async (ms: number) => {
+      // Events already written are classified at their own time before the clock jumps ahead.
+      if (ms - clock > PACE_BARRIER_MS) await daemon.capture!.barrier();
+      clock = Math.max(clock, ms);
+    };
+    await runCommands(fixture.setup, connection, writes, (c) => pace((c.t_us ?? 0) / 1000));
     await settle();
     recording = true;
-    await runCommands(fixture.commands, connection, writes);
+    const start = clock + PHASE_GAP_MS;
+    await runCommands(fixture.commands, connection, writes, (c) => pace(start + (c.t_us ?? 0) / 1000));
     await settle();
   } finally {
     await daemon.stop();
@@ -163,10 +179,16 @@ export async function replayFixture(fixture: Fixture, urls: string[], logger: Lo
   return { file: fixture.file, expected, actual: pings, match: pingsMatch(expected, pings), decisions };
 }
 
-async function runCommands(commands: FixtureCommand[], connection: (c: FixtureCommand) => Redis, isWrite: (name: string) => Promise<boolean>): Promise<void> {
+async function runCommands(
+  commands: FixtureCommand[],
+  connection: (c: FixtureCommand) => Redis,
+  isWrite: (name: string) => Promise<boolean>,
+  pace: (c: FixtureCommand) => Promise<void>,
+): Promise<void> {
   for (const c of commands) {
     const [name, ...args] = c.cmd;
     if (!(await isWrite(name!))) continue;
+    await pace(c);
     await connection(c).call(name!, ...args);
   }
 }
