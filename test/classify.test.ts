@@ -187,6 +187,25 @@ describe('capture rules (data tables)', () => {
     expect(c.classify(md('alice', 'Product'), 'incrby')).toMatchObject({ ping: true, rule: 'plugin-write' });
   });
 
+  it('a run counted twice expires with its busy spell, however many runs follow it', () => {
+    let now = 0;
+    const c = new ChangeClassifier(settings, { deviceEditTtlMs: 5_000, now: () => now });
+    const run = (client: string, dup = false) => {
+      for (const [key, event] of [...flush('Product', client), [cd('alice', client, 'Product'), 'incrby'] as [string, string]]) c.classify(key, event);
+      if (dup) c.classify(cd('alice', 'c0', 'Product'), 'incrby'); // counted once too often
+      return c.classify(md('alice', 'Product'), 'incrby').ping;
+    };
+    expect(run('c1', true)).toBe(false);
+    // The pair never goes quiet: every two seconds another device run marks and writes.
+    for (const client of ['c2', 'c3']) {
+      now += 2_000;
+      expect(run(client)).toBe(false);
+    }
+    expect(c.pendingDeviceEdits).toBe(1);
+    now += 2_000; // 6 s after the spell began: the excess run has expired
+    expect(c.classify(md('alice', 'Product'), 'incrby')).toMatchObject({ ping: true, rule: 'plugin-write' });
+  });
+
   it("forgets the runs a dropped node's subscription announced", () => {
     const c = new ChangeClassifier(settings);
     c.classify(cd('alice', 'c1', 'Product'), 'incrby', 'n1');

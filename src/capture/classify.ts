@@ -19,10 +19,11 @@ export function classifyKeyspaceEvent(key: string, event: string): { parsed: Par
 }
 
 /**
- * How long a device's expected master document write is waited for. get_lock sleeps whole seconds;
- * a device waits at most for a plugin's lock to expire (its timeout, 10 s, plus one).
+ * How long a device's expected master document write is waited for. get_lock sleeps whole seconds
+ * and a device's lock expires a second after it is taken: live, a device's write came at most 1.04 s
+ * after its mark. A device waiting longer (behind a plugin's lock, held up to 11 s) pings once more.
  */
-export const DEVICE_EDIT_TTL_MS = 12_000;
+export const DEVICE_EDIT_TTL_MS = 5_000;
 
 /**
  * Turns keyspace events into decisions, RhoConnect-exact. Holds the little state the rules need:

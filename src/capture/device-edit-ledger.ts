@@ -25,9 +25,10 @@
 // An `md_size` INCRBY while a run of its pair is expected is the device's own and takes the oldest
 // run; with none it is a plugin write. A plugin write that lands while a device run waits for the
 // lock takes that run instead and the device's write then pings: one ping for the pair either way.
-// Runs expire after `ttlMs` (a request that died between its marks and its write must not silence
-// plugin writes for long) and are dropped for a node whose subscription dropped (catch-up covers the
-// gap). Memory is proportional to device edits in flight.
+// Runs expire after `ttlMs`, counted from the start of their pair's busy spell (a request that died
+// between its marks and its write, or a run counted twice, must not silence plugin writes for long),
+// and are dropped for a node whose subscription dropped (catch-up covers the gap). Memory is
+// proportional to device edits in flight.
 
 /** A flush: the users it marked so far (each expects one write). */
 interface Flush {
@@ -113,9 +114,13 @@ export class DeviceEditLedger {
     if (!runs) return false;
     const t = this.now();
     while (runs.length > 0 && t - runs[0]!.at > this.ttlMs) runs.shift();
-    const taken = runs.shift() !== undefined;
+    const taken = runs.shift();
+    // The writes answer the count, not a particular run: the next run in line keeps the older time,
+    // so a run counted once too often ages from the start of its pair's busy spell and expires,
+    // instead of being renewed by every later run of a pair that never goes quiet.
+    if (taken && runs.length > 0) runs[0]!.at = Math.min(runs[0]!.at, taken.at);
     if (runs.length === 0) this.expected.delete(key);
-    return taken;
+    return taken !== undefined;
   }
 
   /** The node's subscription dropped: what it would have told us about is unknown now. */
