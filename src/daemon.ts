@@ -251,10 +251,13 @@ export class Daemon {
     }
     await supervisor.start(clusterNodes(masters, seed, supervisor.id));
     topology.on('change', () => void supervisor.setNodes(clusterNodes(topology.masters, seed, supervisor.id)));
+    const refresh = () => {
+      topology.refresh().catch((err: Error) => this.logger.error({ err: err.message }, 'cluster topology refresh failed'));
+    };
     // A dropped subscriber or a silent canary is often a failover: look at the cluster again at once.
-    supervisor.on('node-down', () => void topology.refresh());
-    supervisor.on('canary-failure', () => void topology.refresh());
-    void topology.refresh();
+    supervisor.on('node-down', refresh);
+    supervisor.on('canary-failure', refresh);
+    refresh();
   }
 
   /** The address the HTTP API listens on (port 0 in settings picks a free one). */

@@ -104,7 +104,13 @@ export class SettingsWatcher {
 
   private schedule(): void {
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.reload(), this.options.debounceMs ?? DEFAULT_DEBOUNCE_MS);
+    this.timer = setTimeout(() => {
+      try {
+        this.reload();
+      } catch (err) {
+        this.logger.error({ file: this.options.file, err: (err as Error).message }, 'settings reload failed; the running settings are kept');
+      }
+    }, this.options.debounceMs ?? DEFAULT_DEBOUNCE_MS);
   }
 
   /**
