@@ -11,7 +11,7 @@ import { clusterNodes, instanceNodes } from './capture/capture-nodes.js';
 import type { SlotRange } from './store/cluster-slots.js';
 import { ClusterTopology, type ClusterMaster } from './store/cluster-topology.js';
 import { clusterNodeOptions, connectStore, isCluster, resqueRedis, waitStoreReady, type StoreClient } from './store/store-connection.js';
-import { connectRedis } from './store/redis-connection.js';
+import { checkDatabase, connectRedis, followAvailability, type Availability } from './store/redis-connection.js';
 import { ChangeClassifier, type KeyspaceDecision } from './capture/classify.js';
 import { CoalescingWindow, type ChangeGroup } from './coalesce/coalescing-window.js';
 import { PingBacklog } from './coalesce/ping-backlog.js';
@@ -93,6 +93,8 @@ export class Daemon {
   private currentSettings: Settings;
   private stopping?: Promise<void>;
   private lastRedisError?: string;
+  /** Whether the store connection can serve commands now; logs its outages. */
+  private readonly availability: Availability;
 
   constructor(private readonly options: DaemonOptions) {
     this.currentSettings = options.settings;
@@ -107,6 +109,8 @@ export class Daemon {
         this.logger.debug({ err: err.message }, 'store connection error');
       });
     }
+    const first = settings.redis[0]!;
+    this.availability = followAvailability(this.redis, settings.rhopush.cluster ? `cluster ${first.label}` : first.label, this.logger);
     this.store = new RhoconnectStore(this.redis);
     this.adapters = options.adapters ?? createPushAdapters(() => this.currentSettings, this.logger, this.redis);
     this.pingJob = new PingJob(this.store, (p: Platform): PushAdapter => this.adapters.adapterFor(p), this.logger, {
@@ -186,9 +190,29 @@ export class Daemon {
     return this.currentSettings;
   }
 
+  /**
+   * Checks what can only be checked against the servers (databases, the HTTP address), then starts
+   * capture and the queue worker. Configuration problems are found before anything is written to
+   * Redis; if starting fails later, whatever did start is stopped again (leases released).
+   */
   async start(): Promise<void> {
+    // ioredis would quietly fall back to database 0 for a database the server does not have.
+    if (!this.settings.rhopush.cluster) for (const endpoint of this.settings.redis) await checkDatabase(endpoint);
     // Watch before connecting: an edit made while rhopush starts is not missed.
     await this.watcher?.start();
+    try {
+      await this.startParts();
+    } catch (err) {
+      await this.stop({ timeoutMs: 2000 }).catch(() => undefined);
+      throw err;
+    }
+    this.logger.info(
+      { environment: this.settings.environment, redis: this.settings.redis.map((r) => r.label), delivery: this.settings.rhopush.delivery },
+      'rhopush started',
+    );
+  }
+
+  private async startParts(): Promise<void> {
     // In cluster mode the topology answers first, with a clear error when the nodes are no cluster.
     const masters = await this.topology?.start();
     try {
@@ -200,6 +224,29 @@ export class Daemon {
       throw new Error(
         `cannot connect to Redis ${endpoint.label} (${this.lastRedisError ?? (err as Error).message}): start it or correct :redis: (or REDIS_URL); \`rhopush doctor\` checks the setup`,
       );
+    }
+    // The HTTP address is taken before capture and the worker write their leases and heartbeats.
+    if (this.options.http !== false) {
+      this.api = await createApiServer(
+        {
+          settings: () => this.settings,
+          ping: (p, t) => this.ping(p, t),
+          enqueue: (p) => this.enqueue(p),
+          store: this.store,
+          redisUnavailable: () => this.availability.unavailable(),
+          health: () => this.health(),
+          metrics: this.metrics,
+        },
+        this.logger,
+      );
+      const { host, port } = this.settings.rhopush.listen;
+      try {
+        await this.api.listen({ host, port });
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        const why = code === 'EADDRINUSE' ? 'the address is in use' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+        throw new Error(`cannot serve the HTTP API on ${host}:${port} (${why}): correct :rhopush: :listen:, or stop what holds the port`);
+      }
     }
     if (this.supervisor) await this.startCapture(this.supervisor, masters);
     if (this.options.queue !== false && isCluster(this.redis)) {
@@ -220,25 +267,6 @@ export class Daemon {
       });
       await this.worker.start();
     }
-    if (this.options.http !== false) {
-      this.api = await createApiServer(
-        {
-          settings: () => this.settings,
-          ping: (p, t) => this.ping(p, t),
-          enqueue: (p) => this.enqueue(p),
-          store: this.store,
-          health: () => this.health(),
-          metrics: this.metrics,
-        },
-        this.logger,
-      );
-      const { host, port } = this.settings.rhopush.listen;
-      await this.api.listen({ host, port });
-    }
-    this.logger.info(
-      { environment: this.settings.environment, redis: this.settings.redis.map((r) => r.label), delivery: this.settings.rhopush.delivery },
-      'rhopush started',
-    );
   }
 
   /** Capture on every instance of `:redis:`, or on every master of the cluster as it changes. */
@@ -269,7 +297,7 @@ export class Daemon {
   /** Every Redis link and subscription, for /healthz. */
   health(): HealthReport {
     const parts: HealthReport['parts'] = {
-      redis: { ok: this.redis.status === 'ready', detail: `store connection ${this.redis.status}` },
+      redis: { ok: this.redis.status === 'ready', detail: this.availability.unavailable() ?? `store connection ${this.redis.status}` },
     };
     for (const s of this.supervisor?.status() ?? []) {
       // A node another instance holds the lease for is captured there.
@@ -421,6 +449,7 @@ export class Daemon {
       }
       await within(this.supervisor?.close() ?? Promise.resolve(), left());
       await within(this.adapters.close(), left());
+      this.availability.stop();
       if (this.ownsRedis) {
         await within(this.redis.quit(), left());
         this.redis.disconnect();

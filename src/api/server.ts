@@ -28,6 +28,8 @@ export interface ApiDeps {
   /** Queues a ping as a Resque job (the REST `async` parameter). */
   enqueue: (ping: NormalizedPing) => Promise<EnqueuedPing>;
   store: RhoconnectStore;
+  /** Why Redis cannot serve the request now (it is reconnecting), or undefined when it can. */
+  redisUnavailable?: () => string | undefined;
   health: () => HealthReport;
   /** Served at /metrics; absent: /metrics is not served. */
   metrics?: Metrics;
