@@ -63,6 +63,7 @@ Settings edits apply while running (push_notify, partition_type, grouping, deliv
     .action(async (flags: SettingsFlags & { shutdownTimeout: number }) => {
       const settings = readSettings(flags);
       const logger = createLogger({ level: settings.rhopush.logLevel });
+      for (const warning of settings.warnings ?? []) logger.warn({ file: warning.file, line: warning.line }, `settings: ${warning.message}`);
       const daemon = createDaemon({ settings, logger, watchSettings: true });
       stopOnSignals(daemon, logger, flags.shutdownTimeout);
       process.on('SIGHUP', () => {
@@ -94,6 +95,7 @@ Settings edits apply while running (push_notify, partition_type, grouping, deliv
     .option('--json', 'print the result as JSON')
     .action(async (flags: SettingsFlags & { user: string[]; sources?: string; message?: string; badge?: string; sound?: string; vibrate?: string; json?: boolean; async?: boolean }) => {
       const settings = readSettings(flags);
+      for (const warning of settings.warnings ?? []) console.error(`rhopush: warning: ${warning.message}`);
       const params = { user_id: flags.user, sources: flags.sources, message: flags.message, badge: flags.badge, sound: flags.sound, vibrate: flags.vibrate };
       if (flags.async) {
         const queued = await enqueuePing(params, { settings });

@@ -145,6 +145,7 @@ export class SettingsWatcher {
       return this.fail(new SettingsError(file, undefined, (err as Error).message));
     }
 
+    for (const warning of next.warnings ?? []) this.logger.warn({ file: warning.file, line: warning.line }, `settings: ${warning.message}`);
     const running = this.options.current();
     const diff = diffSettings(running, next);
     if (this.failure) {
