@@ -38,9 +38,19 @@ export interface ApiDeps {
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
 export async function createApiServer(deps: ApiDeps, logger: Logger): Promise<FastifyInstance> {
+  // A client gets this long to send a whole request, headers and body: slower ones (a body trickling
+  // in a byte at a time) get 408 and lose the connection, so nobody holds connections without
+  // ever presenting a token. Node looks at open connections every checking interval.
+  const requestTimeout = deps.settings().rhopush.httpRequestTimeoutMs;
   const app: FastifyInstance = Fastify({
     loggerInstance: logger.child({ part: 'api' }) as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
+    requestTimeout,
+    http: {
+      requestTimeout,
+      headersTimeout: requestTimeout,
+      connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(requestTimeout / 4))),
+    },
     // Pings are logged once each by the daemon; a line per HTTP request would double them.
     logController: new LogController({ disableRequestLogging: true }),
     // Bracket notation (`api_token=...&user_id[]=a`) in query strings too, as RhoConnect reads them.
