@@ -13,6 +13,7 @@ import { healthRoutes } from './health-routes.js';
 import { metricsRoutes } from './metrics-routes.js';
 import type { Metrics } from '../metrics.js';
 import { parseFormBody, parseQueryString } from './form-body.js';
+import { parseJsonBody } from './json-body.js';
 
 /** A part's state for /healthz. */
 export interface HealthReport {
@@ -63,6 +64,9 @@ export async function createApiServer(deps: ApiDeps, logger: Logger): Promise<Fa
   await app.register(formbody, { parser: parseFormBody });
   // Only JSON and forms carry parameters; a text body would be ignored silently, so it gets 415.
   app.removeContentTypeParser('text/plain');
+  // JSON that says why a body is refused (see json-body.ts).
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonBody);
   // Every error a client can cause is a 4xx with a JSON reason; anything else is a logged 500.
   app.setErrorHandler((err: Error & { statusCode?: number }, request, reply) => {
     const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
