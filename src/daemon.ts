@@ -23,6 +23,7 @@ import type { Platform, PushAdapter } from './push/adapter.js';
 import { createPushAdapters, type PushAdapters } from './push/registry.js';
 import { RhoconnectStore } from './store/rhoconnect-store.js';
 import { Limiter } from './util/limiter.js';
+import { clip, firstNames } from './util/log-text.js';
 import { silentLogger } from './logger.js';
 import type { FastifyInstance } from 'fastify';
 import { createApiServer, type HealthReport } from './api/server.js';
@@ -65,6 +66,8 @@ const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 const MAX_CONCURRENT_PINGS = 64;
 /** An automatic ping that could not read users or clients is grouped again after this long. */
 const AUTO_PING_RETRY_MS = 1000;
+/** A ping's log line lists this many users (and sources) at most, then counts them. */
+const MAX_LOGGED_PING_NAMES = 20;
 
 export class Daemon {
   readonly logger: Logger;
@@ -377,7 +380,10 @@ export class Daemon {
       ran = true;
     } catch (err) {
       // Reading users and clients failed (Redis unreachable, failover): the change is not dropped.
-      this.logger.error({ user: group.user, sources: group.sources, err: (err as Error).message, retryMs: AUTO_PING_RETRY_MS }, 'automatic ping failed; retrying');
+      this.logger.error(
+        { user: clip(group.user), sources: firstNames(group.sources, MAX_LOGGED_PING_NAMES), err: (err as Error).message, retryMs: AUTO_PING_RETRY_MS },
+        'automatic ping failed; retrying',
+      );
       this.retryLater(group);
     } finally {
       if (snapshot) await this.supervisor!.afterPing(snapshot, ran);
@@ -481,9 +487,15 @@ function logPing(logger: Logger, result: PingResult, durationMs: number): void {
     const byOutcome = (platforms[push.platform] ??= {});
     byOutcome[push.outcome] = (byOutcome[push.outcome] ?? 0) + 1;
   }
+  // A REST call may name thousands of users (and sources): the line lists the first ones and counts.
+  const users = result.users.length > MAX_LOGGED_PING_NAMES ? { users: firstNames(result.users, MAX_LOGGED_PING_NAMES), userCount: result.users.length } : { users: result.users.map((u) => clip(u)) };
+  const sources =
+    result.sources.length > MAX_LOGGED_PING_NAMES
+      ? { sources: firstNames(result.sources, MAX_LOGGED_PING_NAMES), sourceCount: result.sources.length }
+      : { sources: result.sources.map((u) => clip(u)) };
   logger.info(
     {
-      ping: { users: result.users, sources: result.sources, trigger: result.trigger, platforms, errors: result.errors.length },
+      ping: { ...users, ...sources, trigger: result.trigger, platforms, errors: result.errors.length },
       ms: Math.round(durationMs * 10) / 10,
     },
     'ping',

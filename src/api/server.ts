@@ -14,6 +14,7 @@ import { metricsRoutes } from './metrics-routes.js';
 import type { Metrics } from '../metrics.js';
 import { parseFormBody, parseQueryString } from './form-body.js';
 import { parseJsonBody } from './json-body.js';
+import { clip } from '../util/log-text.js';
 
 /** A part's state for /healthz. */
 export interface HealthReport {
@@ -71,7 +72,7 @@ export async function createApiServer(deps: ApiDeps, logger: Logger): Promise<Fa
   app.setErrorHandler((err: Error & { statusCode?: number }, request, reply) => {
     const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     // The path only: the query string may carry an api_token.
-    if (status >= 500) request.log.error({ err: err.message, path: request.url.split('?')[0] }, 'request failed');
+    if (status >= 500) request.log.error({ err: clip(err.message, 1000), path: clip(request.url.split('?')[0]!) }, 'request failed');
     return reply.code(status).send({ error: status === 500 && err.statusCode === undefined ? `internal error: ${err.message}` : err.message });
   });
   app.setNotFoundHandler((request, reply) =>
