@@ -150,7 +150,7 @@ export class Daemon {
         handlers: {
           onChange: (change) => {
             options.onChange?.(change);
-            this.window.add(change.user, change.source, change.at);
+            this.window.add(change.user, change.source, change.at, change.catchUp ? 'catch-up' : 'auto');
           },
           onDecision: (decision, event, node, key) => {
             this.metrics.keyspaceEvent(event);
@@ -374,7 +374,7 @@ export class Daemon {
       await this.limiter.run(async () => {
         snapshot = await this.supervisor?.beforePing(group.user, group.sources);
         this.metrics.pingStarted(group.firstAt);
-        return this.pingJob.run({ user_id: [group.user], sources: group.sources }, 'auto');
+        return this.pingJob.run({ user_id: [group.user], sources: group.sources }, group.trigger);
       });
       this.metrics.pingFinished(group.firstAt);
       ran = true;
@@ -396,7 +396,7 @@ export class Daemon {
       if (this.stopping) return;
       for (const source of group.sources) {
         this.supervisor?.requeue(group.user, source);
-        this.window.add(group.user, source);
+        this.window.add(group.user, source, Date.now(), group.trigger);
       }
     }, AUTO_PING_RETRY_MS);
     this.retryTimers.add(timer);

@@ -22,6 +22,8 @@ export interface Change {
   source: string;
   node: string;
   at: number;
+  /** Found by catch-up after a gap rather than captured live. */
+  catchUp?: boolean;
 }
 
 export interface CaptureHandlers {

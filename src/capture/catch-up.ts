@@ -213,7 +213,7 @@ export class CatchUp extends EventEmitter {
       const possibleDuplicate = r.current !== null && r.pending !== null && r.pending.fp === r.current;
       result.pinged += 1;
       if (possibleDuplicate) result.possibleDuplicates += 1;
-      const change: Change = { user: r.pair.partition, source: r.pair.source, node, at: Date.now() };
+      const change: Change = { user: r.pair.partition, source: r.pair.source, node, at: Date.now(), catchUp: true };
       this.emit('ping', change, possibleDuplicate);
       this.options.onChange(change);
     });
