@@ -36,6 +36,8 @@ export interface DaemonOptions {
   logger?: Logger;
   /** Delivery override (replay, demo, tests): one adapter per platform. */
   adapters?: PushAdapters;
+  /** Where `:delivery: log` prints device pushes (default: `logger`; `rhopush ping` shows them whatever its log level). */
+  deliveryLogger?: Logger;
   /** Watch Redis and ping automatically (default true). */
   capture?: boolean;
   /** Serve the HTTP API on `:rhopush: :listen:` (default true). */
@@ -115,7 +117,7 @@ export class Daemon {
     const first = settings.redis[0]!;
     this.availability = followAvailability(this.redis, settings.rhopush.cluster ? `cluster ${first.label}` : first.label, this.logger);
     this.store = new RhoconnectStore(this.redis);
-    this.adapters = options.adapters ?? createPushAdapters(() => this.currentSettings, this.logger, this.redis);
+    this.adapters = options.adapters ?? createPushAdapters(() => this.currentSettings, this.logger, this.redis, options.deliveryLogger);
     this.pingJob = new PingJob(this.store, (p: Platform): PushAdapter => this.adapters.adapterFor(p), this.logger, {
       onPing: (result, ms) => {
         logPing(this.logger, result, ms);

@@ -103,9 +103,14 @@ Settings edits apply while running (push_notify, partition_type, grouping, deliv
         else console.log(`queued on resque:queue:${queued.queue} (${queued.queued} waiting): ${JSON.stringify(queued.job)}`);
         return;
       }
-      const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn' });
+      // Written at once, so that they come in order with the result printed below; with --json the
+      // log goes to stderr and stdout holds the result alone.
+      const fd = flags.json ? 2 : 1;
+      const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', sync: { fd } });
+      // With `:delivery: log` each device push is printed as `rhopush run` prints it, whatever the level.
+      const deliveryLogger = createLogger({ level: 'info', sync: { fd } });
       // A one-off ping: no capture, no HTTP listener, no queue jobs taken from the running daemon.
-      const daemon = createDaemon({ settings, logger, capture: false, http: false, queue: false });
+      const daemon = createDaemon({ settings, logger, deliveryLogger, capture: false, http: false, queue: false });
       await daemon.start();
       try {
         const result = await daemon.ping(params, 'cli');
