@@ -165,6 +165,9 @@ export class ResqueWorker {
 
   private async tick(): Promise<void> {
     if (this.stopping) return;
+    // While Redis is away (the daemon says so once), beats would only pile up in the connection's
+    // queue and each fail with a warning; the next tick after it is back beats again.
+    if (this.redis.status !== 'ready') return;
     try {
       await this.beat();
       if (this.options.onQueueDepth) {
