@@ -10,8 +10,8 @@
 // once for every event (no grouping, no device lookup): the floor this machine allows.
 import { Redis } from 'ioredis';
 import { ApnsStandIn } from '../src/testing/apns-stand-in.js';
-import { freePort, startRedisServer } from '../src/store/redis-server-process.js';
-import { startDaemonProcess } from './lib/daemon-process.js';
+import { startRedisServer } from '../src/store/redis-server-process.js';
+import { startDaemonOnFreePort } from './lib/daemon-process.js';
 import { BENCH_TOPIC, registerIphones, userOfToken } from './lib/devices.js';
 import { figure, percentile, waitFor, type BenchContext, type Figure } from './lib/harness.js';
 import { apnsTokenKey, settingsDir } from './lib/live-settings.js';
@@ -106,10 +106,11 @@ export async function benchLatency(ctx: BenchContext): Promise<Figure[]> {
 
   try {
     await registerIphones(redis, 0, measured + warm);
-    const listenPort = await freePort();
     for (const g of SETTINGS) {
-      dir.write({ redisPort: redisServer.port, sources: SOURCES, listenPort, apns: { port: standIn.port, ca: standIn.ca, key }, coalesceMs: g.quietMs, maxDelayMs: g.maxDelayMs });
-      const daemon = await startDaemonProcess(dir.file, listenPort);
+      const daemon = await startDaemonOnFreePort((listenPort) => {
+        dir.write({ redisPort: redisServer.port, sources: SOURCES, listenPort, apns: { port: standIn.port, ca: standIn.ca, key }, coalesceMs: g.quietMs, maxDelayMs: g.maxDelayMs });
+        return dir.file;
+      });
       try {
         // Warm-up (connections, provider token, JIT), not measured.
         await warmUp(g.rate, daemon.pid);

@@ -10,8 +10,8 @@
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { ApnsStandIn } from '../src/testing/apns-stand-in.js';
-import { freePort, startRedisServer } from '../src/store/redis-server-process.js';
-import { startDaemonProcess } from './lib/daemon-process.js';
+import { startRedisServer } from '../src/store/redis-server-process.js';
+import { startDaemonOnFreePort } from './lib/daemon-process.js';
 import { BENCH_TOPIC, registerIphones, userOfToken } from './lib/devices.js';
 import { figure, printJson, printTable, round, waitFor, type BenchContext, type Figure } from './lib/harness.js';
 import { apnsTokenKey, settingsDir } from './lib/live-settings.js';
@@ -86,9 +86,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   let writes = 0;
   try {
     await registerIphones(redis, 0, o.users);
-    const listenPort = await freePort();
-    dir.write({ redisPort: redisServer.port, sources: SOURCES, listenPort, apns: { port: standIn.port, ca: standIn.ca, key } });
-    const daemon = await startDaemonProcess(dir.file, listenPort);
+    const daemon = await startDaemonOnFreePort((listenPort) => {
+      dir.write({ redisPort: redisServer.port, sources: SOURCES, listenPort, apns: { port: standIn.port, ca: standIn.ca, key } });
+      return dir.file;
+    });
     try {
       await daemon.metrics(); // starts the event-loop histogram's first interval
       const started = performance.now();

@@ -11,7 +11,7 @@ import { clusterNodes, instanceNodes } from './capture/capture-nodes.js';
 import type { SlotRange } from './store/cluster-slots.js';
 import { ClusterTopology, type ClusterMaster } from './store/cluster-topology.js';
 import { clusterNodeOptions, connectStore, isCluster, resqueRedis, waitStoreReady, type StoreClient } from './store/store-connection.js';
-import { connectRedis } from './store/redis-connection.js';
+import { checkDatabase, connectRedis, followAvailability, type Availability } from './store/redis-connection.js';
 import { ChangeClassifier, type KeyspaceDecision } from './capture/classify.js';
 import { CoalescingWindow, type ChangeGroup } from './coalesce/coalescing-window.js';
 import { PingBacklog } from './coalesce/ping-backlog.js';
@@ -23,6 +23,7 @@ import type { Platform, PushAdapter } from './push/adapter.js';
 import { createPushAdapters, type PushAdapters } from './push/registry.js';
 import { RhoconnectStore } from './store/rhoconnect-store.js';
 import { Limiter } from './util/limiter.js';
+import { clip, firstNames } from './util/log-text.js';
 import { silentLogger } from './logger.js';
 import type { FastifyInstance } from 'fastify';
 import { createApiServer, type HealthReport } from './api/server.js';
@@ -35,6 +36,8 @@ export interface DaemonOptions {
   logger?: Logger;
   /** Delivery override (replay, demo, tests): one adapter per platform. */
   adapters?: PushAdapters;
+  /** Where `:delivery: log` prints device pushes (default: `logger`; `rhopush ping` shows them whatever its log level). */
+  deliveryLogger?: Logger;
   /** Watch Redis and ping automatically (default true). */
   capture?: boolean;
   /** Serve the HTTP API on `:rhopush: :listen:` (default true). */
@@ -67,6 +70,8 @@ const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 const MAX_CONCURRENT_PINGS = 64;
 /** An automatic ping that could not read users or clients is grouped again after this long. */
 const AUTO_PING_RETRY_MS = 1000;
+/** A ping's log line lists this many users (and sources) at most, then counts them. */
+const MAX_LOGGED_PING_NAMES = 20;
 
 export class Daemon {
   readonly logger: Logger;
@@ -95,6 +100,8 @@ export class Daemon {
   private currentSettings: Settings;
   private stopping?: Promise<void>;
   private lastRedisError?: string;
+  /** Whether the store connection can serve commands now; logs its outages. */
+  private readonly availability: Availability;
 
   constructor(private readonly options: DaemonOptions) {
     this.currentSettings = options.settings;
@@ -109,8 +116,10 @@ export class Daemon {
         this.logger.debug({ err: err.message }, 'store connection error');
       });
     }
+    const first = settings.redis[0]!;
+    this.availability = followAvailability(this.redis, settings.rhopush.cluster ? `cluster ${first.label}` : first.label, this.logger);
     this.store = new RhoconnectStore(this.redis);
-    this.adapters = options.adapters ?? createPushAdapters(() => this.currentSettings, this.logger, this.redis);
+    this.adapters = options.adapters ?? createPushAdapters(() => this.currentSettings, this.logger, this.redis, options.deliveryLogger);
     this.pingJob = new PingJob(this.store, (p: Platform): PushAdapter => this.adapters.adapterFor(p), this.logger, {
       onPing: (result, ms) => {
         logPing(this.logger, result, ms);
@@ -145,7 +154,7 @@ export class Daemon {
         handlers: {
           onChange: (change) => {
             options.onChange?.(change);
-            this.window.add(change.user, change.source, change.at);
+            this.window.add(change.user, change.source, change.at, change.catchUp ? 'catch-up' : 'auto');
           },
           onDecision: (decision, event, node, key) => {
             this.metrics.keyspaceEvent(event);
@@ -188,9 +197,29 @@ export class Daemon {
     return this.currentSettings;
   }
 
+  /**
+   * Checks what can only be checked against the servers (databases, the HTTP address), then starts
+   * capture and the queue worker. Configuration problems are found before anything is written to
+   * Redis; if starting fails later, whatever did start is stopped again (leases released).
+   */
   async start(): Promise<void> {
+    // ioredis would quietly fall back to database 0 for a database the server does not have.
+    if (!this.settings.rhopush.cluster) for (const endpoint of this.settings.redis) await checkDatabase(endpoint);
     // Watch before connecting: an edit made while rhopush starts is not missed.
     await this.watcher?.start();
+    try {
+      await this.startParts();
+    } catch (err) {
+      await this.stop({ timeoutMs: 2000 }).catch(() => undefined);
+      throw err;
+    }
+    this.logger.info(
+      { environment: this.settings.environment, redis: this.settings.redis.map((r) => r.label), delivery: this.settings.rhopush.delivery },
+      'rhopush started',
+    );
+  }
+
+  private async startParts(): Promise<void> {
     // In cluster mode the topology answers first, with a clear error when the nodes are no cluster.
     const masters = await this.topology?.start();
     try {
@@ -202,6 +231,29 @@ export class Daemon {
       throw new Error(
         `cannot connect to Redis ${endpoint.label} (${this.lastRedisError ?? (err as Error).message}): start it or correct :redis: (or REDIS_URL); \`rhopush doctor\` checks the setup`,
       );
+    }
+    // The HTTP address is taken before capture and the worker write their leases and heartbeats.
+    if (this.options.http !== false) {
+      this.api = await createApiServer(
+        {
+          settings: () => this.settings,
+          ping: (p, t) => this.ping(p, t),
+          enqueue: (p) => this.enqueue(p),
+          store: this.store,
+          redisUnavailable: () => this.availability.unavailable(),
+          health: () => this.health(),
+          metrics: this.metrics,
+        },
+        this.logger,
+      );
+      const { host, port } = this.settings.rhopush.listen;
+      try {
+        await this.api.listen({ host, port });
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        const why = code === 'EADDRINUSE' ? 'the address is in use' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+        throw new Error(`cannot serve the HTTP API on ${host}:${port} (${why}): correct :rhopush: :listen:, or stop what holds the port`);
+      }
     }
     if (this.supervisor) await this.startCapture(this.supervisor, masters);
     if (this.options.queue !== false && isCluster(this.redis)) {
@@ -222,25 +274,6 @@ export class Daemon {
       });
       await this.worker.start();
     }
-    if (this.options.http !== false) {
-      this.api = await createApiServer(
-        {
-          settings: () => this.settings,
-          ping: (p, t) => this.ping(p, t),
-          enqueue: (p) => this.enqueue(p),
-          store: this.store,
-          health: () => this.health(),
-          metrics: this.metrics,
-        },
-        this.logger,
-      );
-      const { host, port } = this.settings.rhopush.listen;
-      await this.api.listen({ host, port });
-    }
-    this.logger.info(
-      { environment: this.settings.environment, redis: this.settings.redis.map((r) => r.label), delivery: this.settings.rhopush.delivery },
-      'rhopush started',
-    );
   }
 
   /** Capture on every instance of `:redis:`, or on every master of the cluster as it changes. */
@@ -253,10 +286,13 @@ export class Daemon {
     }
     await supervisor.start(clusterNodes(masters, seed, supervisor.id));
     topology.on('change', () => void supervisor.setNodes(clusterNodes(topology.masters, seed, supervisor.id)));
+    const refresh = () => {
+      topology.refresh().catch((err: Error) => this.logger.error({ err: err.message }, 'cluster topology refresh failed'));
+    };
     // A dropped subscriber or a silent canary is often a failover: look at the cluster again at once.
-    supervisor.on('node-down', () => void topology.refresh());
-    supervisor.on('canary-failure', () => void topology.refresh());
-    void topology.refresh();
+    supervisor.on('node-down', refresh);
+    supervisor.on('canary-failure', refresh);
+    refresh();
   }
 
   /** The address the HTTP API listens on (port 0 in settings picks a free one). */
@@ -268,7 +304,7 @@ export class Daemon {
   /** Every Redis link and subscription, for /healthz. */
   health(): HealthReport {
     const parts: HealthReport['parts'] = {
-      redis: { ok: this.redis.status === 'ready', detail: `store connection ${this.redis.status}` },
+      redis: { ok: this.redis.status === 'ready', detail: this.availability.unavailable() ?? `store connection ${this.redis.status}` },
     };
     for (const s of this.supervisor?.status() ?? []) {
       // A node another instance holds the lease for is captured there.
@@ -342,13 +378,16 @@ export class Daemon {
       await this.limiter.run(async () => {
         snapshot = await this.supervisor?.beforePing(group.user, group.sources);
         this.metrics.pingStarted(group.firstAt);
-        return this.pingJob.run({ user_id: [group.user], sources: group.sources }, 'auto');
+        return this.pingJob.run({ user_id: [group.user], sources: group.sources }, group.trigger);
       });
       this.metrics.pingFinished(group.firstAt);
       ran = true;
     } catch (err) {
       // Reading users and clients failed (Redis unreachable, failover): the change is not dropped.
-      this.logger.error({ user: group.user, sources: group.sources, err: (err as Error).message, retryMs: AUTO_PING_RETRY_MS }, 'automatic ping failed; retrying');
+      this.logger.error(
+        { user: clip(group.user), sources: firstNames(group.sources, MAX_LOGGED_PING_NAMES), err: (err as Error).message, retryMs: AUTO_PING_RETRY_MS },
+        'automatic ping failed; retrying',
+      );
       this.retryLater(group);
     } finally {
       if (snapshot) await this.supervisor!.afterPing(snapshot, ran);
@@ -361,7 +400,7 @@ export class Daemon {
       if (this.stopping) return;
       for (const source of group.sources) {
         this.supervisor?.requeue(group.user, source);
-        this.window.add(group.user, source);
+        this.window.add(group.user, source, Date.now(), group.trigger);
       }
     }, AUTO_PING_RETRY_MS);
     this.retryTimers.add(timer);
@@ -420,6 +459,7 @@ export class Daemon {
       }
       await within(this.supervisor?.close() ?? Promise.resolve(), left());
       await within(this.adapters.close(), left());
+      this.availability.stop();
       if (this.ownsRedis) {
         await within(this.redis.quit(), left());
         this.redis.disconnect();
@@ -451,9 +491,15 @@ function logPing(logger: Logger, result: PingResult, durationMs: number): void {
     const byOutcome = (platforms[push.platform] ??= {});
     byOutcome[push.outcome] = (byOutcome[push.outcome] ?? 0) + 1;
   }
+  // A REST call may name thousands of users (and sources): the line lists the first ones and counts.
+  const users = result.users.length > MAX_LOGGED_PING_NAMES ? { users: firstNames(result.users, MAX_LOGGED_PING_NAMES), userCount: result.users.length } : { users: result.users.map((u) => clip(u)) };
+  const sources =
+    result.sources.length > MAX_LOGGED_PING_NAMES
+      ? { sources: firstNames(result.sources, MAX_LOGGED_PING_NAMES), sourceCount: result.sources.length }
+      : { sources: result.sources.map((u) => clip(u)) };
   logger.info(
     {
-      ping: { users: result.users, sources: result.sources, trigger: result.trigger, platforms, errors: result.errors.length },
+      ping: { ...users, ...sources, trigger: result.trigger, platforms, errors: result.errors.length },
       ms: Math.round(durationMs * 10) / 10,
     },
     'ping',

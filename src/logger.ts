@@ -1,4 +1,5 @@
 import { pino, type Logger, type DestinationStream, type LoggerOptions as PinoOptions } from 'pino';
+import pinoPretty from 'pino-pretty';
 
 export type { Logger };
 
@@ -8,6 +9,11 @@ export interface LoggerOptions {
   /** Pretty, human-readable lines; default: when stdout is a terminal (and not under CI). */
   pretty?: boolean;
   destination?: DestinationStream;
+  /**
+   * Write each line at once (to stdout, or stderr with `fd: 2`), in order with what the command
+   * prints itself: for one-off commands. The daemon buffers instead.
+   */
+  sync?: { fd: 1 | 2 };
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -28,16 +34,25 @@ const REDACT_PATHS = [
   'req.headers.authorization',
 ];
 
+const PRETTY = { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' };
+
 /** JSON lines (pino); pretty on a terminal. */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const level = resolveLevel(options.level ?? process.env.LOG_LEVEL);
   const pretty = options.pretty ?? (process.stdout.isTTY === true && !process.env.CI);
   const base: PinoOptions = { level, base: { name: 'rhopush' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } };
   if (options.destination) return pino(base, options.destination);
+  if (options.sync) {
+    const dest = options.sync.fd;
+    const tty = (dest === 1 ? process.stdout : process.stderr).isTTY === true && !process.env.CI;
+    return (options.pretty ?? tty)
+      ? pino(base, pinoPretty({ ...PRETTY, destination: dest, sync: true }))
+      : pino(base, pino.destination({ dest, sync: true }));
+  }
   if (pretty) {
     return pino({
       ...base,
-      transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' } },
+      transport: { target: 'pino-pretty', options: PRETTY },
     });
   }
   // Buffered writes to stdout, flushed every 100 ms: at thousands of pings a second a write per line

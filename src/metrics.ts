@@ -220,11 +220,11 @@ export class Metrics {
 
     const reloads = new Counter({
       name: `${PREFIX}config_reloads_total`,
-      help: 'Reloads of settings.yml, by result (applied, failed: last good settings kept)',
+      help: 'Reloads of settings.yml, by result (applied; rejected: the file did not parse or validate, the last good settings kept)',
       labelNames: ['result'],
       registers,
     });
-    this.configReloads = new LabelledCounter(reloads, ['applied', 'failed']);
+    this.configReloads = new LabelledCounter(reloads, ['applied', 'rejected']);
     this.configOk = new Gauge({
       name: `${PREFIX}config_last_reload_ok`,
       help: '1 when the settings file in use is the one on disk, 0 while a bad file is being ignored',
@@ -373,9 +373,9 @@ export class Metrics {
 
   // --- settings --------------------------------------------------------------------------------
 
-  /** A settings reload was applied, or failed and the last good settings were kept. */
+  /** A settings reload was applied, or the file was rejected and the last good settings kept. */
   configReload(ok: boolean): void {
-    this.configReloads.inc(ok ? 'applied' : 'failed');
+    this.configReloads.inc(ok ? 'applied' : 'rejected');
     this.configOk.set(ok ? 1 : 0);
   }
 }

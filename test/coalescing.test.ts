@@ -25,8 +25,8 @@ describe('CoalescingWindow', () => {
     expect(groups).toEqual([]);
     vi.advanceTimersByTime(1);
     expect(groups.sort((a, b) => a.user.localeCompare(b.user))).toEqual([
-      { user: 'alice', sources: ['Product', 'Contact'], firstAt: 1_000_000, changes: 3 },
-      { user: 'bob', sources: ['Product'], firstAt: 1_000_050, changes: 1 },
+      { user: 'alice', sources: ['Product', 'Contact'], firstAt: 1_000_000, changes: 3, trigger: 'auto' },
+      { user: 'bob', sources: ['Product'], firstAt: 1_000_050, changes: 1, trigger: 'auto' },
     ]);
     expect(window.size).toBe(0);
   });

@@ -55,7 +55,17 @@ describe('rhopush CLI', () => {
     const result = await runCli(['ping', '-s', settings, '-e', 'test', '--user', 'alice', '--user', 'ghost', '--sources', 'Product', '--message', 'hello']);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
-    const lines = result.stdout.trim().split('\n');
+    const all = result.stdout.trim().split('\n');
+    // With delivery log, each device push is printed first, as `rhopush run` prints it.
+    const pushes = all.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; push: { platform: string; user: string; payload: unknown } });
+    expect(pushes.map((p) => p.msg)).toEqual(['device push (delivery: log)', 'device push (delivery: log)']);
+    expect(pushes.find((p) => p.push.platform === 'apple')!.push).toMatchObject({
+      user: 'alice',
+      client: 'c1',
+      token: 'aaaa11…3333',
+      payload: { aps: { alert: 'hello', 'content-available': 1 }, do_sync: ['Product'] },
+    });
+    const lines = all.filter((l) => !l.startsWith('{'));
     expect(lines[0]).toBe('ghost: unknown user or no registered clients');
     expect(lines).toEqual(
       expect.arrayContaining([
@@ -73,6 +83,8 @@ describe('rhopush CLI', () => {
     const json = await runCli(['ping', '-s', settings, '-e', 'test', '--user', 'alice', '--json']);
     expect(json.code).toBe(0);
     const parsed = JSON.parse(json.stdout) as { users: string[]; pushes: unknown[]; trigger: string };
+    // stdout holds the result alone; the device pushes went to stderr.
+    expect(json.stderr.trim().split('\n').map((l) => (JSON.parse(l) as { msg: string }).msg)).toEqual(['device push (delivery: log)', 'device push (delivery: log)']);
     expect(parsed).toMatchObject({ users: ['alice'], trigger: 'cli' });
     expect(parsed.pushes).toHaveLength(3);
     const bad = await runCli(['ping', '-s', settings, '-e', 'test', '--user', 'alice', '--badge', 'many']);

@@ -247,14 +247,17 @@ describe('rhopush doctor', () => {
     expect(line(report, /FCM project id/).fix).toContain("the service account's is p");
     expect(line(report, /FCM package name/).line).toBe('FCM package name: Missing `:package_name:` option in settings/settings.yml');
     expect(line(report, /RhoConnect Push/).status).toBe('fail');
-    expect(line(report, /API token/).line).toContain('not an admin');
+    // A configured token is valid because it is configured; whom RhoConnect gave it to is shown.
+    expect(line(report, /API token/)).toMatchObject({ status: 'ok', line: expect.stringContaining('(user alice, not an admin)') });
 
+    // RhoConnect not knowing the configured token changes nothing: rhopush accepts it.
     const noProject = await doctor(settingsFile({ redis: `127.0.0.1:${ready.port}`, apiToken: 'unknown-token', extra: '  :fcm_project_id: ""\n  :package_name: com.example\n' }));
-    expect(line(noProject, /API token/).line).toContain('Redis does not know it');
+    expect(line(noProject, /API token/)).toMatchObject({ status: 'ok', line: 'API token: configured (:api_token:); REST pings with it are accepted' });
 
+    // Without one, the REST API takes the tokens RhoConnect issued to admins: nothing to fix.
     const noToken = await doctor(settingsFile({ redis: `127.0.0.1:${ready.port}` }));
-    expect(line(noToken, /API token/).status).toBe('fail');
-    expect(line(noToken, /API token/).fix).toContain(':api_token:');
+    expect(line(noToken, /API token/).status).toBe('skip');
+    expect(line(noToken, /API token/).line).toContain('only tokens RhoConnect issued to admin users');
   });
 
   it('reports a settings file that does not parse with its line, and nothing else', async () => {
@@ -264,6 +267,21 @@ describe('rhopush doctor', () => {
     expect(report.checks[0]!.status).toBe('fail');
     expect(report.checks[0]!.line).toMatch(/broken\.yml:\d+/);
     expect(report.checks[0]!.fix).toMatch(/line \d+/);
+  });
+
+  it('passes on the settings.yml rhopush ships (pointed at a running Redis with REDIS_URL)', async () => {
+    const shipped = join(import.meta.dirname, '..', 'settings.yml');
+    const result = await runCli(['doctor', '-s', shipped, '-e', 'development'], { REDIS_URL: `redis://127.0.0.1:${ready.port}` });
+    expect(result.stdout).toMatch(/^✓ API token: configured \(:api_token:\); REST pings with it are accepted$/m);
+    expect(result.stdout).toContain('All checks passed.');
+    expect(result.code).toBe(0);
+  });
+
+  it('shows unknown :rhopush: keys as warnings (!) that do not fail, with the nearest known name', async () => {
+    const report = await doctor(settingsFile({ redis: `127.0.0.1:${ready.port}`, apiToken: ADMIN_TOKEN, rhopush: '    :coalesce: 50\n' }));
+    expect(line(report, /coalesce:/)).toMatchObject({ status: 'warn', line: expect.stringMatching(/:test: :rhopush: :coalesce: is not a rhopush setting and is ignored; did you mean :coalesce_ms:\?$/) });
+    expect(formatDoctorReport(report)).toMatch(/^! settings: .*:coalesce: is not a rhopush setting/m);
+    expect(report.ok).toBe(true);
   });
 
   it('the CLI prints one line per check and exits 1 when anything is ✗, 0 when all pass', async () => {

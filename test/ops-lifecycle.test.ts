@@ -1,12 +1,15 @@
 // The real CLI daemon under signals: SIGTERM still delivers a change captured just before it and
-// exits 0; a second signal exits at once.
+// exits 0; a second signal exits at once; `npm start` stops with npm; a configuration problem found
+// at start exits 2 before anything is written.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testSettingsYaml, useRedisServer } from './helpers/redis.js';
+import { Redis } from 'ioredis';
+import { startRedisServer, testSettingsYaml, useRedisServer } from './helpers/redis.js';
 import { createUser, pushObjects, registerClient } from './helpers/rhoconnect.js';
-import { LogWatcher, spawnCli } from './helpers/cli.js';
+import { LogWatcher, runCli, spawnCli } from './helpers/cli.js';
 
 const redis = useRedisServer();
 
@@ -70,6 +73,41 @@ describe('rhopush run: lifecycle', () => {
       expect(daemon.lines.some((l) => l.msg === 'rhopush stopped')).toBe(false);
     } finally {
       server.kill('SIGCONT');
+    }
+  });
+
+  it('npm start stops when npm is killed (npm does not pass the signal on)', async () => {
+    const root = join(import.meta.dirname, '..');
+    // Our own npm's `start` script: npm → sh → node dist/cli.js run --stop-with-parent.
+    // --ignore-scripts skips prestart's build (npm test has just built; other suites run dist meanwhile).
+    const npm = spawn('npm', ['start', '--silent', '--ignore-scripts', '--', '--settings', settings, '--env', 'test'], {
+      cwd: root,
+      env: { ...process.env, LOG_LEVEL: 'info', npm_config_update_notifier: 'false' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    // The daemon writes to npm's stdout pipe, which it shares: it stays open until the daemon exits.
+    const daemon = new LogWatcher(npm as never);
+    await daemon.waitFor('rhopush started');
+    npm.kill('SIGTERM');
+    await daemon.waitFor('the process that started rhopush has exited: stopping');
+    await daemon.waitFor('rhopush stopped');
+    // The pipe closes once the last process writing to it (the daemon) has exited.
+    await new Promise((resolve) => (npm.stdout.readableEnded ? resolve(undefined) : npm.stdout.once('end', resolve)));
+  }, 60_000);
+
+  it('a database the server does not have: exit 2 with a clear message, nothing written anywhere', async () => {
+    const empty = await startRedisServer();
+    const probe = new Redis(empty.port, '127.0.0.1');
+    try {
+      const result = await runCli(['run', '--settings', settings, '--env', 'test'], { REDIS_URL: `redis://127.0.0.1:${empty.port}/99` });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(/^rhopush: Redis 127\.0\.0\.1:\d+\/99: database 99 cannot be used \(it has 16: 0 to 15\)/);
+      expect(result.stdout).not.toContain('rhopush started');
+      // No lease, worker entry or heartbeat landed in any database.
+      expect((await probe.info('keyspace')).trim()).toBe('# Keyspace');
+    } finally {
+      probe.disconnect();
+      await empty.stop();
     }
   });
 });

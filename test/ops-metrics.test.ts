@@ -126,7 +126,7 @@ describe('metrics, health and OpenAPI endpoints', () => {
     const text = await scrape();
     expect(sample(text, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);
     expect(sample(text, 'nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
-    expect(sample(text, 'rhopush_config_reloads_total', { result: 'failed' })).toBe(0);
+    expect(sample(text, 'rhopush_config_reloads_total', { result: 'rejected' })).toBe(0);
     expect(sample(text, 'rhopush_config_last_reload_ok')).toBe(1);
   });
 

@@ -153,7 +153,7 @@ describe('hot reload of settings.yml on a running daemon', () => {
     expect(body.parts.config?.warning).toContain('invalid YAML');
     expect(body.warnings?.[0]).toMatch(/^config: /);
     const metrics = await (await fetch(`http://${host}:${port}/metrics`)).text();
-    expect(metrics).toMatch(/^rhopush_config_reloads_total\{result="failed"\} 1$/m);
+    expect(metrics).toMatch(/^rhopush_config_reloads_total\{result="rejected"\} 1$/m);
     expect(metrics).toMatch(/^rhopush_config_last_reload_ok 0$/m);
   });
 

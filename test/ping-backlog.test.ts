@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { PingBacklog } from '../src/coalesce/ping-backlog.js';
 import { Limiter } from '../src/util/limiter.js';
 
-const group = (user: string, sources: string[], firstAt = 1000, changes = sources.length) => ({ user, sources, firstAt, changes });
+const group = (user: string, sources: string[], firstAt = 1000, changes = sources.length, trigger: 'auto' | 'catch-up' = 'auto') => ({ user, sources, firstAt, changes, trigger });
 
 describe('PingBacklog', () => {
   it('hands groups out in the order they came, each once', () => {
@@ -18,13 +18,23 @@ describe('PingBacklog', () => {
     expect(backlog.size).toBe(0);
   });
 
+  it('a waiting catch-up group that a live one joins becomes an ordinary automatic ping', () => {
+    const backlog = new PingBacklog();
+    backlog.add(group('alice', ['Product'], 1000, 1, 'catch-up'));
+    backlog.add(group('bob', ['Product'], 1000, 1, 'catch-up'));
+    backlog.add(group('bob', ['Contact'], 1100, 1, 'catch-up'));
+    backlog.add(group('alice', ['Contact'], 1100, 1, 'auto'));
+    expect(backlog.take()).toMatchObject({ user: 'alice', trigger: 'auto' });
+    expect(backlog.take()).toMatchObject({ user: 'bob', trigger: 'catch-up' });
+  });
+
   it("a user's later group joins the waiting one: every source, earliest first change, changes summed", () => {
     const backlog = new PingBacklog();
     backlog.add(group('alice', ['Product'], 1000, 2));
     backlog.add(group('bob', ['Contact'], 1100));
     expect(backlog.add(group('alice', ['Contact', 'Product'], 900, 3))).toBe(false);
     expect(backlog.size).toBe(2);
-    expect(backlog.take()).toEqual({ user: 'alice', sources: ['Product', 'Contact'], firstAt: 900, changes: 5 });
+    expect(backlog.take()).toEqual({ user: 'alice', sources: ['Product', 'Contact'], firstAt: 900, changes: 5, trigger: 'auto' });
     // Once taken (its ping started), the user's next group waits on its own again.
     expect(backlog.add(group('alice', ['Order']))).toBe(true);
     expect(backlog.take()).toMatchObject({ user: 'bob' });

@@ -41,6 +41,18 @@ describe('scale metrics', () => {
     const text = await second.metrics.text();
     expect(sample(text, 'rhopush_catch_up_pairs_total', 'result="changed"')).toBe(1);
     expect(sample(text, 'rhopush_catch_up_duration_seconds_count')).toBe(1);
+    // Its ping is counted (and logged) as a catch-up ping, not as a live one.
+    expect(sample(text, 'rhopush_pings_total', 'trigger="catch-up"')).toBe(1);
+    expect(sample(text, 'rhopush_pings_total', 'trigger="auto"')).toBe(0);
+
+    // A live change of the same user joining the group makes it an ordinary automatic ping.
+    second.window.add('ann', 'Contact', Date.now(), 'catch-up');
+    second.window.add('ann', 'Product', Date.now(), 'auto');
+    second.window.flushAll();
+    await second.drain();
+    const after = await second.metrics.text();
+    expect(sample(after, 'rhopush_pings_total', 'trigger="auto"')).toBe(1);
+    expect(sample(after, 'rhopush_pings_total', 'trigger="catch-up"')).toBe(1);
     await second.stop();
   });
 });

@@ -53,7 +53,8 @@ async function startDaemon(record: PingRecord, http = false, leaseMs?: number): 
     settings: scaleSettings({ redis: redisList(), leaseMs }),
     http,
     onPing: (r) => {
-      if (r.trigger === 'auto') record.add(r.users, r.sources);
+      // Live captures and catch-ups alike (REST pings of the standby check are left out).
+      if (r.trigger === 'auto' || r.trigger === 'catch-up') record.add(r.users, r.sources);
     },
   });
   daemons.push(d);
@@ -132,7 +133,7 @@ describe('two rhopush instances', () => {
           return;
         }
         if (entry.msg === 'rhopush started') started = true;
-        if (entry.msg === 'ping' && entry.ping?.trigger === 'auto') {
+        if (entry.msg === 'ping' && (entry.ping?.trigger === 'auto' || entry.ping?.trigger === 'catch-up')) {
           own.add(entry.ping.users, entry.ping.sources);
           childPings.add(entry.ping.users, entry.ping.sources);
         }

@@ -142,4 +142,79 @@ describe('settings.yml, read as RhoConnect reads it', () => {
     expect(s.push.iphoneCertificates).toEqual({ 'com.example.orders': { certFile: 'settings/a.pem', passphrase: '' } });
     expect(s.rhopush.delivery).toBe('live');
   });
+
+  it('reports every problem in the file at once, each with its line', () => {
+    const bad = [
+      ':sources:',
+      '  Product:',
+      '    :partition_type: team',
+      ':development:',
+      '  :redis: localhost:6379',
+      '  :rhopush:',
+      '    :coalesce_ms: soon',
+      '    :cluster: maybe',
+      '    :delivery: loud',
+      '',
+    ].join('\n');
+    let error: SettingsError | undefined;
+    try {
+      parseSettings(bad, '/app/settings.yml', noEnv);
+    } catch (err) {
+      error = err as SettingsError;
+    }
+    expect(error).toBeInstanceOf(SettingsError);
+    expect(error!.problems.map((p) => p.line)).toEqual([3, 7, 8, 9]);
+    expect(error!.message.split('\n')).toEqual([
+      '/app/settings.yml: 4 problems:',
+      '  /app/settings.yml:3:5: :sources: :Product: :partition_type: expected user or app (got "team")',
+      '  /app/settings.yml:7:5: :development: :rhopush: :coalesce_ms: expected a whole number (got "soon")',
+      '  /app/settings.yml:8:5: :development: :rhopush: :cluster: expected true or false (got "maybe")',
+      '  /app/settings.yml:9:5: :development: :rhopush: :delivery: expected one of live, log (got "loud")',
+    ]);
+    // The first problem's place is the error's own, for callers that show one line.
+    expect(error!.line).toBe(3);
+  });
+
+  it("takes rhopush's own flags as true or false only; RhoConnect's push_notify keeps its rule", () => {
+    const rp = (v: string) => `:development:\n  :rhopush:\n    :cluster: ${v}\n    :apns:\n      :production: ${v}\n`;
+    expect(parseSettings(rp('true'), 'f', noEnv).rhopush).toMatchObject({ cluster: true, apns: { production: true } });
+    expect(parseSettings(rp("'false'"), 'f', noEnv).rhopush).toMatchObject({ cluster: false, apns: { production: false } });
+    expect(() => parseSettings(rp('yes'), 'f', noEnv)).toThrow(/:cluster: expected true or false \(got "yes"\)\n.*:apns: :production: expected true or false/);
+    // push_notify is RhoConnect's: anything but true is off, as RhoConnect reads it.
+    const yes = parseSettings(`:sources:\n  A:\n    :push_notify: 'yes'\n:development:\n  :redis: localhost:6379\n`, 'f', noEnv);
+    expect(sourcePolicy(yes, 'A').pushNotify).toBe(false);
+  });
+
+  it('warns about unknown keys under :rhopush: with the nearest known name, and keeps going', () => {
+    const s = parseSettings(
+      ':development:\n  :rhopush:\n    :coalesce: 50\n    :max_delay: 500\n    :delivry: log\n    :apns:\n      :topik: com.example\n    :frobnicate: 1\n',
+      '/app/settings.yml',
+      noEnv,
+    );
+    expect(s.warnings!.map((w) => w.message)).toEqual([
+      '/app/settings.yml:3:5: :development: :rhopush: :coalesce: is not a rhopush setting and is ignored; did you mean :coalesce_ms:?',
+      '/app/settings.yml:4:5: :development: :rhopush: :max_delay: is not a rhopush setting and is ignored; did you mean :max_delay_ms:?',
+      '/app/settings.yml:5:5: :development: :rhopush: :delivry: is not a rhopush setting and is ignored; did you mean :delivery:?',
+      expect.stringMatching(/^\/app\/settings\.yml:8:5: :development: :rhopush: :frobnicate: is not a rhopush setting and is ignored; known keys: :listen:, /),
+      '/app/settings.yml:7:7: :development: :rhopush: :apns: :topik: is not a rhopush setting and is ignored; did you mean :topic:?',
+    ]);
+    // Keys outside :rhopush: are RhoConnect's (or the app's): never warned about.
+    expect(parseSettings(base, 'f', noEnv).warnings).toEqual([]);
+  });
+
+  it('refuses a quiet period longer than the longest wait, which could never apply', () => {
+    const rp = (body: string) => `:development:\n  :rhopush:\n${body}`;
+    expect(() => parseSettings(rp('    :coalesce_ms: 2000\n    :max_delay_ms: 1000\n'), 'f', noEnv)).toThrow(
+      /f:3:5: :development: :rhopush: :coalesce_ms: expected :coalesce_ms: \(2000\) at most :max_delay_ms: \(1000\)/,
+    );
+    // Only :max_delay_ms: set, below the default quiet period: that one is named.
+    expect(() => parseSettings(rp('    :max_delay_ms: 50\n'), 'f', noEnv)).toThrow(/:max_delay_ms: expected :coalesce_ms: \(100, the default\) at most :max_delay_ms: \(50\)/);
+    expect(parseSettings(rp('    :coalesce_ms: 1000\n    :max_delay_ms: 1000\n'), 'f', noEnv).rhopush).toMatchObject({ coalesceMs: 1000, maxDelayMs: 1000 });
+  });
+
+  it('refuses a database other than 0 with Redis Cluster, which has only database 0', () => {
+    expect(() => parseSettings(':development:\n  :redis: 10.0.0.1:7000:3\n  :rhopush:\n    :cluster: true\n', 'f', noEnv)).toThrow(
+      /:development: :redis: expected database 0 with :rhopush: :cluster: true/,
+    );
+  });
 });

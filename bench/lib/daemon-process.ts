@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../../src/store/redis-server-process.js';
 import { EXTRA_NODE_ARGS } from './processes.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -66,6 +67,22 @@ export async function startDaemonProcess(settingsFile: string, port: number, env
       clearTimeout(timer);
     },
   };
+}
+
+/**
+ * Starts `rhopush run` on a port free a moment ago; when another process takes that port before
+ * rhopush listens on it, tries again on another one. `write` writes the settings for a port and
+ * returns the file.
+ */
+export async function startDaemonOnFreePort(write: (port: number) => string, environment = 'bench'): Promise<DaemonProcess> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    try {
+      return await startDaemonProcess(write(port), port, environment);
+    } catch (err) {
+      if (attempt >= 5 || !/address is in use/.test((err as Error).message)) throw err;
+    }
+  }
 }
 
 /** Prometheus text format → `name{labels}` → value (comments skipped). */

@@ -43,7 +43,13 @@ export function sameToken(a: string, b: string): boolean {
  * does not compare the token character by character, so only the configured token needs the
  * constant-time comparison.
  */
-export async function checkApiToken(tokens: PresentedToken[], configured: string | undefined, store: RhoconnectStore): Promise<ApiTokenOutcome> {
+export async function checkApiToken(
+  tokens: PresentedToken[],
+  configured: string | undefined,
+  store: RhoconnectStore,
+  /** Why Redis cannot answer now: a lookup would wait for it, so it throws this reason instead. */
+  unavailable?: () => string | undefined,
+): Promise<ApiTokenOutcome> {
   if (tokens.length === 0) return { ok: false, error: NO_API_TOKEN };
   for (const token of tokens) {
     if (token === null || token.length > MAX_TOKEN_LENGTH) continue;
@@ -51,6 +57,8 @@ export async function checkApiToken(tokens: PresentedToken[], configured: string
   }
   for (const token of tokens) {
     if (token === null || token.length > MAX_TOKEN_LENGTH) continue;
+    const down = unavailable?.();
+    if (down) throw new Error(down);
     const user = await store.apiTokenUser(token);
     if (user !== undefined && (await store.userExists(user)) && (await store.isAdmin(user))) return { ok: true, via: 'token-record', user };
   }

@@ -121,7 +121,7 @@ const routeSchema = {
     413: { description: 'Body larger than 1 MiB.', ...errorSchema },
     415: { description: 'Neither JSON nor form-encoded.', ...errorSchema },
     422: { description: "No API token provided / Invalid/missing API user (RhoConnect's answers).", ...errorSchema },
-    503: { description: 'Redis unreachable: the token could not be checked or the job not queued.', ...errorSchema },
+    503: { description: 'Redis unreachable: the token could not be checked, or the ping not sent or queued (the reason says which).', ...errorSchema },
     500: {
       description: 'Some device pushes failed: every message, and the whole summary.',
       type: 'object',
@@ -159,9 +159,12 @@ async function handlePing(request: FastifyRequest, reply: FastifyReply, deps: Ap
   const params: Record<string, unknown> = { ...query, ...(bodyIsObject ? (body as Record<string, unknown>) : {}) };
 
   const settings = deps.settings();
+  // While Redis is reconnecting, a command would wait in the connection's queue until it is back:
+  // answer at once instead, saying why.
+  const unavailable = () => deps.redisUnavailable?.();
   let auth: ApiTokenOutcome;
   try {
-    auth = await checkApiToken(presentedTokens(request.headers[API_TOKEN_HEADER], params.api_token), settings.apiToken, deps.store);
+    auth = await checkApiToken(presentedTokens(request.headers[API_TOKEN_HEADER], params.api_token), settings.apiToken, deps.store, unavailable);
   } catch (err) {
     return reply.code(503).send({ error: `cannot check the API token: ${(err as Error).message}` });
   }
@@ -178,6 +181,11 @@ async function handlePing(request: FastifyRequest, reply: FastifyReply, deps: Ap
     throw err;
   }
 
+  const down = unavailable();
+  if (down) {
+    const what = wantsAsync(params.async) ? 'the ping was not queued' : 'the ping was not sent';
+    return reply.code(503).send({ error: `${down}: ${what}; try again once it is back` });
+  }
   if (wantsAsync(params.async)) {
     let queued: EnqueuedPing;
     try {
@@ -187,7 +195,13 @@ async function handlePing(request: FastifyRequest, reply: FastifyReply, deps: Ap
     }
     return reply.code(200).send({ queued: true, queue: queued.queue, users: ping.users, sources: ping.sources });
   }
-  const result = await deps.ping(ping, 'rest');
+  let result: PingResult;
+  try {
+    result = await deps.ping(ping, 'rest');
+  } catch (err) {
+    // Device push failures are in the result; a ping only throws when it cannot read users and clients.
+    return reply.code(503).send({ error: `cannot read users and clients from Redis: ${(err as Error).message}` });
+  }
   const summary = summarize(result);
   if (result.errors.length > 0) return reply.code(500).send({ error: result.errors.join('\n'), ...summary });
   return reply.code(200).send(summary);

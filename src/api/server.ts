@@ -13,6 +13,8 @@ import { healthRoutes } from './health-routes.js';
 import { metricsRoutes } from './metrics-routes.js';
 import type { Metrics } from '../metrics.js';
 import { parseFormBody, parseQueryString } from './form-body.js';
+import { parseJsonBody } from './json-body.js';
+import { clip } from '../util/log-text.js';
 
 /** A part's state for /healthz. */
 export interface HealthReport {
@@ -28,6 +30,8 @@ export interface ApiDeps {
   /** Queues a ping as a Resque job (the REST `async` parameter). */
   enqueue: (ping: NormalizedPing) => Promise<EnqueuedPing>;
   store: RhoconnectStore;
+  /** Why Redis cannot serve the request now (it is reconnecting), or undefined when it can. */
+  redisUnavailable?: () => string | undefined;
   health: () => HealthReport;
   /** Served at /metrics; absent: /metrics is not served. */
   metrics?: Metrics;
@@ -36,9 +40,19 @@ export interface ApiDeps {
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
 export async function createApiServer(deps: ApiDeps, logger: Logger): Promise<FastifyInstance> {
+  // A client gets this long to send a whole request, headers and body: slower ones (a body trickling
+  // in a byte at a time) get 408 and lose the connection, so nobody holds connections without
+  // ever presenting a token. Node looks at open connections every checking interval.
+  const requestTimeout = deps.settings().rhopush.httpRequestTimeoutMs;
   const app: FastifyInstance = Fastify({
     loggerInstance: logger.child({ part: 'api' }) as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
+    requestTimeout,
+    http: {
+      requestTimeout,
+      headersTimeout: requestTimeout,
+      connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(requestTimeout / 4))),
+    },
     // Pings are logged once each by the daemon; a line per HTTP request would double them.
     logController: new LogController({ disableRequestLogging: true }),
     // Bracket notation (`api_token=...&user_id[]=a`) in query strings too, as RhoConnect reads them.
@@ -51,11 +65,14 @@ export async function createApiServer(deps: ApiDeps, logger: Logger): Promise<Fa
   await app.register(formbody, { parser: parseFormBody });
   // Only JSON and forms carry parameters; a text body would be ignored silently, so it gets 415.
   app.removeContentTypeParser('text/plain');
+  // JSON that says why a body is refused (see json-body.ts).
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonBody);
   // Every error a client can cause is a 4xx with a JSON reason; anything else is a logged 500.
   app.setErrorHandler((err: Error & { statusCode?: number }, request, reply) => {
     const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     // The path only: the query string may carry an api_token.
-    if (status >= 500) request.log.error({ err: err.message, path: request.url.split('?')[0] }, 'request failed');
+    if (status >= 500) request.log.error({ err: clip(err.message, 1000), path: clip(request.url.split('?')[0]!) }, 'request failed');
     return reply.code(status).send({ error: status === 500 && err.statusCode === undefined ? `internal error: ${err.message}` : err.message });
   });
   app.setNotFoundHandler((request, reply) =>

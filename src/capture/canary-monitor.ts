@@ -4,10 +4,12 @@
 // the node's `node-ready`, catches up on what the silence hid).
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import { LinkDownError } from './capture.js';
 
 export interface CanaryTarget {
   /** Nodes currently captured. */
   nodes(): string[];
+  /** Rejects with LinkDownError when the link was down or dropped: that is no canary failure. */
   probe(node: string, timeoutMs: number): Promise<number>;
   reconnectNode(node: string): void;
 }
@@ -42,7 +44,7 @@ export class CanaryMonitor extends EventEmitter {
   private schedule(): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      this.round();
+      this.round().catch((err: Error) => this.options.logger.error({ err: err.message }, 'canary round failed'));
       this.schedule();
     }, this.options.intervalMs);
     this.timer.unref();
@@ -61,6 +63,12 @@ export class CanaryMonitor extends EventEmitter {
       this.lastRoundTripMs[node] = await this.target.probe(node, this.options.timeoutMs);
     } catch (err) {
       if (this.stopped || !this.target.nodes().includes(node)) return;
+      // A link that is down or reconnecting is no silent link: its reconnection resubscribes and
+      // catches up by itself, and forcing another one would only restart that.
+      if (err instanceof LinkDownError) {
+        this.options.logger.debug({ node, reason: err.reason }, 'canary skipped: the link is not up');
+        return;
+      }
       this.failures += 1;
       const reason = (err as Error).message;
       this.options.logger.warn({ node, reason }, 'capture canary failed: reconnecting the subscriber and catching up');

@@ -52,6 +52,8 @@ interface Member {
   capturing?: Promise<void>;
   retryTimer?: NodeJS.Timeout;
   removed: boolean;
+  /** This instance held the lease once and lost it (so the next acquisition is a reconnection). */
+  lostLease?: boolean;
 }
 
 export interface NodeStatus {
@@ -214,18 +216,23 @@ export class CaptureSupervisor extends EventEmitter {
     lease.on('acquired', () => {
       this.leaseAcquiredCount += 1;
       this.emit('lease-acquired', node.label);
-      const reason: CatchUpReason = lease.sawOtherHolder ? 'takeover' : this.started ? 'topology' : 'start';
+      // Held before and lost without anyone else taking it: Redis was unreachable for longer than the lease.
+      const reason: CatchUpReason = lease.sawOtherHolder ? 'takeover' : !this.started ? 'start' : member.lostLease ? 'reconnect' : 'topology';
       member.capturing = this.startCapturing(member, reason);
     });
     lease.on('lost', () => {
       this.leaseLossCount += 1;
+      member.lostLease = true;
       this.emit('lease-lost', node.label);
-      void this.stopCapturingNode(member);
+      this.stopCapturingNode(member).catch((err: Error) =>
+        this.options.logger.error({ node: node.label, err: err.message }, 'could not stop capturing a node whose lease was lost'),
+      );
     });
     await lease.start();
     await member.capturing;
   }
 
+  /** Subscribes on a node whose lease this instance holds; retries every second until it works. Never rejects. */
   private async startCapturing(member: Member, reason: CatchUpReason): Promise<void> {
     clearTimeout(member.retryTimer);
     if (member.removed || this.closing || !member.lease.held) return;
@@ -235,8 +242,9 @@ export class CaptureSupervisor extends EventEmitter {
       await this.capture.addRunningNode(member.node);
       // The lease may have been lost while subscribing.
       if (!member.lease.held || member.removed) await this.stopCapturingNode(member);
+      return;
     } catch (err) {
-      await this.capture.removeNode(member.node.label);
+      await this.capture.removeNode(member.node.label).catch(() => undefined);
       if (err instanceof NotifyConfigError) {
         this.startupError ??= err;
         this.options.logger.error({ node: member.node.label, err: err.message }, 'cannot capture this node');
@@ -244,9 +252,10 @@ export class CaptureSupervisor extends EventEmitter {
       } else {
         this.options.logger.warn({ node: member.node.label, err: (err as Error).message }, 'cannot subscribe to this node yet; retrying');
       }
-      member.retryTimer = setTimeout(() => void this.startCapturing(member, reason), 1000);
-      member.retryTimer.unref();
     }
+    if (member.removed || this.closing) return;
+    member.retryTimer = setTimeout(() => void this.startCapturing(member, reason), 1000);
+    member.retryTimer.unref();
   }
 
   private onNodeReady(node: string): void {

@@ -22,6 +22,8 @@ export interface Change {
   source: string;
   node: string;
   at: number;
+  /** Found by catch-up after a gap rather than captured live. */
+  catchUp?: boolean;
 }
 
 export interface CaptureHandlers {
@@ -78,15 +80,28 @@ export class Capture extends EventEmitter {
       if (check.changed) this.logger.info({ node: node.label, from: check.current, to: check.value }, 'enabled keyspace notifications');
     };
     const subscriber = new KeyspaceSubscriber(node.label, node.options, node.db, keyspacePatterns(node.db), onEvent, ensureNotifications);
-    const command = new Redis({ ...node.options, lazyConnect: true, connectionName: 'rhopush:capture-control' });
+    // No offline queue: a canary written while the link is down would land after the resubscription
+    // and make a healthy link look silent.
+    const command = new Redis({ ...node.options, lazyConnect: true, enableOfflineQueue: false, connectionName: 'rhopush:capture-control' });
     command.on('error', (err: Error) => this.logger.debug({ node: node.label, err: err.message }, 'capture control connection error'));
     const link: NodeLink = { node, subscriber, command, canaryKey: node.canaryKey ?? keys.canary(this.id), waiters: [] };
+    let downSince: number | undefined;
     subscriber.on('ready', () => {
-      this.logger.info({ node: node.label, reconnects: subscriber.reconnects }, 'keyspace capture subscribed');
+      if (downSince === undefined) {
+        this.logger.info({ node: node.label, reconnects: subscriber.reconnects }, 'keyspace capture subscribed');
+      } else {
+        const downMs = Date.now() - downSince;
+        this.logger.info(
+          { node: node.label, reconnects: subscriber.reconnects, downMs },
+          `keyspace capture subscribed again after ${(downMs / 1000).toFixed(1)} s; catching up on what the gap hid`,
+        );
+      }
+      downSince = undefined;
       this.emit('node-ready', node.label, subscriber.reconnects);
     });
     subscriber.on('down', () => {
-      this.logger.warn({ node: node.label }, 'keyspace capture link down; events until it is back are caught up afterwards');
+      downSince = Date.now();
+      this.logger.warn({ node: node.label }, 'keyspace capture link down: waiting for Redis; changes made until it is back are caught up afterwards');
       this.emit('node-down', node.label);
     });
     subscriber.on('error', (err: Error) => {
@@ -194,31 +209,38 @@ export class Capture extends EventEmitter {
     if (failures.length > 0) throw new Error(`capture barrier failed on ${failures.join('; ')}`);
   }
 
-  /** One canary round trip on one node. */
+  /**
+   * One canary round trip on one node. Rejects with LinkDownError, without writing anything, while
+   * the node's link is down or reconnecting (nothing would come back, and the reconnection itself
+   * resubscribes and catches up), and when the link dropped during the round trip; rejects with a
+   * plain Error when the link looked up the whole time but the canary did not come back.
+   */
   async probe(link: NodeLink | string, timeoutMs: number): Promise<number> {
     const l = typeof link === 'string' ? this.links.get(link) : link;
     if (!l) throw new Error(`unknown node ${String(link)}`);
+    const down = linkDown(l);
+    if (down) throw new LinkDownError(l.node.label, down);
+    const subscription = l.subscriber.reconnects;
     const started = performance.now();
     let timer: NodeJS.Timeout | undefined;
-    let waiter: (() => void) | undefined;
-    const arrived = new Promise<void>((resolve, reject) => {
-      waiter = resolve;
-      timer = setTimeout(() => {
-        const i = l.waiters.indexOf(resolve);
-        if (i >= 0) l.waiters.splice(i, 1);
-        reject(new Error(`canary not seen within ${timeoutMs} ms`));
-      }, timeoutMs);
+    let waiter!: () => void;
+    const arrived = new Promise<void>((resolve) => (waiter = resolve));
+    // One deadline for the whole round trip, the write included; Promise.race observes both sides,
+    // so whichever settles last cannot reject unobserved.
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`canary not seen within ${timeoutMs} ms`)), timeoutMs);
     });
-    l.waiters.push(waiter!);
+    l.waiters.push(waiter);
     try {
-      await l.command.set(l.canaryKey, String(Date.now()), 'PX', 60_000);
-      await arrived;
+      await Promise.race([l.command.set(l.canaryKey, String(Date.now()), 'PX', 60_000).then(() => arrived), deadline]);
     } catch (err) {
-      const i = l.waiters.indexOf(waiter!);
-      if (i >= 0) l.waiters.splice(i, 1);
+      const dropped = linkDown(l) ?? (l.subscriber.reconnects !== subscription ? 'the subscription dropped meanwhile' : undefined);
+      if (dropped) throw new LinkDownError(l.node.label, `${dropped} (${(err as Error).message})`);
       throw err;
     } finally {
       clearTimeout(timer);
+      const i = l.waiters.indexOf(waiter);
+      if (i >= 0) l.waiters.splice(i, 1);
     }
     return performance.now() - started;
   }
@@ -244,4 +266,22 @@ export class Capture extends EventEmitter {
       link.command.disconnect();
     }
   }
+}
+
+/** A canary that could not tell anything: the node's link was down, reconnecting, or dropped meanwhile. */
+export class LinkDownError extends Error {
+  override name = 'LinkDownError';
+  constructor(
+    readonly node: string,
+    readonly reason: string,
+  ) {
+    super(`${node}: ${reason}`);
+  }
+}
+
+/** Why a node's link cannot carry a canary now, or undefined when both connections are up. */
+function linkDown(l: NodeLink): string | undefined {
+  if (!l.subscriber.isSubscribed) return 'the keyspace subscription is down (waiting for Redis)';
+  if (l.command.status !== 'ready') return `the control connection is ${l.command.status} (waiting for Redis)`;
+  return undefined;
 }

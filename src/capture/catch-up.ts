@@ -124,11 +124,18 @@ export class CatchUp extends EventEmitter {
     // One walk finds both RhoConnect's md_size keys and rhopush's records of them (whose names end
     // in `md_size}`); the next SCAN call is in flight while a batch is compared.
     let cursor = '0';
-    let next: Promise<[string, string[]]> | undefined = scan.scan(cursor, 'MATCH', WALK_PATTERN, 'COUNT', count);
+    // The SCAN issued ahead is awaited only after the batch is compared: if the comparison fails
+    // first (Redis gone), its rejection must not go unobserved.
+    const scanFrom = (from: string) => {
+      const call = scan.scan(from, 'MATCH', WALK_PATTERN, 'COUNT', count);
+      call.catch(() => undefined);
+      return call;
+    };
+    let next: Promise<[string, string[]]> | undefined = scanFrom(cursor);
     while (next) {
       const [nextCursor, found] = await next;
       cursor = nextCursor;
-      next = cursor === '0' ? undefined : scan.scan(cursor, 'MATCH', WALK_PATTERN, 'COUNT', count);
+      next = cursor === '0' ? undefined : scanFrom(cursor);
       const documents: DocumentPair[] = [];
       const records: DocumentPair[] = [];
       for (const key of found) {
@@ -206,7 +213,7 @@ export class CatchUp extends EventEmitter {
       const possibleDuplicate = r.current !== null && r.pending !== null && r.pending.fp === r.current;
       result.pinged += 1;
       if (possibleDuplicate) result.possibleDuplicates += 1;
-      const change: Change = { user: r.pair.partition, source: r.pair.source, node, at: Date.now() };
+      const change: Change = { user: r.pair.partition, source: r.pair.source, node, at: Date.now(), catchUp: true };
       this.emit('ping', change, possibleDuplicate);
       this.options.onChange(change);
     });

@@ -85,7 +85,9 @@ export class NodeLease extends EventEmitter {
   private schedule(): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      void this.tick().finally(() => this.schedule());
+      void this.tick()
+        .catch((err: Error) => this.options.logger.error({ node: this.options.node, err: err.message }, 'lease attempt failed'))
+        .finally(() => this.schedule());
     }, Math.max(20, Math.floor(this.options.leaseMs / 3)));
     this.timer.unref();
   }

@@ -6,13 +6,21 @@ export interface ChangeGroup {
   firstAt: number;
   /** How many captured changes the group merges. */
   changes: number;
+  /**
+   * `catch-up` when every change in the group was found by catch-up after a gap; `auto` as soon as
+   * one was captured live (that ping would have gone out anyway).
+   */
+  trigger: GroupTrigger;
 }
+
+export type GroupTrigger = 'auto' | 'catch-up';
 
 interface Pending {
   sources: Set<string>;
   firstAt: number;
   lastAt: number;
   changes: number;
+  trigger: GroupTrigger;
   timer: NodeJS.Timeout;
 }
 
@@ -48,16 +56,17 @@ export class CoalescingWindow {
     return this.pending.size;
   }
 
-  add(user: string, source: string, at = Date.now()): void {
+  add(user: string, source: string, at = Date.now(), trigger: GroupTrigger = 'auto'): void {
     const entry = this.pending.get(user);
     if (entry) {
       entry.sources.add(source);
       entry.lastAt = at;
       entry.changes += 1;
+      if (trigger === 'auto') entry.trigger = 'auto';
       return;
     }
     const now = Date.now();
-    const created: Pending = { sources: new Set([source]), firstAt: at, lastAt: at, changes: 1, timer: undefined as never };
+    const created: Pending = { sources: new Set([source]), firstAt: at, lastAt: at, changes: 1, trigger, timer: undefined as never };
     created.timer = setTimeout(() => this.onTimer(user), this.delayFor(created, now));
     this.pending.set(user, created);
   }
@@ -97,6 +106,6 @@ export class CoalescingWindow {
     if (!entry) return;
     clearTimeout(entry.timer);
     this.pending.delete(user);
-    this.onFlush({ user, sources: [...entry.sources], firstAt: entry.firstAt, changes: entry.changes });
+    this.onFlush({ user, sources: [...entry.sources], firstAt: entry.firstAt, changes: entry.changes, trigger: entry.trigger });
   }
 }

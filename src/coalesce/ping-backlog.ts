@@ -22,6 +22,7 @@ export class PingBacklog {
       for (const source of group.sources) if (!waiting.sources.includes(source)) waiting.sources.push(source);
       waiting.firstAt = Math.min(waiting.firstAt, group.firstAt);
       waiting.changes += group.changes;
+      if (group.trigger === 'auto') waiting.trigger = 'auto';
       return false;
     }
     this.byUser.set(group.user, { ...group, sources: [...group.sources] });

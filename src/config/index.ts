@@ -1,3 +1,3 @@
 export * from './settings.js';
-export { SettingsError } from './settings-error.js';
+export { SettingsError, SettingsWarning } from './settings-error.js';
 export { loadSettings, parseSettings, parseRedisSpec, normaliseKey } from './load-settings.js';

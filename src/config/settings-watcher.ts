@@ -104,7 +104,13 @@ export class SettingsWatcher {
 
   private schedule(): void {
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.reload(), this.options.debounceMs ?? DEFAULT_DEBOUNCE_MS);
+    this.timer = setTimeout(() => {
+      try {
+        this.reload();
+      } catch (err) {
+        this.logger.error({ file: this.options.file, err: (err as Error).message }, 'settings reload failed; the running settings are kept');
+      }
+    }, this.options.debounceMs ?? DEFAULT_DEBOUNCE_MS);
   }
 
   /**
@@ -139,6 +145,7 @@ export class SettingsWatcher {
       return this.fail(new SettingsError(file, undefined, (err as Error).message));
     }
 
+    for (const warning of next.warnings ?? []) this.logger.warn({ file: warning.file, line: warning.line }, `settings: ${warning.message}`);
     const running = this.options.current();
     const diff = diffSettings(running, next);
     if (this.failure) {

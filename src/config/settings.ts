@@ -1,5 +1,6 @@
 // Typed view of RhoConnect's settings.yml as rhopush uses it.
 // The raw environment section is kept too: RhoConnect's file carries many keys rhopush ignores.
+import type { SettingsWarning } from './settings-error.js';
 
 export type PartitionType = 'user' | 'app';
 export type DeliveryMode = 'live' | 'log';
@@ -108,6 +109,8 @@ export interface RhopushSettings {
   leaseMs: number;
   deadTokenTtlDays: number;
   feedbackMaxLen: number;
+  /** A client must send a whole HTTP request (headers and body) within this; slower ones get 408. */
+  httpRequestTimeoutMs: number;
 }
 
 export interface Settings {
@@ -122,6 +125,8 @@ export interface Settings {
   rhopush: RhopushSettings;
   /** The environment section as parsed, with normalised keys (unknown keys kept). */
   raw: Record<string, unknown>;
+  /** What in the file is probably a mistake but does not stop rhopush (unknown `:rhopush:` keys). */
+  warnings?: SettingsWarning[];
 }
 
 export const RHOPUSH_DEFAULTS: Omit<RhopushSettings, 'delivery'> = {
@@ -142,6 +147,7 @@ export const RHOPUSH_DEFAULTS: Omit<RhopushSettings, 'delivery'> = {
   leaseMs: 10_000,
   deadTokenTtlDays: 90,
   feedbackMaxLen: 100_000,
+  httpRequestTimeoutMs: 30_000,
 };
 
 /** The policy RhoConnect applies to a source, including sources settings.yml does not list. */

@@ -11,6 +11,7 @@ import {
   type PushAdapter,
 } from '../push/adapter.js';
 import { normalizePingParams, type NormalizedPing, type PingParams } from './ping-params.js';
+import { clip, firstNames, listNames } from '../util/log-text.js';
 
 /** Where a ping came from (logs and metrics). */
 export type PingTrigger = 'auto' | 'rest' | 'queue' | 'library' | 'cli' | 'catch-up';
@@ -55,13 +56,14 @@ export class PingJob {
     const seenPhones = new Set<string>();
     const seenPins = new Set<string>();
     const sends: Promise<void>[] = [];
+    // Devices of platforms rhopush cannot push to, by platform name: logged once per call.
+    const unsupported = new Map<string, string[]>();
 
     for (const user of ping.users) {
       // Both reads at once: one round trip instead of two (the clients of an unknown user are not used).
       const [exists, found] = await Promise.all([this.store.userExists(user), this.store.userClients(user)]);
       const clients = exists ? found : undefined;
       if (!clients || clients.length === 0) {
-        this.logger.info({ user }, `Skipping ping for unknown user '${user}' or '${user}' has no registered clients...`);
         result.skippedUsers.push(user);
         continue;
       }
@@ -81,7 +83,9 @@ export class PingJob {
         result.pushes.push(entry);
         if (!platform) {
           entry.reason = `unsupported platform '${type}'`;
-          this.logger.info({ user, client: client.id }, `Dropping ping request for unsupported platform '${type}'`);
+          const clientsOf = unsupported.get(type ?? '') ?? [];
+          clientsOf.push(client.id);
+          unsupported.set(type ?? '', clientsOf);
           continue;
         }
         // Every device is tried; failures are collected and reported together at the end.
@@ -98,15 +102,39 @@ export class PingJob {
         );
       }
     }
+    this.logSkipped(result.skippedUsers, unsupported);
     await Promise.all(sends);
     this.hooks.onPing?.(result, performance.now() - started);
     return result;
   }
 
+  /**
+   * RhoConnect logs a line per skipped user and per dropped device; a call naming thousands of them
+   * gets one line each here, with the count and the first few names (each cut to a bounded length).
+   */
+  private logSkipped(users: string[], unsupported: Map<string, string[]>): void {
+    if (users.length === 1) {
+      const user = clip(users[0]!);
+      this.logger.info({ user }, `Skipping ping for unknown user '${user}' or '${user}' has no registered clients...`);
+    } else if (users.length > 1) {
+      this.logger.info(
+        { skippedUsers: users.length, users: firstNames(users) },
+        `Skipping ping for ${users.length.toLocaleString('en-US')} unknown users or users without registered clients: ${listNames(users)}`,
+      );
+    }
+    for (const [type, clients] of unsupported) {
+      const platform = clip(type);
+      this.logger.info(
+        { platform, devices: clients.length, clients: firstNames(clients) },
+        `Dropping ping request for unsupported platform '${platform}'${clients.length > 1 ? ` (${clients.length.toLocaleString('en-US')} devices)` : ''}`,
+      );
+    }
+  }
+
   /** RhoConnect's registration and dedupe rules; undefined when the client gets no push. */
   private select(client: ClientRecord, seenPhones: Set<string>, seenPins: Set<string>): true | undefined {
     if (!client.device_type) {
-      this.logger.debug({ client: client.id }, `Skipping ping for non-registered client_id '${client.id}'...`);
+      this.logger.debug({ client: clip(client.id) }, `Skipping ping for non-registered client_id '${clip(client.id)}'...`);
       return undefined;
     }
     if (client.phone_id) {
@@ -120,14 +148,14 @@ export class PingJob {
       seenPins.add(client.device_pin);
       return true;
     }
-    this.logger.debug({ client: client.id }, `Skipping ping for non-registered client_id '${client.id}'...`);
+    this.logger.debug({ client: clip(client.id) }, `Skipping ping for non-registered client_id '${clip(client.id)}'...`);
     return undefined;
   }
 
   private duplicate(client: ClientRecord): undefined {
     this.logger.debug(
-      { client: client.id },
-      `Dropping ping request for client_id '${client.id}' because it's already in user's device pin or phone_id list.`,
+      { client: clip(client.id) },
+      `Dropping ping request for client_id '${clip(client.id)}' because it's already in user's device pin or phone_id list.`,
     );
     return undefined;
   }

@@ -11,6 +11,7 @@ import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { RHOPUSH_PREFIX } from '../store/keys.js';
+import { clip } from '../util/log-text.js';
 import { PingError, type PingResult } from './ping-job.js';
 import { normalizePingParams, PingParamsError, type NormalizedPing, type PingParams } from './ping-params.js';
 import { PING_JOB_CLASSES, resqueFailure, resqueKeys, resqueWorkerName } from './resque-queue.js';
@@ -164,6 +165,9 @@ export class ResqueWorker {
 
   private async tick(): Promise<void> {
     if (this.stopping) return;
+    // While Redis is away (the daemon says so once), beats would only pile up in the connection's
+    // queue and each fail with a warning; the next tick after it is back beats again.
+    if (this.redis.status !== 'ready') return;
     try {
       await this.beat();
       if (this.options.onQueueDepth) {
@@ -273,7 +277,8 @@ export class ResqueWorker {
     if (failure) {
       this.counts.failed += 1;
       this.options.onJobFinished?.(queue, 'failed');
-      this.logger.warn({ queue, exception: failure.name, error: failure.message }, 'queue job failed: recorded in resque:failed');
+      // The message lists every failed device push: the whole of it goes to resque:failed, a bounded part to the log.
+      this.logger.warn({ queue, exception: failure.name, error: clip(failure.message, 1000) }, 'queue job failed: recorded in resque:failed');
       const record = JSON.stringify(resqueFailure(payload, failure, this.name, queue));
       await this.finish(() =>
         this.redis.multi().rpush(resqueKeys.failed, record).lrem(processing, 1, raw).incr(resqueKeys.processed).incr(resqueKeys.failedCount).exec(),

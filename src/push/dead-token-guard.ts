@@ -1,6 +1,7 @@
 // Wraps a live adapter: a token reported dead is not sent to again ('skipped-dead'), and a token
 // the platform reports dead now is recorded (own keys + feedback stream). A Redis failure never
 // blocks delivery: the push goes out and the failure is logged.
+import { clip } from '../util/log-text.js';
 import type { Logger } from 'pino';
 import { shortenToken, type DevicePushRequest, type PushAdapter } from './adapter.js';
 import type { DeadTokenStore } from './dead-tokens.js';
@@ -25,7 +26,7 @@ export class DeadTokenGuard implements PushAdapter {
     const result = await this.inner.send(request);
     if (result.outcome === 'dead' && token) {
       this.logger.info(
-        { platform, user: request.user, client: request.client.id, token: shortenToken(token), reason: result.reason },
+        { platform, user: clip(request.user), client: clip(request.client.id), token: shortenToken(token), reason: result.reason },
         'device token reported dead: recorded, and skipped until the device registers a new one',
       );
       try {

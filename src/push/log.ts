@@ -6,6 +6,7 @@ import { syncCollapseId } from './collapse.js';
 import { rhoconnectPushBody } from './rhoconnect-push.js';
 import { shortenToken, type DevicePushRequest, type PushAdapter } from './adapter.js';
 import type { Settings } from '../config/settings.js';
+import { clipStrings } from '../util/log-text.js';
 
 export class LogAdapter implements PushAdapter {
   constructor(
@@ -16,13 +17,14 @@ export class LogAdapter implements PushAdapter {
   async send(request: DevicePushRequest) {
     this.logger.info(
       {
-        push: {
+        // Texts from the ping (a message, sources) are cut to a bounded length for the log line.
+        push: clipStrings({
           platform: request.platform,
           user: request.user,
           client: request.client.id,
           token: shortenToken(request.token),
           ...payloadFor(request, this.settings()),
-        },
+        }),
       },
       'device push (delivery: log)',
     );

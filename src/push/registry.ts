@@ -19,10 +19,11 @@ export interface PushAdapters {
  * `:rhopush: :delivery: live` sends through APNs, FCM and RhoConnect Push; `log` prints each device
  * push instead. The mode is read at every push, so a settings reload switches it. Live adapters are
  * built on first use; with `redis` (the store connection, RhoConnect's instance 0) they skip tokens
- * reported dead and record new ones in rhopush's own keys.
+ * reported dead and record new ones in rhopush's own keys. `deliveryLogger` prints the `log` pushes
+ * (default: `logger`).
  */
-export function createPushAdapters(settings: () => Settings, logger: Logger, redis?: StoreClient): PushAdapters {
-  const log = new LogAdapter(logger, settings);
+export function createPushAdapters(settings: () => Settings, logger: Logger, redis?: StoreClient, deliveryLogger: Logger = logger): PushAdapters {
+  const log = new LogAdapter(deliveryLogger, settings);
   const live = new Map<Platform, PushAdapter>();
   const deadTokens = redis
     ? new DeadTokenStore(redis, () => ({ ttlDays: settings().rhopush.deadTokenTtlDays, feedbackMaxLen: settings().rhopush.feedbackMaxLen }))

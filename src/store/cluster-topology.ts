@@ -63,7 +63,9 @@ export class ClusterTopology extends EventEmitter {
   private schedule(): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      void this.refresh().finally(() => this.schedule());
+      void this.refresh()
+        .catch((err: Error) => this.options.logger.error({ err: err.message }, 'cluster topology refresh failed'))
+        .finally(() => this.schedule());
     }, this.options.refreshMs);
     this.timer.unref();
   }

@@ -3,7 +3,7 @@
 // moving slots with their keys).
 import { Redis } from 'ioredis';
 import { CLUSTER_SLOTS } from './cluster-slots.js';
-import { freePort, startRedisServer, type RedisServerProcess } from './redis-server-process.js';
+import { startRedisServer, type RedisServerProcess } from './redis-server-process.js';
 
 export interface ClusterNodeProcess {
   server: RedisServerProcess;
@@ -11,7 +11,7 @@ export interface ClusterNodeProcess {
   id: string;
   host: string;
   port: number;
-  /** Cluster bus port (chosen free, not port + 10000). */
+  /** Cluster bus port (port + 10000). */
   busPort: number;
   /** An admin connection to this node. */
   admin: Redis;
@@ -60,9 +60,10 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   ];
   const nodes: ClusterNodeProcess[] = [];
   const launch = async (): Promise<ClusterNodeProcess> => {
-    // The bus port defaults to port + 10000, which may be taken: choose a free one too.
-    const busPort = await freePort();
-    const server = await startRedisServer({ args: [...nodeArgs, '--cluster-port', String(busPort)], binary: options.binary });
+    // The bus port is port + 10000: the port is chosen where both are free, and a start that loses
+    // either to another process is tried again on other ports.
+    const server = await startRedisServer({ args: nodeArgs, binary: options.binary, clusterBus: true });
+    const busPort = server.busPort!;
     const admin = new Redis({ host: server.host, port: server.port, maxRetriesPerRequest: 3, retryStrategy: (t) => Math.min(t * 50, 500) });
     admin.on('error', () => undefined);
     const id = (await admin.call('CLUSTER', 'MYID')) as string;

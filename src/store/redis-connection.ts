@@ -53,3 +53,108 @@ export async function waitReady(redis: Redis, timeoutMs = 5000): Promise<void> {
     redis.once('error', onError);
   });
 }
+
+/** The events rhopush follows on a connection (ioredis' Redis and Cluster both emit them). */
+interface ConnectionEvents {
+  status: string;
+  on(event: 'ready' | 'close' | 'end', listener: () => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+}
+
+export interface Availability {
+  /** Why the connection cannot serve commands now, or undefined when it can. */
+  unavailable(): string | undefined;
+  /** Stops reporting (before closing the connection on purpose). */
+  stop(): void;
+}
+
+/**
+ * Follows a connection that reconnects by itself, and says so in the log: once when it drops
+ * (waiting for Redis), every `reminderMs` while it stays down, and when it is back (with how long
+ * it was gone). `unavailable()` answers requests that must not wait for it (REST pings, /healthz).
+ */
+export function followAvailability(
+  redis: ConnectionEvents,
+  label: string,
+  logger: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void },
+  reminderMs = 60_000,
+): Availability {
+  let stopped = false;
+  let everReady = redis.status === 'ready';
+  let downSince: number | undefined;
+  let lastError: string | undefined;
+  let reminder: NodeJS.Timeout | undefined;
+  const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  redis.on('error', (err: Error) => (lastError = err.message));
+  redis.on('ready', () => {
+    everReady = true;
+    clearInterval(reminder);
+    if (downSince !== undefined && !stopped) {
+      const downMs = Date.now() - downSince;
+      logger.info({ redis: label, downMs }, `Redis ${label} is back after ${seconds(downMs)}`);
+    }
+    downSince = undefined;
+    lastError = undefined;
+  });
+  redis.on('close', () => {
+    if (stopped || !everReady || downSince !== undefined) return;
+    downSince = Date.now();
+    logger.warn(
+      { redis: label },
+      `Redis ${label} unreachable: waiting for it (automatic pings wait and retry, REST pings answer 503, capture catches up once it is back)`,
+    );
+    reminder = setInterval(() => {
+      if (downSince === undefined) return;
+      logger.warn({ redis: label, downMs: Date.now() - downSince, err: lastError }, `still waiting for Redis ${label} (down ${seconds(Date.now() - downSince)})`);
+    }, reminderMs);
+    reminder.unref();
+  });
+  redis.on('end', () => clearInterval(reminder));
+  return {
+    unavailable() {
+      if (redis.status === 'ready') return undefined;
+      return `Redis ${label} unreachable (connection ${redis.status}${lastError ? `: ${lastError}` : ''})`;
+    },
+    stop() {
+      stopped = true;
+      clearInterval(reminder);
+    },
+  };
+}
+
+/**
+ * Checks that an endpoint's database exists. ioredis selects the database after connecting and, if
+ * the server refuses it, carries on in database 0: rhopush would then read and write the wrong one.
+ * Throws a message naming the setting to correct; a server that cannot be reached is left to the
+ * connection that follows (it reports that itself).
+ */
+export async function checkDatabase(endpoint: RedisEndpoint, timeoutMs = 5000): Promise<void> {
+  if (endpoint.db === 0) return;
+  const probe = new Redis({
+    ...redisOptions({ ...endpoint, db: 0 }, { connectionName: 'rhopush:check', lazyConnect: true, failFast: true }),
+    retryStrategy: () => null,
+    connectTimeout: timeoutMs,
+  });
+  probe.on('error', () => undefined);
+  try {
+    try {
+      await probe.connect();
+    } catch {
+      return;
+    }
+    try {
+      await probe.select(endpoint.db);
+    } catch (err) {
+      const count = await probe
+        .call('CONFIG', 'GET', 'databases')
+        .then((reply) => Number((reply as string[])[1]))
+        .catch(() => NaN);
+      const has = Number.isInteger(count) && count > 0 ? ` (it has ${count}: 0 to ${count - 1})` : '';
+      throw new Error(
+        `Redis ${endpoint.label}: database ${endpoint.db} cannot be used${has}: ${(err as Error).message}. Correct the database number in :redis: (host:port:db) or REDIS_URL (redis://host:port/db)`,
+      );
+    }
+  } finally {
+    probe.disconnect();
+  }
+}

@@ -9,6 +9,8 @@ import { Redis } from 'ioredis';
 export interface RedisServerProcess {
   host: string;
   port: number;
+  /** Cluster bus port (port + 10000), with `clusterBus`. */
+  busPort?: number;
   url: string;
   dir: string;
   process: ChildProcess;
@@ -22,8 +24,20 @@ export interface RedisServerOptions {
   port?: number;
   args?: string[];
   binary?: string;
+  /**
+   * A cluster node: its bus port (port + 10000, Redis' default) must be free too, so the port is
+   * chosen where both are.
+   */
+  clusterBus?: boolean;
 }
 
+/** Offset of a cluster node's bus port from its port (Redis' default). */
+export const CLUSTER_BUS_OFFSET = 10_000;
+
+/** Tries a start on other ports when a port chosen free was taken before the server bound it. */
+const START_ATTEMPTS = 5;
+
+/** A loopback port that was free a moment ago (the system's choice). */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
@@ -37,10 +51,36 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Whether `port` can be listened on now. */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A port free together with port + 10000. Picked below the system's ephemeral range (where
+ * outgoing connections take their local ports) and so that the bus port stays a valid port.
+ */
+export async function freeClusterPort(): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if ((await portFree(port)) && (await portFree(port + CLUSTER_BUS_OFFSET))) return port;
+  }
+  throw new Error('no free port pair (port and port + 10000) found for a cluster node');
+}
+
+/** A start that failed because the port (or the bus port) was taken meanwhile: worth another port. */
+class PortTakenError extends Error {}
+
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServerProcess> {
   const binary = options.binary ?? process.env.REDIS_SERVER_BIN ?? 'redis-server';
   const dir = mkdtempSync(join(tmpdir(), 'rhopush-redis-'));
-  let port = options.port ?? (await freePort());
+  const pickPort = () => (options.clusterBus ? freeClusterPort() : freePort());
+  let port = options.port ?? (await pickPort());
   let child: ChildProcess;
 
   const launch = async () => {
@@ -51,17 +91,42 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     child.stderr?.on('data', (d) => (output += String(d)));
     const exited = new Promise<never>((_, reject) => {
       child.once('error', (err) => reject(new Error(`cannot start ${binary}: ${err.message} (install redis-server)`)));
-      child.once('exit', (code) => reject(new Error(`${binary} exited with ${code}: ${output.trim()}`)));
+      child.once('exit', (code) => {
+        const message = `${binary} exited with ${code}: ${output.trim()}`;
+        reject(/Address already in use/.test(output) ? new PortTakenError(message) : new Error(message));
+      });
     });
-    await Promise.race([waitForPort(port), exited]);
     exited.catch(() => undefined);
+    await Promise.race([waitForPort(port, child), exited]);
   };
 
-  await launch();
+  /** Starts on `port`; a start that loses the port to another process tries again (new ports unless fixed). */
+  const launchWithRetries = async (samePort: boolean) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await launch();
+        return;
+      } catch (err) {
+        if (!(err instanceof PortTakenError) || attempt >= START_ATTEMPTS) throw err;
+        if (samePort) await new Promise((r) => setTimeout(r, 200));
+        else port = await pickPort();
+      }
+    }
+  };
+
+  try {
+    await launchWithRetries(options.port !== undefined);
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   const handle: RedisServerProcess = {
     host: '127.0.0.1',
     get port() {
       return port;
+    },
+    get busPort() {
+      return options.clusterBus ? port + CLUSTER_BUS_OFFSET : undefined;
     },
     get url() {
       return `redis://127.0.0.1:${port}`;
@@ -79,7 +144,8 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     },
     async restart() {
       await terminate(child, 'SIGKILL');
-      await launch();
+      // Same port: clients reconnect to it. Another process may hold it for a moment.
+      await launchWithRetries(true);
     },
   } as RedisServerProcess;
   return handle;
@@ -93,20 +159,27 @@ async function terminate(child: ChildProcess, signal: NodeJS.Signals): Promise<v
   });
 }
 
-async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
+/**
+ * Resolves once the child answers on `port`. When the child exits first, it stays pending: the
+ * caller races it against the exit, which says why.
+ */
+async function waitForPort(port: number, child: ChildProcess, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) return new Promise<void>(() => undefined);
     const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
     probe.on('error', () => undefined);
     try {
       await probe.connect();
-      await probe.ping();
-      probe.disconnect();
-      return;
+      // Ours, not another server that took the port first (ours then exits: address in use).
+      const pid = /process_id:(\d+)/.exec(await probe.info('server'))?.[1];
+      if (Number(pid) === child.pid) return;
     } catch {
+      // not listening yet
+    } finally {
       probe.disconnect();
-      if (Date.now() > deadline) throw new Error(`redis-server did not answer on port ${port}`);
-      await new Promise((r) => setTimeout(r, 25));
     }
+    if (Date.now() > deadline) throw new Error(`redis-server did not answer on port ${port}`);
+    await new Promise((r) => setTimeout(r, 25));
   }
 }

@@ -1,0 +1,44 @@
+// JSON request bodies. fastify's own parser refuses keys that could poison prototypes, but answers
+// them (like any other failure) with "Body is not valid JSON", which is wrong for a valid document
+// and hides the reason. This parser refuses the same keys and says which key, and why.
+
+/** An error fastify's error handler answers with its status and message. */
+function badRequest(message: string): Error & { statusCode: number } {
+  return Object.assign(new Error(message), { statusCode: 400 });
+}
+
+/** The key a body must not carry, or undefined. `constructor` counts only with a `prototype` inside. */
+function poisonousKey(key: string, value: unknown): string | undefined {
+  if (key === '__proto__') return '__proto__';
+  if (key === 'constructor' && value !== null && typeof value === 'object' && Object.hasOwn(value, 'prototype')) return 'constructor.prototype';
+  return undefined;
+}
+
+/** fastify content-type parser (`parseAs: 'string'`) for application/json. */
+export function parseJsonBody(_request: unknown, body: string | Buffer, done: (err: Error | null, value?: unknown) => void): void {
+  const text = typeof body === 'string' ? body : body.toString('utf8');
+  if (text.length === 0) {
+    done(badRequest("Body cannot be empty when content-type is set to 'application/json'"));
+    return;
+  }
+  let refused: string | undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text, (key, v: unknown) => {
+      refused ??= poisonousKey(key, v);
+      return v;
+    });
+  } catch (err) {
+    done(badRequest(`Body is not valid JSON: ${(err as Error).message}`));
+    return;
+  }
+  if (refused) {
+    done(
+      badRequest(
+        `body: the key "${refused}" is refused: code that copies the body into objects could change their prototype with it (prototype poisoning); remove or rename it`,
+      ),
+    );
+    return;
+  }
+  done(null, value);
+}
