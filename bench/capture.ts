@@ -5,7 +5,7 @@
 // source) pairs. The generator, the bare counter and rhopush each run in their own process (peak RSS
 // from each one's own resource usage).
 import { Redis } from 'ioredis';
-import { startRedisServer } from '../src/store/redis-server-process.js';
+import { startRedisServer } from '../src/kit/redis-server-process.js';
 import { figure, type BenchContext, type Figure } from './lib/harness.js';
 import { generate, startHelperProcess } from './lib/processes.js';
 

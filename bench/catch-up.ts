@@ -6,11 +6,11 @@
 // reconcile must do, one SCAN over the same md_size keys with a GET of each, in the same batches.
 import { Redis } from 'ioredis';
 import { parseSettings } from '../src/config/index.js';
-import type { Change } from '../src/capture/capture.js';
-import type { CatchUpResult } from '../src/capture/catch-up.js';
+import type { Change } from '../src/intake/capture.js';
+import type { CatchUpResult } from '../src/recovery/catch-up.js';
 import { createDaemon, type Daemon } from '../src/daemon.js';
 import type { PushAdapters } from '../src/push/registry.js';
-import { startRedisServer } from '../src/store/redis-server-process.js';
+import { startRedisServer } from '../src/kit/redis-server-process.js';
 import { figure, waitFor, type BenchContext, type Figure } from './lib/harness.js';
 import { queuePushObjects } from './lib/plugin-writes.js';
 

@@ -20,7 +20,7 @@ import { ParsePushAdapter } from '@parse/push-adapter';
 import { loadSettings } from '../src/config/load-settings.js';
 import { silentLogger } from '../src/logger.js';
 import { normalizePingParams } from '../src/ping/ping-params.js';
-import { ApnsAdapter } from '../src/push/apns.js';
+import { ApnsAdapter } from '../src/push/apns/apns.js';
 import { BENCH_TOPIC, benchToken } from './lib/devices.js';
 import { figure, type BenchContext, type Figure } from './lib/harness.js';
 import { settingsDir, type ApnsTokenKey } from './lib/live-settings.js';

@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { parseSettings } from '../src/config/index.js';
 import { createDaemon } from '../src/daemon.js';
 import type { PushAdapters } from '../src/push/registry.js';
-import { startRedisServer } from '../src/store/redis-server-process.js';
+import { startRedisServer } from '../src/kit/redis-server-process.js';
 import { figure, waitFor, type BenchContext, type Figure } from './lib/harness.js';
 import { pluginWriteBurst, sourcesSettingsYaml } from './lib/plugin-writes.js';
 

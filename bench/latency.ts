@@ -9,8 +9,8 @@
 // Baseline, same run and same stand-in: a bare psubscribe that pushes through @parse/node-apn at
 // once for every event (no grouping, no device lookup): the floor this machine allows.
 import { Redis } from 'ioredis';
-import { ApnsStandIn } from '../src/testing/apns-stand-in.js';
-import { startRedisServer } from '../src/store/redis-server-process.js';
+import { ApnsStandIn } from '../src/kit/apns-stand-in.js';
+import { startRedisServer } from '../src/kit/redis-server-process.js';
 import { startDaemonOnFreePort } from './lib/daemon-process.js';
 import { BENCH_TOPIC, registerIphones, userOfToken } from './lib/devices.js';
 import { figure, percentile, waitFor, type BenchContext, type Figure } from './lib/harness.js';

@@ -3,7 +3,7 @@
 // this machine, driven by autocannon from the benchmark process with the same body and headers.
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
-import { startRedisServer } from '../src/store/redis-server-process.js';
+import { startRedisServer } from '../src/kit/redis-server-process.js';
 import { figure, type BenchContext, type Figure } from './lib/harness.js';
 import { startHelperProcess } from './lib/processes.js';
 

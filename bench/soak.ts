@@ -9,8 +9,8 @@
 // JSON lines), --markdown (the curve as a Markdown table, for bench/RESULTS.md).
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { ApnsStandIn } from '../src/testing/apns-stand-in.js';
-import { startRedisServer } from '../src/store/redis-server-process.js';
+import { ApnsStandIn } from '../src/kit/apns-stand-in.js';
+import { startRedisServer } from '../src/kit/redis-server-process.js';
 import { startDaemonOnFreePort } from './lib/daemon-process.js';
 import { BENCH_TOPIC, registerIphones, userOfToken } from './lib/devices.js';
 import { figure, printJson, printTable, round, waitFor, type BenchContext, type Figure } from './lib/harness.js';

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { buildProgram, reportError } from './program.js';
+import { buildProgram, reportError } from './commands/program.js';
 
 buildProgram()
   .parseAsync(process.argv)

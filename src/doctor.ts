@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { loadSettings } from './config/load-settings.js';
 import { SettingsError } from './config/settings-error.js';
 import type { RedisEndpoint, Settings } from './config/settings.js';
-import { REQUIRED_NOTIFY_FLAGS, missingNotifyFlags } from './capture/notify-config.js';
+import { REQUIRED_NOTIFY_FLAGS, missingNotifyFlags } from './intake/notify-config.js';
 import { keys, RHOPUSH_PREFIX } from './store/keys.js';
 import { redisOptions } from './store/redis-connection.js';
 

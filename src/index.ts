@@ -7,11 +7,11 @@ export { runDoctor, formatDoctorReport, type DoctorReport, type DoctorCheck } fr
 export { PingJob, PingError, type PingResult, type PingTrigger } from './ping/ping-job.js';
 export { normalizePingParams, PingParamsError, type PingParams, type NormalizedPing } from './ping/ping-params.js';
 export { ping, enqueuePing, type PingOptions, type EnqueueOptions } from './library.js';
-export { enqueuePingJob, resqueKeys, PING_JOB_CLASS, type EnqueuedPing, type ResqueJob, type ResqueFailure } from './ping/resque-queue.js';
-export { ResqueWorker, workerKeys, type ResqueWorkerOptions } from './ping/resque-worker.js';
+export { enqueuePingJob, resqueKeys, PING_JOB_CLASS, type EnqueuedPing, type ResqueJob, type ResqueFailure } from './queue/resque-queue.js';
+export { ResqueWorker, workerKeys, type ResqueWorkerOptions } from './queue/resque-worker.js';
 export type { PushAdapters } from './push/registry.js';
-export { classifyKeyspaceEvent, ChangeClassifier, type KeyspaceDecision } from './capture/classify.js';
-export { SIGNAL_RULES, DECISION_RULES } from './capture/signal-rules.js';
+export { classifyKeyspaceEvent, ChangeClassifier, type KeyspaceDecision } from './rules/classify.js';
+export { SIGNAL_RULES, DECISION_RULES } from './rules/signal-rules.js';
 export { CoalescingWindow, type ChangeGroup } from './coalesce/coalescing-window.js';
 export { parseKey } from './store/keys.js';
 export type { DevicePushResult, PushAdapter, Platform } from './push/adapter.js';

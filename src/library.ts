@@ -8,7 +8,7 @@ import { RHOPUSH_DEFAULTS, type Settings } from './config/settings.js';
 import { createDaemon, type Daemon } from './daemon.js';
 import { PingError, type PingResult } from './ping/ping-job.js';
 import { normalizePingParams, type PingParams } from './ping/ping-params.js';
-import { enqueuePingJob, type EnqueuedPing } from './ping/resque-queue.js';
+import { enqueuePingJob, type EnqueuedPing } from './queue/resque-queue.js';
 import type { PushAdapters } from './push/registry.js';
 import { connectRedis, waitReady } from './store/redis-connection.js';
 

@@ -3,7 +3,7 @@
 // `keyspaceEvent` and `decision` for every event, so their label children are looked up in a
 // small map instead of going through prom-client's label hashing each time.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { DECISION_RULES, NON_DECISION_RULES, SIGNAL_RULES } from './capture/signal-rules.js';
+import { DECISION_RULES, NON_DECISION_RULES, SIGNAL_RULES } from './rules/signal-rules.js';
 import type { PingResult, PingTrigger } from './ping/ping-job.js';
 import type { Platform, PushOutcome } from './push/adapter.js';
 

@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Daemon } from '../src/daemon.js';
 import { createLogger } from '../src/logger.js';
-import { startRedisServer, type RedisServerProcess } from '../src/store/redis-server-process.js';
+import { startRedisServer, type RedisServerProcess } from '../src/kit/redis-server-process.js';
 import { Redis } from 'ioredis';
 import { ADMIN_TOKEN, entrySettings, startDaemon, userWithDevices } from './helpers/entry-points.js';
 import { createUser, registerClient } from './helpers/rhoconnect.js';

@@ -2,7 +2,7 @@
 // daemon subscribed to keyspace notifications, the fixture's writes replayed into it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { replayFixture } from '../src/replay/replay.js';
-import { startRedisServer, type RedisServerProcess } from '../src/store/redis-server-process.js';
+import { startRedisServer, type RedisServerProcess } from '../src/kit/redis-server-process.js';
 import { Redis } from 'ioredis';
 import type { Fixture, FixtureCommand } from '../src/replay/fixture.js';
 import { fixture, fixtureFiles } from './helpers/fixtures.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseSettings } from '../src/config/index.js';
-import { ChangeClassifier, classifyKeyspaceEvent } from '../src/capture/classify.js';
-import { DECISION_RULES, SIGNAL_RULES } from '../src/capture/signal-rules.js';
+import { ChangeClassifier, classifyKeyspaceEvent } from '../src/rules/classify.js';
+import { DECISION_RULES, SIGNAL_RULES } from '../src/rules/signal-rules.js';
 import { pingsMatch, summarisePing, type PingSummary } from '../src/replay/fixture.js';
 import { fixture, fixtureFiles } from './helpers/fixtures.js';
 import { loadFixture } from '../src/replay/fixture.js';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRedisServer, type RedisServerProcess } from '../src/store/redis-server-process.js';
+import { startRedisServer, type RedisServerProcess } from '../src/kit/redis-server-process.js';
 import { ApnsStandIn, apnsTokenKey, hexToken } from './helpers/delivery.js';
 import { LogWatcher, spawnCli } from './helpers/cli.js';
 

@@ -5,7 +5,7 @@ import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Daemon } from '../src/daemon.js';
 import type { PingResult } from '../src/ping/ping-job.js';
-import { resqueKeys, type ResqueFailure } from '../src/ping/resque-queue.js';
+import { resqueKeys, type ResqueFailure } from '../src/queue/resque-queue.js';
 import { useRedisServer } from './helpers/redis.js';
 import { ADMIN_TOKEN, entrySettings, eventually, RecordingAdapters, startDaemon, userWithDevices } from './helpers/entry-points.js';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ping, enqueuePing, PingError, PingParamsError, createDaemon } from '../src/index.js';
-import { freePort } from '../src/store/redis-server-process.js';
+import { freePort } from '../src/kit/redis-server-process.js';
 import { testSettingsYaml, useRedisServer } from './helpers/redis.js';
 import { createUser, registerClient } from './helpers/rhoconnect.js';
 import { entrySettings, RecordingAdapters, userWithDevices } from './helpers/entry-points.js';

@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { parseSettings } from '../src/config/index.js';
 import { createDaemon } from '../src/daemon.js';
-import { missingNotifyFlags, NotifyConfigError } from '../src/capture/notify-config.js';
-import { startRedisServer, type RedisServerProcess } from '../src/store/redis-server-process.js';
+import { missingNotifyFlags, NotifyConfigError } from '../src/intake/notify-config.js';
+import { startRedisServer, type RedisServerProcess } from '../src/kit/redis-server-process.js';
 import { testSettingsYaml } from './helpers/redis.js';
 
 describe('notify-keyspace-events', () => {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { generate } from 'selfsigned';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatDoctorReport, runDoctor, type DoctorReport } from '../src/doctor.js';
-import { freePort } from '../src/store/redis-server-process.js';
+import { freePort } from '../src/kit/redis-server-process.js';
 import { startRedisServer, type RedisServerProcess } from './helpers/redis.js';
 import { createUser } from './helpers/rhoconnect.js';
 import { runCli } from './helpers/cli.js';

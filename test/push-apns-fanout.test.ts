@@ -4,7 +4,7 @@
 // Counts are asserted, never times (performance is `npm run bench`).
 import apn from '@parse/node-apn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApnsAdapter } from '../src/push/apns.js';
+import { ApnsAdapter } from '../src/push/apns/apns.js';
 import { silentLogger } from '../src/logger.js';
 import { ApnsStandIn, apnsTokenKey, hexToken, ping, pushRequest, testSettings, useScratchDir, writeIn } from './helpers/delivery.js';
 

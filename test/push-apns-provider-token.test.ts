@@ -2,7 +2,7 @@
 // signed again when APNs answers 403 ExpiredProviderToken, and the push retried with the new one.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/logger.js';
-import { ApnsAdapter } from '../src/push/apns.js';
+import { ApnsAdapter } from '../src/push/apns/apns.js';
 import { ApnsStandIn, apnsTokenKey, hexToken, ping, pushRequest, testSettings, useScratchDir, writeIn } from './helpers/delivery.js';
 
 const TOPIC = 'com.example.token';

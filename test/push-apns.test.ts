@@ -1,8 +1,8 @@
 // APNs delivery against a loopback HTTP/2 TLS stand-in that checks what APNs checks.
 import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { apnsNotification, apnsToken, ApnsAdapter, classifyApnsReply } from '../src/push/apns.js';
-import { apnsTarget, APNS_HOSTS } from '../src/push/apns-target.js';
+import { apnsNotification, apnsToken, ApnsAdapter, classifyApnsReply } from '../src/push/apns/apns.js';
+import { apnsTarget, APNS_HOSTS } from '../src/push/apns/apns-target.js';
 import { silentLogger } from '../src/logger.js';
 import type { Settings } from '../src/config/settings.js';
 import {

@@ -1,8 +1,8 @@
 // FCM delivery through the real firebase-admin SDK (legacy HTTP/1.1 transport, rhopush's agent)
 // against a loopback HTTPS stand-in for FCM HTTP v1 and Google's OAuth token endpoint.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { classifyFcmResult, FcmAdapter, fcmMessage, MISSING_FCM_PROJECT_ID, MISSING_PACKAGE_NAME } from '../src/push/fcm.js';
-import { FirebaseFcmSender, type FcmSender } from '../src/push/fcm-sender.js';
+import { classifyFcmResult, FcmAdapter, fcmMessage, MISSING_FCM_PROJECT_ID, MISSING_PACKAGE_NAME } from '../src/push/fcm/fcm.js';
+import { FirebaseFcmSender, type FcmSender } from '../src/push/fcm/fcm-sender.js';
 import { silentLogger } from '../src/logger.js';
 import type { Settings } from '../src/config/settings.js';
 import { FcmStandIn, ping, pushRequest, recordingClock, testSettings, useScratchDir, writeIn } from './helpers/delivery.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { enqueuePing } from '../src/library.js';
 import { PingParamsError } from '../src/ping/ping-params.js';
-import { enqueuePingJob, resqueFailure, resqueTimestamp } from '../src/ping/resque-queue.js';
+import { enqueuePingJob, resqueFailure, resqueTimestamp } from '../src/queue/resque-queue.js';
 import { normalizePingParams } from '../src/ping/ping-params.js';
 import { testSettingsYaml, useRedisServer } from './helpers/redis.js';
 import { entrySettings } from './helpers/entry-points.js';

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { createDaemon, type Daemon } from '../src/daemon.js';
-import { startRedisServer, type RedisServerProcess } from '../src/store/redis-server-process.js';
+import { startRedisServer, type RedisServerProcess } from '../src/kit/redis-server-process.js';
 import { deviceSyncWrite, pair, PingRecord, pluginWrite, scaleSettings, settle, waitFor } from './helpers/scale.js';
 
 let server: RedisServerProcess;

@@ -3,9 +3,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster, type Redis } from 'ioredis';
 import { keySlot } from '../src/store/cluster-slots.js';
-import type { Change } from '../src/capture/capture.js';
+import type { Change } from '../src/intake/capture.js';
 import { createDaemon, type Daemon } from '../src/daemon.js';
-import { startRedisCluster, type RedisClusterProcess } from '../src/store/redis-cluster-process.js';
+import { startRedisCluster, type RedisClusterProcess } from '../src/kit/redis-cluster-process.js';
 import { createUser, registerClient } from './helpers/rhoconnect.js';
 import { pair, PingRecord, pluginWrite, scaleSettings, settle, waitFor } from './helpers/scale.js';
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { createDaemon, type Daemon } from '../src/daemon.js';
 import { replayFiles } from '../src/replay/replay.js';
-import { startRedisServer, type RedisServerProcess } from '../src/store/redis-server-process.js';
+import { startRedisServer, type RedisServerProcess } from '../src/kit/redis-server-process.js';
 import { createUser, registerClient } from './helpers/rhoconnect.js';
 import { deviceSyncWrite, pair, PingRecord, pluginWrite, scaleSettings, settle, waitFor } from './helpers/scale.js';
 

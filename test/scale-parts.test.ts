@@ -2,13 +2,13 @@
 // document fingerprints, RhoConnect's lock, and the capture lease.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { DocumentLocks } from '../src/capture/document-locks.js';
-import { pairKeys } from '../src/capture/document-pair.js';
-import { documentFingerprint, NodeFingerprintStore } from '../src/capture/fingerprint-store.js';
-import { NodeLease } from '../src/capture/node-lease.js';
+import { DocumentLocks } from '../src/recovery/document-locks.js';
+import { pairKeys } from '../src/recovery/document-pair.js';
+import { documentFingerprint, NodeFingerprintStore } from '../src/recovery/fingerprint-store.js';
+import { NodeLease } from '../src/recovery/node-lease.js';
 import { silentLogger } from '../src/logger.js';
 import { crc16, hashTagOf, keySlot, tagForSlot } from '../src/store/cluster-slots.js';
-import { startRedisServer, type RedisServerProcess } from '../src/store/redis-server-process.js';
+import { startRedisServer, type RedisServerProcess } from '../src/kit/redis-server-process.js';
 import { createDaemon } from '../src/daemon.js';
 import { scaleSettings, waitFor } from './helpers/scale.js';
 

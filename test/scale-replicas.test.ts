@@ -8,11 +8,11 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import type { Change } from '../src/capture/capture.js';
-import type { CatchUpResult } from '../src/capture/catch-up.js';
-import { NodeFingerprintStore } from '../src/capture/fingerprint-store.js';
+import type { Change } from '../src/intake/capture.js';
+import type { CatchUpResult } from '../src/recovery/catch-up.js';
+import { NodeFingerprintStore } from '../src/recovery/fingerprint-store.js';
 import { createDaemon, type Daemon } from '../src/daemon.js';
-import { startRedisServer, type RedisServerProcess } from '../src/store/redis-server-process.js';
+import { startRedisServer, type RedisServerProcess } from '../src/kit/redis-server-process.js';
 import { pair, PingRecord, pluginWrite, scaleSettings, scaleSettingsYaml, settle, waitFor } from './helpers/scale.js';
 
 const servers: RedisServerProcess[] = [];

@@ -4,7 +4,7 @@
 // {count: true} with {count} (requests received since the last count); {answerDelayMs: n} makes it
 // answer every request n ms after it arrived (APNs over a real network: the round trip); exits on
 // {stop: true}.
-import { ApnsStandIn } from '../../src/testing/apns-stand-in.js';
+import { ApnsStandIn } from '../../src/kit/apns-stand-in.js';
 import { BENCH_TOPIC } from './devices.js';
 import { apnsTokenKey } from './live-settings.js';
 

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../../src/store/redis-server-process.js';
+import { freePort } from '../../src/kit/redis-server-process.js';
 import { EXTRA_NODE_ARGS } from './processes.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

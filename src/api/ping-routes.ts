@@ -3,7 +3,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { normalizePingParams, PingParamsError, type NormalizedPing } from '../ping/ping-params.js';
 import type { PingResult } from '../ping/ping-job.js';
-import type { EnqueuedPing } from '../ping/resque-queue.js';
+import type { EnqueuedPing } from '../queue/resque-queue.js';
 import { API_TOKEN_HEADER, checkApiToken, presentedTokens, type ApiTokenOutcome } from './auth.js';
 import { queryError } from './form-body.js';
 import type { ApiDeps } from './server.js';

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { Settings } from '../config/settings.js';
 import type { PingResult, PingTrigger } from '../ping/ping-job.js';
 import type { NormalizedPing, PingParams } from '../ping/ping-params.js';
-import type { EnqueuedPing } from '../ping/resque-queue.js';
+import type { EnqueuedPing } from '../queue/resque-queue.js';
 import type { RhoconnectStore } from '../store/rhoconnect-store.js';
 import { pingRoutes } from './ping-routes.js';
 import { healthRoutes } from './health-routes.js';

@@ -2,7 +2,7 @@
 // result that lists every device push instead of only raising the joined errors.
 import type { Logger } from 'pino';
 import type { RhoconnectStore, ClientRecord } from '../store/rhoconnect-store.js';
-import { apnsToken } from '../push/apns.js';
+import { apnsToken } from '../push/apns/apns.js';
 import {
   platformOf,
   shortenToken,

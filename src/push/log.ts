@@ -1,7 +1,7 @@
 // `log` delivery: one JSON line per device push with the exact payload that would be sent.
 import type { Logger } from 'pino';
-import { apnsNotification } from './apns.js';
-import { fcmMessage } from './fcm.js';
+import { apnsNotification } from './apns/apns.js';
+import { fcmMessage } from './fcm/fcm.js';
 import { syncCollapseId } from './collapse.js';
 import { rhoconnectPushBody } from './rhoconnect-push.js';
 import { shortenToken, type DevicePushRequest, type PushAdapter } from './adapter.js';

@@ -2,10 +2,10 @@ import type { StoreClient } from '../store/store-connection.js';
 import type { Logger } from 'pino';
 import type { Settings } from '../config/settings.js';
 import type { Platform, PushAdapter } from './adapter.js';
-import { ApnsAdapter } from './apns.js';
+import { ApnsAdapter } from './apns/apns.js';
 import { DeadTokenGuard } from './dead-token-guard.js';
 import { DeadTokenStore } from './dead-tokens.js';
-import { FcmAdapter } from './fcm.js';
+import { FcmAdapter } from './fcm/fcm.js';
 import { LogAdapter } from './log.js';
 import { RhoconnectPushAdapter } from './rhoconnect-push.js';
 

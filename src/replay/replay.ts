@@ -4,10 +4,10 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { parseSettings } from '../config/load-settings.js';
 import type { RedisEndpoint, Settings } from '../config/settings.js';
-import type { KeyspaceDecision } from '../capture/classify.js';
+import type { KeyspaceDecision } from '../rules/classify.js';
 import { createDaemon } from '../daemon.js';
 import type { PushAdapters } from '../push/registry.js';
-import { startRedisServer, type RedisServerProcess } from '../store/redis-server-process.js';
+import { startRedisServer, type RedisServerProcess } from '../kit/redis-server-process.js';
 import { silentLogger } from '../logger.js';
 import { loadFixture, pingsMatch, summarisePing, type Fixture, type FixtureCommand, type PingSummary } from './fixture.js';
 

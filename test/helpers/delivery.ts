@@ -13,10 +13,10 @@ import { normalizePingParams, type PingParams } from '../../src/ping/ping-params
 import type { DevicePushRequest, Platform } from '../../src/push/adapter.js';
 import type { ClientRecord } from '../../src/store/rhoconnect-store.js';
 
-export { ApnsStandIn } from '../../src/testing/apns-stand-in.js';
-export { FcmStandIn } from '../../src/testing/fcm-stand-in.js';
-export { PushStandIn } from '../../src/testing/push-stand-in.js';
-export { createTestAuthority } from '../../src/testing/certificates.js';
+export { ApnsStandIn } from '../../src/kit/apns-stand-in.js';
+export { FcmStandIn } from '../../src/kit/fcm-stand-in.js';
+export { PushStandIn } from '../../src/kit/push-stand-in.js';
+export { createTestAuthority } from '../../src/kit/certificates.js';
 
 /** A scratch directory removed after the suite. */
 export function useScratchDir(): () => string {

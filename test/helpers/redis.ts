@@ -1,7 +1,7 @@
 // Real redis-server processes for tests: one per suite, on a free port, stopped afterwards.
 import { afterAll, beforeAll } from 'vitest';
 import { Redis } from 'ioredis';
-import { startRedisServer, type RedisServerProcess } from '../../src/store/redis-server-process.js';
+import { startRedisServer, type RedisServerProcess } from '../../src/kit/redis-server-process.js';
 
 export { startRedisServer, type RedisServerProcess };
 

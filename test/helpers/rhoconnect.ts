@@ -1,1 +1,1 @@
-export * from '../../src/testing/rhoconnect-writes.js';
+export * from '../../src/kit/rhoconnect-writes.js';

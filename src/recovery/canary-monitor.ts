@@ -4,7 +4,7 @@
 // the node's `node-ready`, catches up on what the silence hid).
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { LinkDownError } from './capture.js';
+import { LinkDownError } from '../intake/capture.js';
 
 export interface CanaryTarget {
   /** Nodes currently captured. */

@@ -7,7 +7,7 @@ import { cert, applicationDefault, initializeApp, deleteApp, type App } from 'fi
 import { getMessaging, type Message, type Messaging } from 'firebase-admin/messaging';
 import type { FcmMessage } from './fcm.js';
 import { boundedAgent, EndpointAgent, type Endpoint } from './endpoint-agent.js';
-import { parseRetryAfter } from './retry.js';
+import { parseRetryAfter } from '../retry.js';
 
 /** One message's result: sent, or the SDK's error code (`messaging/...`, `app/...`). */
 export type FcmSendResult = { ok: true; messageId?: string } | { ok: false; code: string; message: string; retryAfterMs?: number };

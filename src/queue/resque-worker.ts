@@ -12,8 +12,8 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { RHOPUSH_PREFIX } from '../store/keys.js';
 import { clip } from '../util/log-text.js';
-import { PingError, type PingResult } from './ping-job.js';
-import { normalizePingParams, PingParamsError, type NormalizedPing, type PingParams } from './ping-params.js';
+import { PingError, type PingResult } from '../ping/ping-job.js';
+import { normalizePingParams, PingParamsError, type NormalizedPing, type PingParams } from '../ping/ping-params.js';
 import { PING_JOB_CLASSES, resqueFailure, resqueKeys, resqueWorkerName } from './resque-queue.js';
 
 /** rhopush's own bookkeeping for its queue workers (Ruby's Resque never reads these keys). */

@@ -2,7 +2,7 @@
 // writes, the failure record resque-web shows, and `enqueuePingJob` writing exactly that.
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
-import type { NormalizedPing } from './ping-params.js';
+import type { NormalizedPing } from '../ping/ping-params.js';
 
 /** RhoConnect's Resque uses the default `resque:` namespace. */
 export const resqueKeys = {

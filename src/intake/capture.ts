@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { keys, keyspacePatterns } from '../store/keys.js';
-import type { ChangeClassifier, KeyspaceDecision } from './classify.js';
+import type { ChangeClassifier, KeyspaceDecision } from '../rules/classify.js';
 import { KeyspaceSubscriber } from './keyspace-subscriber.js';
 import { ensureKeyspaceNotifications, NotifyConfigError, unprovenNotifications } from './notify-config.js';
 

@@ -14,7 +14,7 @@
 import { createRequire } from 'node:module';
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import type { Logger } from 'pino';
-import { parseRetryAfter } from './retry.js';
+import { parseRetryAfter } from '../retry.js';
 
 const require = createRequire(import.meta.url);
 

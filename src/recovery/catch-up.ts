@@ -12,7 +12,7 @@ import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { SHARED_PARTITION } from '../store/keys.js';
-import type { Change } from './capture.js';
+import type { Change } from '../intake/capture.js';
 import { pairOfKey, SEEN_PREFIX, type DocumentPair } from './document-pair.js';
 import type { CommitItem, FingerprintKeeper } from './fingerprint-keeper.js';
 import type { Baseline, FingerprintStore, PairReading } from './fingerprint-store.js';

@@ -12,18 +12,18 @@ import { sourcePolicy, type Settings } from '../config/settings.js';
 import { parseKey, SHARED_PARTITION } from '../store/keys.js';
 import type { SlotRange } from '../store/cluster-slots.js';
 import type { StoreClient } from '../store/store-connection.js';
-import { Capture, type Change, type CaptureHandlers } from './capture.js';
-import type { SupervisedNode } from './capture-nodes.js';
+import { Capture, type Change, type CaptureHandlers } from '../intake/capture.js';
+import type { SupervisedNode } from '../intake/capture-nodes.js';
 import { CanaryMonitor } from './canary-monitor.js';
 import { CatchUp, type CatchUpReason, type CatchUpResult } from './catch-up.js';
-import type { ChangeClassifier } from './classify.js';
+import type { ChangeClassifier } from '../rules/classify.js';
 import { DocumentLocks } from './document-locks.js';
 import type { DocumentPair } from './document-pair.js';
 import { FingerprintKeeper, type PingSnapshot } from './fingerprint-keeper.js';
 import { ClusterFingerprintStore, NodeFingerprintStore, type FingerprintStore } from './fingerprint-store.js';
 import { NodeLease } from './node-lease.js';
-import { NotifyConfigError } from './notify-config.js';
-import { DECISION_RULES } from './signal-rules.js';
+import { NotifyConfigError } from '../intake/notify-config.js';
+import { DECISION_RULES } from '../rules/signal-rules.js';
 
 export interface CaptureSupervisorOptions {
   classifier: ChangeClassifier;

@@ -5,23 +5,23 @@ import { constants } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { loadSettings } from './config/load-settings.js';
-import { SettingsError } from './config/settings-error.js';
-import type { Settings } from './config/settings.js';
-import { createDaemon } from './daemon.js';
-import { createLogger } from './logger.js';
-import { replayFiles } from './replay/replay.js';
+import { loadSettings } from '../config/load-settings.js';
+import { SettingsError } from '../config/settings-error.js';
+import type { Settings } from '../config/settings.js';
+import { createDaemon } from '../daemon.js';
+import { createLogger } from '../logger.js';
+import { replayFiles } from '../replay/replay.js';
 import { runDemo } from './demo.js';
-import { enqueuePing } from './library.js';
-import { NotifyConfigError } from './capture/notify-config.js';
-import { formatDoctorReport, runDoctor } from './doctor.js';
-import type { Daemon } from './daemon.js';
-import type { Logger } from './logger.js';
-import type { PingResult } from './ping/ping-job.js';
-import type { PushOutcome } from './push/adapter.js';
-import { terminalProgress } from './util/progress.js';
+import { enqueuePing } from '../library.js';
+import { NotifyConfigError } from '../intake/notify-config.js';
+import { formatDoctorReport, runDoctor } from '../doctor.js';
+import type { Daemon } from '../daemon.js';
+import type { Logger } from '../logger.js';
+import type { PingResult } from '../ping/ping-job.js';
+import type { PushOutcome } from '../push/adapter.js';
+import { terminalProgress } from '../util/progress.js';
 
-const pkg = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'package.json'), 'utf8')) as { version: string };
+const pkg = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'package.json'), 'utf8')) as { version: string };
 
 interface SettingsFlags {
   settings?: string;

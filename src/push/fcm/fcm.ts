@@ -1,16 +1,16 @@
 // Firebase Cloud Messaging (HTTP v1). RhoConnect's message shape.
 import { createSecureContext } from 'node:tls';
 import type { Logger } from 'pino';
-import type { Settings } from '../config/settings.js';
-import type { NormalizedPing } from '../ping/ping-params.js';
-import type { ClientRecord } from '../store/rhoconnect-store.js';
-import type { DevicePushRequest, DevicePushResult, PushAdapter, PushSendOutcome } from './adapter.js';
-import { distinctCollapseKey, syncCollapseId } from './collapse.js';
-import { checkCredential, CredentialError, readCredentialFile, resolveCredentialPath } from './credential-files.js';
+import type { Settings } from '../../config/settings.js';
+import type { NormalizedPing } from '../../ping/ping-params.js';
+import type { ClientRecord } from '../../store/rhoconnect-store.js';
+import type { DevicePushRequest, DevicePushResult, PushAdapter, PushSendOutcome } from '../adapter.js';
+import { distinctCollapseKey, syncCollapseId } from '../collapse.js';
+import { checkCredential, CredentialError, readCredentialFile, resolveCredentialPath } from '../credential-files.js';
 import { FcmBatcher } from './fcm-batcher.js';
 import { FirebaseFcmSender, type FcmSender, type FcmSendResult, type FirebaseSenderOptions } from './fcm-sender.js';
-import { ProviderCache } from './provider-cache.js';
-import { retriedOutcome, withRetries, type AttemptOutcome, type RetryClock, type RetryResult } from './retry.js';
+import { ProviderCache } from '../provider-cache.js';
+import { retriedOutcome, withRetries, type AttemptOutcome, type RetryClock, type RetryResult } from '../retry.js';
 
 export interface FcmMessage {
   token: string;

@@ -5,8 +5,8 @@
 //    or none: APNs then takes it from the certificate).
 // Environment: `:apns: :production:` when given, else RhoConnect's `:iphoneserver:` (a sandbox host
 // means sandbox), else production only in the `production` environment.
-import type { Settings } from '../config/settings.js';
-import type { ClientRecord } from '../store/rhoconnect-store.js';
+import type { Settings } from '../../config/settings.js';
+import type { ClientRecord } from '../../store/rhoconnect-store.js';
 
 export const APNS_HOSTS = { production: 'api.push.apple.com', sandbox: 'api.sandbox.push.apple.com' } as const;
 

@@ -3,7 +3,7 @@
 // its own message's result. Every batch settles within its deadline.
 import type { FcmMessage } from './fcm.js';
 import type { FcmSender, FcmSendResult } from './fcm-sender.js';
-import { Limiter } from '../util/limiter.js';
+import { Limiter } from '../../util/limiter.js';
 
 export const FCM_MAX_BATCH = 500;
 /** Batches in flight at once; more would only queue on the agent's sockets and run out their deadline there. */

@@ -2,7 +2,7 @@
 // masters with their slots, replicas, and the operations fault tests need (failover, a new master,
 // moving slots with their keys).
 import { Redis } from 'ioredis';
-import { CLUSTER_SLOTS } from './cluster-slots.js';
+import { CLUSTER_SLOTS } from '../store/cluster-slots.js';
 import { startRedisServer, type RedisServerProcess } from './redis-server-process.js';
 
 export interface ClusterNodeProcess {

@@ -3,16 +3,16 @@ import { createPrivateKey, randomUUID } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import type { OutgoingHttpHeaders } from 'node:http2';
 import type { Logger } from 'pino';
-import type { Settings } from '../config/settings.js';
-import type { NormalizedPing } from '../ping/ping-params.js';
-import type { DevicePushRequest, DevicePushResult, PushAdapter, PushSendOutcome } from './adapter.js';
+import type { Settings } from '../../config/settings.js';
+import type { NormalizedPing } from '../../ping/ping-params.js';
+import type { DevicePushRequest, DevicePushResult, PushAdapter, PushSendOutcome } from '../adapter.js';
 import type { ApnsReply, NodeApnClientOptions } from './apns-connection.js';
 import { ApnsProvider } from './apns-provider.js';
 import { apnsTarget, type ApnsTarget } from './apns-target.js';
-import { syncCollapseId } from './collapse.js';
-import { checkCredential, CredentialError, readCredentialFile } from './credential-files.js';
-import { ProviderCache } from './provider-cache.js';
-import { realClock, retriedOutcome, withRetries, type AttemptOutcome, type RetryClock, type RetryResult } from './retry.js';
+import { syncCollapseId } from '../collapse.js';
+import { checkCredential, CredentialError, readCredentialFile } from '../credential-files.js';
+import { ProviderCache } from '../provider-cache.js';
+import { realClock, retriedOutcome, withRetries, type AttemptOutcome, type RetryClock, type RetryResult } from '../retry.js';
 
 export interface ApnsNotification {
   payload: {
