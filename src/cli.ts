@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-import { buildProgram, reportError } from './commands/program.js';
+import { buildProgram, exitCodeOf, reportError } from './commands/program.js';
 
 buildProgram()
   .parseAsync(process.argv)
   .catch((err: unknown) => {
     reportError(err);
-    process.exit(2);
+    process.exit(exitCodeOf(err));
   });

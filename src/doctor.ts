@@ -1,5 +1,8 @@
 // `rhopush doctor`: finds misconfiguration before it costs a missed push. One line per check,
 // ✓ or ✗ (– where a check does not apply), and for every ✗ the fix.
+import { errorMessage } from './errors.js';
+import { apnsTarget } from './push/apns/apns-target.js';
+import { decide } from './rules/decide.js';
 import { resolveCredentialPath } from './push/credential-files.js';
 import { readFileSync } from 'node:fs';
 import { X509Certificate, createPrivateKey, randomUUID, type KeyObject } from 'node:crypto';
@@ -96,18 +99,27 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   return report;
 }
 
+/** How the doctor words each rule that can decide a plugin write to a user's document. */
+const AUTO_PING: Readonly<Record<string, string>> = {
+  'plugin-write': 'yes',
+  'push-notify-off': 'no (push_notify off)',
+  'app-partition-settings': 'no (app-partitioned)',
+};
+
+/** Whether a plugin write to each source pings, as capture decides it (for a user's document). */
 function sourceTable(settings: Settings): SourceRow[] {
-  const rows: SourceRow[] = [...settings.sources.values()].map((p) => ({
-    source: p.name,
-    pushNotify: p.pushNotify,
-    partition: p.partitionType,
-    autoPing: p.partitionType === 'app' ? 'no (app-partitioned)' : p.pushNotify ? 'yes' : 'no (push_notify off)',
-  }));
+  const pluginWrite = (source: string) => decide(settings, { partition: 'a user', source, deviceEdit: false });
+  const rows: SourceRow[] = [...settings.sources.values()].map((p) => {
+    const rule = pluginWrite(p.name).rule;
+    return { source: p.name, pushNotify: p.pushNotify, partition: p.partitionType, autoPing: AUTO_PING[rule] ?? rule };
+  });
+  // A source settings.yml does not list: no name can be one, so the environment's defaults apply.
+  const other = pluginWrite('\u0000');
   rows.push({
     source: '(any other)',
     pushNotify: settings.defaultPushNotify,
     partition: 'user',
-    autoPing: settings.defaultPushNotify ? 'yes (environment default)' : 'no (environment default)',
+    autoPing: `${other.ping ? 'yes' : 'no'} (environment default)`,
   });
   return rows;
 }
@@ -290,12 +302,15 @@ function checkApns(settings: Settings, warnDays: number): DoctorCheck[] {
     checks.push(check);
     certificateSubject ??= subject;
   }
+  // Asked of delivery itself: what a device gets that registered with no device_app_id.
+  const withoutAppId = apnsTarget(settings, { id: 'doctor' });
+  const noTopic = 'error' in withoutAppId && (withoutAppId.error === errorMessage('APNS_NO_TOPIC') || Boolean(apns.tokenKey));
   if (apns.topic) {
     checks.push({ status: 'ok', line: `APNs topic: ${apns.topic}` });
-  } else if (apns.tokenKey) {
+  } else if (noTopic) {
     checks.push({
-      status: 'fail',
-      line: 'APNs topic: not set (token authentication needs the app bundle id)',
+      status: 'warn',
+      line: `APNs topic: not set; each device's device_app_id is used, and a device without one fails ("${errorMessage('APNS_NO_TOPIC')}")`,
       fix: "set :rhopush: :apns: :topic: to the app's bundle id (e.g. com.example.app)",
     });
   } else {
@@ -415,14 +430,14 @@ function checkFcm(settings: Settings, env: NodeJS.ProcessEnv): DoctorCheck[] {
       ? { status: 'ok', line: `FCM project id: ${settings.push.fcmProjectId}` }
       : {
           status: 'fail',
-          line: 'FCM project id: Missing `:fcm_project_id:` option in settings/settings.yml',
+          line: `FCM project id: ${errorMessage('FCM_NO_PROJECT')}`,
           fix: `set :fcm_project_id: to your Firebase project id${accountProject ? ` (the service account's is ${accountProject})` : ''}`,
         },
   );
   checks.push(
     settings.push.packageName
       ? { status: 'ok', line: `FCM package name: ${settings.push.packageName}` }
-      : { status: 'fail', line: 'FCM package name: Missing `:package_name:` option in settings/settings.yml', fix: "set :package_name: to the Android app's package name" },
+      : { status: 'fail', line: `FCM package name: ${errorMessage('FCM_NO_PACKAGE')}`, fix: "set :package_name: to the Android app's package name" },
   );
   return checks;
 }

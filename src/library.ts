@@ -5,7 +5,8 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { loadSettings } from './config/load-settings.js';
 import { RHOPUSH_DEFAULTS, type Settings } from './config/settings.js';
-import { createDaemon, type Daemon } from './daemon.js';
+import type { Daemon } from './daemon.js';
+import { openPinger } from './ping/pinger.js';
 import { PingError, type PingResult } from './ping/ping-job.js';
 import { normalizePingParams, type PingParams } from './ping/ping-params.js';
 import { enqueuePingJob, type EnqueuedPing } from './queue/resque-queue.js';
@@ -55,12 +56,11 @@ export async function ping(params: PingParams, options: PingOptions = {}): Promi
   }
   const settings = resolveSettings(options);
   const normalized = normalizePingParams(params, { maxUsers: settings.rhopush.maxUsersPerPing });
-  const daemon = createDaemon({ settings, logger: options.logger, adapters: options.adapters, redis: options.redis, capture: false, http: false, queue: false });
+  const pinger = await openPinger(settings, { logger: options.logger, adapters: options.adapters, redis: options.redis });
   try {
-    await daemon.start();
-    return raiseOnErrors(await daemon.ping(normalized, 'library'));
+    return raiseOnErrors(await pinger.ping(normalized, 'library'));
   } finally {
-    await daemon.stop();
+    await pinger.close();
   }
 }
 

@@ -219,7 +219,9 @@ describe('rhopush doctor', () => {
     expect(line(incomplete, /APNs token key/).status).toBe('ok');
     expect(line(incomplete, /:key_id:/).status).toBe('fail');
     expect(line(incomplete, /:team_id:/).status).toBe('fail');
-    expect(line(incomplete, /APNs topic/).status).toBe('fail');
+    // Delivery falls back to each device's device_app_id: a warning, as delivery decides it.
+    expect(line(incomplete, /APNs topic/).status).toBe('warn');
+    expect(line(incomplete, /APNs topic/).line).toMatch(/device_app_id is used, and a device without one fails/);
     const wrongKey = await doctor(
       settingsFile({
         redis: `127.0.0.1:${ready.port}`,

@@ -1,7 +1,11 @@
 // FCM delivery through the real firebase-admin SDK (legacy HTTP/1.1 transport, rhopush's agent)
 // against a loopback HTTPS stand-in for FCM HTTP v1 and Google's OAuth token endpoint.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { classifyFcmResult, FcmAdapter, fcmMessage, MISSING_FCM_PROJECT_ID, MISSING_PACKAGE_NAME } from '../src/push/fcm/fcm.js';
+import { classifyFcmResult, FcmAdapter, fcmMessage } from '../src/push/fcm/fcm.js';
+import { errorMessage } from '../src/errors.js';
+
+const MISSING_FCM_PROJECT_ID = errorMessage('FCM_NO_PROJECT');
+const MISSING_PACKAGE_NAME = errorMessage('FCM_NO_PACKAGE');
 import { FirebaseFcmSender, type FcmSender } from '../src/push/fcm/fcm-sender.js';
 import { silentLogger } from '../src/logger.js';
 import type { Settings } from '../src/config/settings.js';

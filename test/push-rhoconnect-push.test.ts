@@ -1,6 +1,10 @@
 // RhoConnect Push delivery against a loopback HTTP stand-in that checks basic auth and the body.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { INVALID_PUSH_REQUEST, MISSING_PUSH_SERVER, RhoconnectPushAdapter, rhoconnectPushRequest } from '../src/push/rhoconnect-push.js';
+import { RhoconnectPushAdapter, rhoconnectPushRequest } from '../src/push/rhoconnect-push.js';
+import { errorMessage } from '../src/errors.js';
+
+const INVALID_PUSH_REQUEST = errorMessage('PUSH_REQUEST_INVALID');
+const MISSING_PUSH_SERVER = errorMessage('PUSH_SERVER_INVALID');
 import { silentLogger } from '../src/logger.js';
 import type { Settings } from '../src/config/settings.js';
 import { ping, pushRequest, PushStandIn, recordingClock, testSettings } from './helpers/delivery.js';

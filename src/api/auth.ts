@@ -6,14 +6,11 @@ import type { RhoconnectStore } from '../store/rhoconnect-store.js';
 
 export const API_TOKEN_HEADER = 'x-rhoconnect-api-token';
 
-/** RhoConnect's 422 messages, word for word. */
-export const NO_API_TOKEN = 'No API token provided';
-export const INVALID_API_USER = 'Invalid/missing API user';
 
 /** Longer tokens are refused without a Redis lookup (RhoConnect's are 32 hex characters). */
 const MAX_TOKEN_LENGTH = 1024;
 
-export type ApiTokenOutcome = { ok: true; via: 'settings' | 'token-record'; user?: string } | { ok: false; error: typeof NO_API_TOKEN | typeof INVALID_API_USER };
+export type ApiTokenOutcome = { ok: true; via: 'settings' | 'token-record'; user?: string } | { ok: false; error: 'API_TOKEN_MISSING' | 'API_USER_INVALID' };
 
 /**
  * A presented token: its text, or null when the value given is not text (a list, an object).
@@ -50,7 +47,7 @@ export async function checkApiToken(
   /** Why Redis cannot answer now: a lookup would wait for it, so it throws this reason instead. */
   unavailable?: () => string | undefined,
 ): Promise<ApiTokenOutcome> {
-  if (tokens.length === 0) return { ok: false, error: NO_API_TOKEN };
+  if (tokens.length === 0) return { ok: false, error: 'API_TOKEN_MISSING' };
   for (const token of tokens) {
     if (token === null || token.length > MAX_TOKEN_LENGTH) continue;
     if (configured && sameToken(token, configured)) return { ok: true, via: 'settings' };
@@ -62,5 +59,5 @@ export async function checkApiToken(
     const user = await store.apiTokenUser(token);
     if (user !== undefined && (await store.userExists(user)) && (await store.isAdmin(user))) return { ok: true, via: 'token-record', user };
   }
-  return { ok: false, error: INVALID_API_USER };
+  return { ok: false, error: 'API_USER_INVALID' };
 }

@@ -5,13 +5,15 @@
 // body of `user_id[]=...` took over a minute there. This parser is linear in the body size, builds
 // objects without prototypes, and reports a malformed field by name.
 
-export class FormBodyError extends Error {
-  readonly statusCode = 400;
+import { RhopushError } from '../errors.js';
+
+/** A malformed field, named. */
+export class FormBodyError extends RhopushError {
   constructor(
     readonly field: string,
     reason: string,
   ) {
-    super(`${field}: ${reason}`);
+    super('FORM_INVALID', { field, reason });
     this.name = 'FormBodyError';
   }
 }

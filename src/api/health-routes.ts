@@ -1,7 +1,7 @@
 // GET /healthz: 200 when every Redis link and subscription is up, 503 with the failing part.
 // A rejected settings file shows as a `config` warning with 200: the daemon still serves.
 import type { FastifyPluginAsync } from 'fastify';
-import type { ApiDeps } from './server.js';
+import type { ApiDeps } from './deps.js';
 
 const partSchema = {
   type: 'object',

@@ -1,11 +1,8 @@
 // JSON request bodies. fastify's own parser refuses keys that could poison prototypes, but answers
 // them (like any other failure) with "Body is not valid JSON", which is wrong for a valid document
 // and hides the reason. This parser refuses the same keys and says which key, and why.
+import { RhopushError } from '../errors.js';
 
-/** An error fastify's error handler answers with its status and message. */
-function badRequest(message: string): Error & { statusCode: number } {
-  return Object.assign(new Error(message), { statusCode: 400 });
-}
 
 /** The key a body must not carry, or undefined. `constructor` counts only with a `prototype` inside. */
 function poisonousKey(key: string, value: unknown): string | undefined {
@@ -18,7 +15,7 @@ function poisonousKey(key: string, value: unknown): string | undefined {
 export function parseJsonBody(_request: unknown, body: string | Buffer, done: (err: Error | null, value?: unknown) => void): void {
   const text = typeof body === 'string' ? body : body.toString('utf8');
   if (text.length === 0) {
-    done(badRequest("Body cannot be empty when content-type is set to 'application/json'"));
+    done(new RhopushError('JSON_EMPTY'));
     return;
   }
   let refused: string | undefined;
@@ -29,15 +26,11 @@ export function parseJsonBody(_request: unknown, body: string | Buffer, done: (e
       return v;
     });
   } catch (err) {
-    done(badRequest(`Body is not valid JSON: ${(err as Error).message}`));
+    done(new RhopushError('JSON_INVALID', { reason: (err as Error).message }));
     return;
   }
   if (refused) {
-    done(
-      badRequest(
-        `body: the key "${refused}" is refused: code that copies the body into objects could change their prototype with it (prototype poisoning); remove or rename it`,
-      ),
-    );
+    done(new RhopushError('JSON_KEY_REFUSED', { key: refused }));
     return;
   }
   done(null, value);

@@ -6,7 +6,8 @@ import type { PingResult } from '../ping/ping-job.js';
 import type { EnqueuedPing } from '../queue/resque-queue.js';
 import { API_TOKEN_HEADER, checkApiToken, presentedTokens, type ApiTokenOutcome } from './auth.js';
 import { queryError } from './form-body.js';
-import type { ApiDeps } from './server.js';
+import { RhopushError } from '../errors.js';
+import { sendError, type ApiDeps } from './deps.js';
 
 export const PING_PATH = '/rc/v1/users/ping';
 
@@ -151,7 +152,7 @@ export const pingRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
 
 async function handlePing(request: FastifyRequest, reply: FastifyReply, deps: ApiDeps) {
   const badQuery = queryError(request.query);
-  if (badQuery) return reply.code(400).send({ error: `query string: ${badQuery.message}` });
+  if (badQuery) return sendError(reply, new RhopushError('QUERY_INVALID', { reason: badQuery.message }));
   const query = (request.query ?? {}) as Record<string, unknown>;
   const body = request.body;
   const bodyIsObject = body !== null && typeof body === 'object' && !Array.isArray(body);
@@ -166,32 +167,32 @@ async function handlePing(request: FastifyRequest, reply: FastifyReply, deps: Ap
   try {
     auth = await checkApiToken(presentedTokens(request.headers[API_TOKEN_HEADER], params.api_token), settings.apiToken, deps.store, unavailable);
   } catch (err) {
-    return reply.code(503).send({ error: `cannot check the API token: ${(err as Error).message}` });
+    return sendError(reply, new RhopushError('API_TOKEN_UNCHECKED', { reason: (err as Error).message }));
   }
-  if (!auth.ok) return reply.code(422).send({ error: auth.error });
+  if (!auth.ok) return sendError(reply, new RhopushError(auth.error));
 
   if (body !== undefined && body !== null && !bodyIsObject) {
-    return reply.code(400).send({ error: 'body: expected a JSON object or form fields', field: 'body' });
+    return sendError(reply, new RhopushError('BODY_NOT_OBJECT', {}, { field: 'body' }));
   }
   let ping: NormalizedPing;
   try {
     ping = normalizePingParams(params as never, { maxUsers: settings.rhopush.maxUsersPerPing });
   } catch (err) {
-    if (err instanceof PingParamsError) return reply.code(400).send({ error: err.message, field: err.field });
+    if (err instanceof PingParamsError) return sendError(reply, err);
     throw err;
   }
 
   const down = unavailable();
   if (down) {
     const what = wantsAsync(params.async) ? 'the ping was not queued' : 'the ping was not sent';
-    return reply.code(503).send({ error: `${down}: ${what}; try again once it is back` });
+    return sendError(reply, new RhopushError('REDIS_UNAVAILABLE', { reason: down, what }));
   }
   if (wantsAsync(params.async)) {
     let queued: EnqueuedPing;
     try {
       queued = await deps.enqueue(ping);
     } catch (err) {
-      return reply.code(503).send({ error: `cannot queue the ping: ${(err as Error).message}` });
+      return sendError(reply, new RhopushError('PING_NOT_QUEUED', { reason: (err as Error).message }));
     }
     return reply.code(200).send({ queued: true, queue: queued.queue, users: ping.users, sources: ping.sources });
   }
@@ -200,7 +201,7 @@ async function handlePing(request: FastifyRequest, reply: FastifyReply, deps: Ap
     result = await deps.ping(ping, 'rest');
   } catch (err) {
     // Device push failures are in the result; a ping only throws when it cannot read users and clients.
-    return reply.code(503).send({ error: `cannot read users and clients from Redis: ${(err as Error).message}` });
+    return sendError(reply, new RhopushError('PING_UNREAD', { reason: (err as Error).message }));
   }
   const summary = summarize(result);
   if (result.errors.length > 0) return reply.code(500).send({ error: result.errors.join('\n'), ...summary });

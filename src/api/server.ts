@@ -3,39 +3,14 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import swagger from '@fastify/swagger';
 import formbody from '@fastify/formbody';
 import type { Logger } from 'pino';
-import type { Settings } from '../config/settings.js';
-import type { PingResult, PingTrigger } from '../ping/ping-job.js';
-import type { NormalizedPing, PingParams } from '../ping/ping-params.js';
-import type { EnqueuedPing } from '../queue/resque-queue.js';
-import type { RhoconnectStore } from '../store/rhoconnect-store.js';
+import { RhopushError } from '../errors.js';
+import { sendError, type ApiDeps } from './deps.js';
 import { pingRoutes } from './ping-routes.js';
 import { healthRoutes } from './health-routes.js';
 import { metricsRoutes } from './metrics-routes.js';
-import type { Metrics } from '../metrics.js';
 import { parseFormBody, parseQueryString } from './form-body.js';
 import { parseJsonBody } from './json-body.js';
 import { clip } from '../util/log-text.js';
-
-/** A part's state for /healthz. */
-export interface HealthReport {
-  ok: boolean;
-  /** Failing or degraded parts, by name, with the reason. */
-  parts: Record<string, { ok: boolean; detail?: string; warning?: string }>;
-}
-
-/** What the routes need from the daemon; daemon.ts provides it. */
-export interface ApiDeps {
-  settings: () => Settings;
-  ping: (params: PingParams | NormalizedPing, trigger: PingTrigger) => Promise<PingResult>;
-  /** Queues a ping as a Resque job (the REST `async` parameter). */
-  enqueue: (ping: NormalizedPing) => Promise<EnqueuedPing>;
-  store: RhoconnectStore;
-  /** Why Redis cannot serve the request now (it is reconnecting), or undefined when it can. */
-  redisUnavailable?: () => string | undefined;
-  health: () => HealthReport;
-  /** Served at /metrics; absent: /metrics is not served. */
-  metrics?: Metrics;
-}
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
@@ -70,13 +45,15 @@ export async function createApiServer(deps: ApiDeps, logger: Logger): Promise<Fa
   app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonBody);
   // Every error a client can cause is a 4xx with a JSON reason; anything else is a logged 500.
   app.setErrorHandler((err: Error & { statusCode?: number }, request, reply) => {
-    const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    // rhopush's own errors carry their status; fastify's (413, 415, 408, ...) their statusCode.
+    const known = err instanceof RhopushError ? err.status : err.statusCode;
+    const status = typeof known === 'number' && known >= 400 && known < 600 ? known : 500;
     // The path only: the query string may carry an api_token.
     if (status >= 500) request.log.error({ err: clip(err.message, 1000), path: clip(request.url.split('?')[0]!) }, 'request failed');
-    return reply.code(status).send({ error: status === 500 && err.statusCode === undefined ? `internal error: ${err.message}` : err.message });
+    return sendError(reply, known === undefined ? new RhopushError('INTERNAL', { reason: err.message }) : err, status);
   });
   app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({ error: `no route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}` }),
+    sendError(reply, new RhopushError('NO_ROUTE', { method: request.method, path: request.url.split('?')[0]!.slice(0, 200) })),
   );
   await app.register(pingRoutes, deps);
   await app.register(healthRoutes, deps);

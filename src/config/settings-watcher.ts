@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
+import type { HealthPart } from '../util/health.js';
 import type { Settings } from './settings.js';
 import { SettingsError } from './settings-error.js';
 import { describeChanges, diffSettings, liveSettings, type SettingsDiff } from './settings-diff.js';
@@ -67,6 +68,16 @@ export class SettingsWatcher {
   }
 
   /** Set while the file on disk is rejected and the last good settings keep running. */
+  /** A rejected file is a warning, not a failure: the last good settings keep serving. */
+  healthParts(): Record<string, HealthPart> {
+    const problem = this.problem;
+    return {
+      config: problem
+        ? { ok: true, warning: problem.message, detail: `running with the last good settings since ${problem.since.toISOString()}` }
+        : { ok: true, detail: this.options.current().file },
+    };
+  }
+
   get problem(): SettingsProblem | undefined {
     return this.failure;
   }

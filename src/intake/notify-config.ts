@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { RhopushError } from '../errors.js';
 
 /**
  * Keyspace notifications rhopush needs: K (keyspace channel), $ (string commands: INCRBY/SET on
@@ -7,18 +8,14 @@ import type { Redis } from 'ioredis';
  */
 export const REQUIRED_NOTIFY_FLAGS = ['K', '$', 'g'] as const;
 
-export class NotifyConfigError extends Error {
+export class NotifyConfigError extends RhopushError {
   constructor(
     readonly node: string,
     readonly current: string,
     readonly wanted: string,
     cause: string,
   ) {
-    super(
-      `Redis ${node} does not send the keyspace notifications rhopush needs and refuses CONFIG SET (${cause}). ` +
-        `Set notify-keyspace-events to "${wanted}" (currently "${current}") in that server's configuration ` +
-        `(redis.conf: notify-keyspace-events ${wanted}; on managed Redis, the notify-keyspace-events parameter), then start rhopush again.`,
-    );
+    super('NOTIFY_FLAGS', { node, current, wanted, reason: cause });
     this.name = 'NotifyConfigError';
   }
 }

@@ -1,5 +1,6 @@
 // PingJob's input, as RhoConnect accepts it from REST, Resque and Ruby calls: loosely typed,
 // normalised once here so every entry point behaves the same.
+import { RhopushError } from '../errors.js';
 
 /** Parameters of a ping, in RhoConnect's names. */
 export interface PingParams {
@@ -30,12 +31,13 @@ export interface NormalizedPing {
   vibrate: string;
 }
 
-export class PingParamsError extends Error {
+/** A parameter that cannot be used, named (Resque records it under this class name). */
+export class PingParamsError extends RhopushError {
   constructor(
     readonly field: string,
     reason: string,
   ) {
-    super(`${field}: ${reason}`);
+    super('PARAMS_INVALID', { field, reason }, { field });
     this.name = 'PingParamsError';
   }
 }

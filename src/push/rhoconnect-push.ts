@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import type { Settings } from '../config/settings.js';
 import type { NormalizedPing } from '../ping/ping-params.js';
+import { errorMessage } from '../errors.js';
 import { Limiter } from '../util/limiter.js';
 import type { DevicePushRequest, DevicePushResult, PushAdapter, PushSendOutcome } from './adapter.js';
 import { parseRetryAfter, realClock, retriedOutcome, withRetries, type AttemptOutcome, type RetryClock } from './retry.js';
@@ -24,8 +25,6 @@ export function rhoconnectPushBody(ping: NormalizedPing): RhoconnectPushBody {
 
 // ---- Sender -------------------------------------------------------------------------------
 
-export const MISSING_PUSH_SERVER = 'Missing or invalid `:push_server` in settings/settings.yml.';
-export const INVALID_PUSH_REQUEST = 'Invalid push request.';
 
 /** The POST for one device: URL without userinfo, and basic auth taken from it. */
 export function rhoconnectPushRequest(pushServer: string, devicePin: string): { url: string; authorization?: string } | undefined {
@@ -66,7 +65,7 @@ export class RhoconnectPushAdapter implements PushAdapter {
     const settings = this.settings();
     const server = settings.push.pushServer;
     const target = server ? rhoconnectPushRequest(server, request.token) : undefined;
-    if (!target) return { outcome: 'failed', reason: MISSING_PUSH_SERVER };
+    if (!target) return { outcome: 'failed', reason: errorMessage('PUSH_SERVER_INVALID') };
     if (!request.token) return { outcome: 'failed', reason: 'RhoConnect Push: the client has no device_pin' };
     const body = JSON.stringify(rhoconnectPushBody(request.ping));
     const { requestTimeoutMs, connections } = settings.rhopush.rhoconnectPush;
@@ -102,7 +101,7 @@ export class RhoconnectPushAdapter implements PushAdapter {
     }
     const { status } = response;
     if (status === 200 || status === 204) return { done: { outcome: 'sent' } };
-    if (status === 400) return { done: { outcome: 'failed', reason: INVALID_PUSH_REQUEST } };
+    if (status === 400) return { done: { outcome: 'failed', reason: errorMessage('PUSH_REQUEST_INVALID') } };
     const reason = `RhoConnect Push server answered ${status}`;
     if (status === 429 || status >= 500) {
       return { retry: reason, giveUp: { outcome: 'failed', reason }, retryAfterMs: parseRetryAfter(response.headers.get('retry-after') ?? undefined) };

@@ -8,6 +8,7 @@
 // Delivery is therefore at least once: a ping interrupted by a crash is sent again.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import type { HealthPart } from '../util/health.js';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { RHOPUSH_PREFIX } from '../store/keys.js';
@@ -105,6 +106,11 @@ export class ResqueWorker {
 
   status(): ResqueWorkerStatus {
     return { running: this.loop !== undefined && !this.stopping, inHand: this.inHand.size, ...this.counts };
+  }
+
+  healthParts(): Record<string, HealthPart> {
+    const w = this.status();
+    return { 'queue worker': { ok: w.running, detail: `${w.running ? 'running' : 'stopped'}, ${w.inHand} in hand, ${w.processed} done, ${w.failed} failed` } };
   }
 
   /** Registers, returns the jobs of dead workers to their queues, then starts taking jobs. */

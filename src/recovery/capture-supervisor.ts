@@ -8,12 +8,14 @@ import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { Redis, type Cluster, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
-import { sourcePolicy, type Settings } from '../config/settings.js';
+import type { Settings } from '../config/settings.js';
+import type { HealthPart } from '../util/health.js';
 import { parseKey, SHARED_PARTITION } from '../store/keys.js';
 import type { SlotRange } from '../store/cluster-slots.js';
 import type { StoreClient } from '../store/store-connection.js';
 import { Capture, type Change, type CaptureHandlers } from '../intake/capture.js';
-import type { SupervisedNode } from '../intake/capture-nodes.js';
+import { clusterNodes, instanceNodes, type SupervisedNode } from '../intake/capture-nodes.js';
+import type { ClusterMaster, ClusterTopology } from '../store/cluster-topology.js';
 import { CanaryMonitor } from './canary-monitor.js';
 import { CatchUp, type CatchUpReason, type CatchUpResult } from './catch-up.js';
 import type { ChangeClassifier } from '../rules/classify.js';
@@ -23,7 +25,7 @@ import { FingerprintKeeper, type PingSnapshot } from './fingerprint-keeper.js';
 import { ClusterFingerprintStore, NodeFingerprintStore, type FingerprintStore } from './fingerprint-store.js';
 import { NodeLease } from './node-lease.js';
 import { NotifyConfigError } from '../intake/notify-config.js';
-import { DECISION_RULES } from '../rules/signal-rules.js';
+import { decide } from '../rules/decide.js';
 
 export interface CaptureSupervisorOptions {
   classifier: ChangeClassifier;
@@ -168,8 +170,7 @@ export class CaptureSupervisor extends EventEmitter {
 
   /** Whether a change of this pair deserves a ping, by the same rules as live capture. */
   private pings(pair: DocumentPair): boolean {
-    const facts = { partition: pair.partition, source: pair.source, policy: sourcePolicy(this.options.settings(), pair.source), deviceEdit: false };
-    return DECISION_RULES.find((r) => r.when(facts))!.ping;
+    return decide(this.options.settings(), { ...pair, deviceEdit: false }).ping;
   }
 
   private handleChange(change: Change): void {
@@ -282,6 +283,28 @@ export class CaptureSupervisor extends EventEmitter {
   }
 
   /**
+   * Captures every instance of `:redis:`, or, with a cluster topology (already started: `masters`),
+   * every master as the cluster changes.
+   */
+  async startOn(settings: Settings, cluster?: { topology: ClusterTopology; masters: ClusterMaster[] }): Promise<void> {
+    const seed = settings.redis[0]!;
+    if (!cluster) {
+      await this.start(instanceNodes(settings.redis, this.id));
+      return;
+    }
+    const { topology, masters } = cluster;
+    await this.start(clusterNodes(masters, seed, this.id));
+    topology.on('change', () => void this.setNodes(clusterNodes(topology.masters, seed, this.id)));
+    const refresh = () => {
+      topology.refresh().catch((err: Error) => this.options.logger.error({ err: err.message }, 'cluster topology refresh failed'));
+    };
+    // A dropped subscriber or a silent canary is often a failover: look at the cluster again at once.
+    this.on('node-down', refresh);
+    this.on('canary-failure', refresh);
+    refresh();
+  }
+
+  /**
    * Takes the first leases and subscribes on the nodes it got (catch-up runs in the background;
    * see `caughtUp`). Throws when a node refuses to send keyspace notifications.
    */
@@ -311,17 +334,31 @@ export class CaptureSupervisor extends EventEmitter {
     }
   }
 
-  /** A pair whose ping failed goes back into the grouping window. */
-  requeue(user: string, source: string): void {
-    this.keeper.requeue({ partition: user, source });
-  }
+  /** What automatic pings note around each ping (the fingerprints they cover), for catch-up. */
+  readonly recorder = {
+    before: (user: string, sources: string[]): Promise<PingSnapshot> => this.keeper.beforePing(user, sources),
+    after: (snapshot: PingSnapshot, ran: boolean): Promise<void> => this.keeper.afterPing(snapshot, ran),
+    /** A pair whose ping failed goes back into the grouping window. */
+    requeue: (user: string, source: string): void => this.keeper.requeue({ partition: user, source }),
+  };
 
-  beforePing(user: string, sources: string[]): Promise<PingSnapshot> {
-    return this.keeper.beforePing(user, sources);
-  }
-
-  afterPing(snapshot: PingSnapshot, ran: boolean): Promise<void> {
-    return this.keeper.afterPing(snapshot, ran);
+  /** Each node: captured here, or by another instance (which holds its lease). */
+  healthParts(): Record<string, HealthPart> {
+    const parts: Record<string, HealthPart> = {};
+    for (const s of this.status()) {
+      const ok = s.leaseHeld ? s.subscribed : s.heldElsewhere;
+      const detail = s.leaseHeld
+        ? s.subscribed
+          ? s.catchingUp
+            ? 'subscribed, catching up'
+            : 'subscribed'
+          : 'lease held, not subscribed'
+        : s.heldElsewhere
+          ? 'captured by another rhopush instance'
+          : 'no instance holds the capture lease';
+      parts[`capture ${s.node}`] = { ok, detail };
+    }
+    return parts;
   }
 
   status(): NodeStatus[] {

@@ -1,6 +1,7 @@
 import { sourcePolicy, type Settings } from '../config/settings.js';
 import { parseKey, SHARED_PARTITION, type ParsedKey } from '../store/keys.js';
-import { DECISION_RULES, SIGNAL_RULES, type SignalRule } from './signal-rules.js';
+import { SIGNAL_RULES, type SignalRule } from './signal-rules.js';
+import { decide } from './decide.js';
 import { DeviceEditLedger } from './device-edit-ledger.js';
 
 /** The outcome of one keyspace event. `rule` names the table row that decided it. */
@@ -80,14 +81,9 @@ export class ChangeClassifier {
       case 'data-write': {
         if (parsed.kind !== 'md_size') return { ping: false, rule: 'ignored-event' };
         const { partition, source } = parsed;
-        const facts = {
-          partition,
-          source,
-          policy: sourcePolicy(this.settings, source),
-          // Taken for every write, whatever decides it, so an expected device write never outlives it.
-          deviceEdit: this.ledger.consume(partition, source),
-        };
-        const decision = DECISION_RULES.find((r) => r.when(facts))!;
+        // Taken for every write, whatever decides it, so an expected device write never outlives it.
+        const deviceEdit = this.ledger.consume(partition, source);
+        const decision = decide(this.settings, { partition, source, deviceEdit });
         return decision.ping
           ? { ping: true, rule: 'plugin-write', user: partition, source }
           : { ping: false, rule: decision.rule, user: partition, source };

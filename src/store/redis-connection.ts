@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { RhopushError } from '../errors.js';
 import type { RedisEndpoint } from '../config/settings.js';
 
 export interface ConnectOptions {
@@ -150,9 +151,7 @@ export async function checkDatabase(endpoint: RedisEndpoint, timeoutMs = 5000): 
         .then((reply) => Number((reply as string[])[1]))
         .catch(() => NaN);
       const has = Number.isInteger(count) && count > 0 ? ` (it has ${count}: 0 to ${count - 1})` : '';
-      throw new Error(
-        `Redis ${endpoint.label}: database ${endpoint.db} cannot be used${has}: ${(err as Error).message}. Correct the database number in :redis: (host:port:db) or REDIS_URL (redis://host:port/db)`,
-      );
+      throw new RhopushError('REDIS_DATABASE_MISSING', { endpoint: endpoint.label, db: endpoint.db, has, reason: (err as Error).message });
     }
   } finally {
     probe.disconnect();

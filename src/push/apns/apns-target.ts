@@ -6,6 +6,7 @@
 // Environment: `:apns: :production:` when given, else RhoConnect's `:iphoneserver:` (a sandbox host
 // means sandbox), else production only in the `production` environment.
 import type { Settings } from '../../config/settings.js';
+import { errorMessage } from '../../errors.js';
 import type { ClientRecord } from '../../store/rhoconnect-store.js';
 
 export const APNS_HOSTS = { production: 'api.push.apple.com', sandbox: 'api.sandbox.push.apple.com' } as const;
@@ -46,16 +47,16 @@ export function apnsTarget(settings: Settings, client: ClientRecord): ApnsTarget
     topic = appId;
   } else if (apns.tokenKey) {
     if (!apns.keyId || !apns.teamId) {
-      return { error: 'Missing `:key_id:` or `:team_id:` next to `:rhopush: :apns: :token_key:` in settings/settings.yml' };
+      return { error: errorMessage('APNS_TOKEN_IDS') };
     }
     auth = { kind: 'token', keyFile: apns.tokenKey, keyId: apns.keyId, teamId: apns.teamId };
     topic = apns.topic ?? appId;
-    if (!topic) return { error: 'Missing `:rhopush: :apns: :topic:` (the app bundle id) in settings/settings.yml, and the client has no device_app_id' };
+    if (!topic) return { error: errorMessage('APNS_NO_TOPIC') };
   } else if (push.iphoneCertFile) {
     auth = { kind: 'certificate', certFile: push.iphoneCertFile, passphrase: push.iphonePassphrase, setting: ':iphonecertfile:' };
     topic = apns.topic ?? appId;
   } else {
-    return { error: 'Missing `:iphonecertfile:` or `:rhopush: :apns: :token_key:` option in settings/settings.yml' };
+    return { error: errorMessage('APNS_NO_CREDENTIALS') };
   }
   const production = apnsEnvironmentIsProduction(settings);
   const address = apns.address ?? (production ? APNS_HOSTS.production : APNS_HOSTS.sandbox);

@@ -11,6 +11,7 @@ import { FcmBatcher } from './fcm-batcher.js';
 import { FirebaseFcmSender, type FcmSender, type FcmSendResult, type FirebaseSenderOptions } from './fcm-sender.js';
 import { ProviderCache } from '../provider-cache.js';
 import { retriedOutcome, withRetries, type AttemptOutcome, type RetryClock, type RetryResult } from '../retry.js';
+import { errorMessage } from '../../errors.js';
 
 export interface FcmMessage {
   token: string;
@@ -49,8 +50,6 @@ export function fcmMessage(ping: NormalizedPing, client: ClientRecord, options: 
 
 // ---- Sender -------------------------------------------------------------------------------
 
-export const MISSING_FCM_PROJECT_ID = 'Missing `:fcm_project_id:` option in settings/settings.yml';
-export const MISSING_PACKAGE_NAME = 'Missing `:package_name:` option in settings/settings.yml';
 
 /** Error codes of the SDK worth retrying: the server or the network, not the message. */
 const RETRYABLE_FCM_CODES = new Set([
@@ -87,9 +86,9 @@ export class FcmAdapter implements PushAdapter {
   async send(request: DevicePushRequest): Promise<PushSendOutcome> {
     const settings = this.settings();
     const projectId = settings.push.fcmProjectId;
-    if (!projectId) return { outcome: 'failed', reason: MISSING_FCM_PROJECT_ID };
+    if (!projectId) return { outcome: 'failed', reason: errorMessage('FCM_NO_PROJECT') };
     const packageName = settings.push.packageName;
-    if (!packageName) return { outcome: 'failed', reason: MISSING_PACKAGE_NAME };
+    if (!packageName) return { outcome: 'failed', reason: errorMessage('FCM_NO_PACKAGE') };
     if (!request.token) return { outcome: 'failed', reason: 'FCM: the client has no device_pin' };
     const collapseKey = syncCollapseId(request.ping, packageName) ?? distinctCollapseKey();
     const message = fcmMessage(request.ping, request.client, { packageName, collapseKey });

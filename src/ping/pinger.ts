@@ -1,0 +1,122 @@
+// A Pinger is what every entry point pings through: RhoConnect's store, the push adapters and
+// PingJob, with a bound on pings running at once and one log line per ping. The daemon holds one;
+// `ping()` from the library and `rhopush ping` build their own without a daemon.
+import type { Logger } from 'pino';
+import type { Platform } from '../push/adapter.js';
+import type { Settings } from '../config/settings.js';
+import { silentLogger } from '../logger.js';
+import { createPushAdapters, type PushAdapters } from '../push/registry.js';
+import { RhoconnectStore } from '../store/rhoconnect-store.js';
+import type { StoreClient } from '../store/store-connection.js';
+import { StoreLink } from '../store/store-link.js';
+import { Limiter } from '../util/limiter.js';
+import { clip, firstNames } from '../util/log-text.js';
+import { PingJob, type PingResult, type PingTrigger } from './ping-job.js';
+import type { NormalizedPing, PingParams } from './ping-params.js';
+
+/** Pings run concurrently up to this bound; the rest wait their turn (nothing is dropped). */
+export const MAX_CONCURRENT_PINGS = 64;
+/** A ping's log line lists this many users (and sources) at most, then counts them. */
+const MAX_LOGGED_NAMES = 20;
+
+export interface PingerOptions {
+  store: RhoconnectStore;
+  adapters: PushAdapters;
+  logger: Logger;
+  /** Called once per finished ping, after its log line (metrics, observers). */
+  onPing?: (result: PingResult, durationMs: number) => void;
+  /** A connection this Pinger opened for itself, closed with it. */
+  link?: StoreLink;
+}
+
+export class Pinger {
+  readonly job: PingJob;
+  private readonly limiter = new Limiter(MAX_CONCURRENT_PINGS);
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  constructor(private readonly options: PingerOptions) {
+    const { store, adapters, logger, onPing } = options;
+    this.job = new PingJob(store, (platform: Platform) => adapters.adapterFor(platform), logger, {
+      onPing: (result, ms) => {
+        logPing(logger, result, ms);
+        onPing?.(result, ms);
+      },
+    });
+  }
+
+  /** Runs a ping now, within the bound (REST, CLI, library, queue jobs). */
+  ping(params: PingParams | NormalizedPing, trigger: PingTrigger): Promise<PingResult> {
+    return this.slot(() => this.job.run(params, trigger));
+  }
+
+  /** Runs `work`, which pings through `job`, within the same bound (automatic pings). */
+  slot<T>(work: () => Promise<T>): Promise<T> {
+    const p = this.limiter.run(work);
+    this.inFlight.add(p);
+    const forget = () => this.inFlight.delete(p);
+    p.then(forget, forget);
+    return p;
+  }
+
+  get busy(): boolean {
+    return this.inFlight.size > 0;
+  }
+
+  /** Waits until every ping started so far has finished. */
+  async drain(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** Closes the push adapters (their connections), and the store connection if it is its own. */
+  async close(): Promise<void> {
+    await this.options.adapters.close();
+    await this.options.link?.close();
+  }
+}
+
+export interface OpenPingerOptions {
+  logger?: Logger;
+  /** An open connection to RhoConnect's Redis (instance 0 of `:redis:`); used and left open. */
+  redis?: StoreClient;
+  /** Delivery override: one adapter per platform. */
+  adapters?: PushAdapters;
+  /** Where `:delivery: log` prints device pushes (default: `logger`). */
+  deliveryLogger?: Logger;
+}
+
+/**
+ * A Pinger on its own connection (the library's `ping()`, `rhopush ping`): connected and checked
+ * like the daemon's; `close()` closes the adapters and the connection it opened.
+ */
+export async function openPinger(settings: Settings, options: OpenPingerOptions = {}): Promise<Pinger> {
+  const logger = options.logger ?? silentLogger;
+  const link = new StoreLink(settings, logger, options.redis);
+  try {
+    await link.checkDatabases();
+    await link.connect();
+  } catch (err) {
+    await link.close();
+    throw err;
+  }
+  const adapters = options.adapters ?? createPushAdapters(() => settings, logger, link.redis, options.deliveryLogger);
+  return new Pinger({ store: new RhoconnectStore(link.redis), adapters, logger, link });
+}
+
+/** One line per ping: who, which sources, why, and each platform's outcomes. */
+function logPing(logger: Logger, result: PingResult, durationMs: number): void {
+  const platforms: Record<string, Record<string, number>> = {};
+  for (const push of result.pushes) {
+    const byOutcome = (platforms[push.platform] ??= {});
+    byOutcome[push.outcome] = (byOutcome[push.outcome] ?? 0) + 1;
+  }
+  // A REST call may name thousands of users (and sources): the line lists the first ones and counts.
+  const named = (key: 'users' | 'sources', list: string[]) =>
+    list.length > MAX_LOGGED_NAMES ? { [key]: firstNames(list, MAX_LOGGED_NAMES), [`${key.slice(0, -1)}Count`]: list.length } : { [key]: list.map((n) => clip(n)) };
+  logger.info(
+    {
+      ping: { ...named('users', result.users), ...named('sources', result.sources), trigger: result.trigger, platforms, errors: result.errors.length },
+      ms: Math.round(durationMs * 10) / 10,
+    },
+    'ping',
+  );
+}
