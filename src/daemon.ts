@@ -3,13 +3,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { createApiServer } from './api/server.js';
+import type { ApiDeps } from './api/deps.js';
+import { serveApi } from './api/server.js';
 import { AutoPinger } from './coalesce/auto-pinger.js';
 import { CoalescingWindow, type ChangeGroup } from './coalesce/coalescing-window.js';
-import { parseSettings } from './config/load-settings.js';
 import type { Settings } from './config/settings.js';
 import { SettingsWatcher, type ReloadResult } from './config/settings-watcher.js';
-import { RhopushError } from './errors.js';
 import type { Capture, Change } from './intake/capture.js';
 import { silentLogger } from './logger.js';
 import { Metrics } from './metrics.js';
@@ -18,16 +17,16 @@ import type { NormalizedPing, PingParams } from './ping/ping-params.js';
 import { Pinger } from './ping/pinger.js';
 import { createPushAdapters, type PushAdapters } from './push/registry.js';
 import { enqueuePingJob, type EnqueuedPing } from './queue/resque-queue.js';
-import { ResqueWorker } from './queue/resque-worker.js';
+import { workerForSettings, type ResqueWorker } from './queue/resque-worker.js';
 import { CaptureSupervisor } from './recovery/capture-supervisor.js';
 import type { PingSnapshot } from './recovery/fingerprint-keeper.js';
 import { ChangeClassifier, type KeyspaceDecision } from './rules/classify.js';
-import { ClusterTopology } from './store/cluster-topology.js';
-import { connectRedis } from './store/redis-connection.js';
+import { topologyForSettings, type ClusterTopology } from './store/cluster-topology.js';
 import { RhoconnectStore } from './store/rhoconnect-store.js';
 import { StoreLink } from './store/store-link.js';
-import { clusterNodeOptions, isCluster, resqueRedis, type StoreClient } from './store/store-connection.js';
+import { isCluster, resqueRedis, type StoreClient } from './store/store-connection.js';
 import { healthReport, type HealthReport } from './util/health.js';
+import { within } from './util/within.js';
 
 export interface DaemonOptions {
   settings: Settings;
@@ -111,7 +110,7 @@ export class Daemon {
     this.classifier = new ChangeClassifier(settings, { now: options.clock });
     this.window = new CoalescingWindow(grouping(settings), (group) => this.autoPinger.add(group));
     if (options.capture !== false) {
-      if (isCluster(this.redis)) this.topology = clusterTopology(settings, logger);
+      if (isCluster(this.redis)) this.topology = topologyForSettings(settings, logger);
       this.supervisor = this.buildSupervisor(settings, logger);
     }
     this.autoPinger = new AutoPinger({
@@ -125,17 +124,12 @@ export class Daemon {
     metrics.waitingPings = () => this.autoPinger.waiting;
 
     if (options.watchSettings && settings.file !== '<inline>') {
-      const { file, environment } = settings;
-      this.watcher = new SettingsWatcher({
-        file,
+      this.watcher = SettingsWatcher.forFile(settings, {
         current: () => this.currentSettings,
-        parse: (text) => parseSettings(text, file, { environment }),
         apply: (next) => this.applySettings(next),
         logger,
         debounceMs: typeof options.watchSettings === 'object' ? options.watchSettings.debounceMs : undefined,
-        onReload: (result) => {
-          if (result.status !== 'unchanged') metrics.configReload(result.status === 'applied');
-        },
+        onReload: (result) => result.status !== 'unchanged' && metrics.configReload(result.status === 'applied'),
       });
     }
   }
@@ -160,11 +154,7 @@ export class Daemon {
       },
       logger,
     });
-    supervisor.on('node-down', (node: string) => metrics.reconnect(node));
-    supervisor.on('canary-failure', (node: string) => metrics.canaryFailure(node));
-    supervisor.on('catch-up', (result) => metrics.catchUp(result));
-    supervisor.on('lease-acquired', () => metrics.lease('acquired'));
-    supervisor.on('lease-lost', () => metrics.lease('lost'));
+    metrics.followCapture(supervisor);
     return supervisor;
   }
 
@@ -190,7 +180,7 @@ export class Daemon {
       const masters = await this.topology?.start();
       await this.link.connect();
       // The HTTP address is taken before capture and the worker write their leases and heartbeats.
-      if (this.options.http !== false) await this.startApi();
+      if (this.options.http !== false) this.api = await serveApi(this.apiDeps(), this.logger);
       await this.supervisor?.startOn(this.settings, this.topology && masters ? { topology: this.topology, masters } : undefined);
       if (this.options.queue !== false) await this.startWorker();
     } catch (err) {
@@ -201,49 +191,25 @@ export class Daemon {
     this.logger.info({ environment, redis: redis.map((r) => r.label), delivery: rhopush.delivery }, 'rhopush started');
   }
 
-  private async startApi(): Promise<void> {
-    this.api = await createApiServer(
-      {
-        settings: () => this.settings,
-        ping: (p, t) => this.ping(p, t),
-        enqueue: (p) => this.enqueue(p),
-        store: this.store,
-        redisUnavailable: () => this.link.unavailable(),
-        health: () => this.health(),
-        metrics: this.metrics,
-      },
-      this.logger,
-    );
-    const { host, port } = this.settings.rhopush.listen;
-    try {
-      await this.api.listen({ host, port });
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      const reason = code === 'EADDRINUSE' ? 'the address is in use' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
-      throw new RhopushError('HTTP_LISTEN', { address: `${host}:${port}`, reason });
-    }
-  }
-
   private async startWorker(): Promise<void> {
     if (isCluster(this.redis)) {
       this.logger.warn('Resque ping jobs are not served in cluster mode: Resque does not run on Redis Cluster');
       return;
     }
-    const { settings, metrics } = this;
-    const first = settings.redis[0]!;
-    this.worker = new ResqueWorker({
-      redis: resqueRedis(this.redis),
-      blockingConnection: () => connectRedis(first, { connectionName: 'rhopush:queue-fetch' }),
-      queues: settings.rhopush.queues,
-      concurrency: settings.rhopush.workerConcurrency,
-      heartbeatTtlMs: settings.rhopush.leaseMs,
-      maxUsers: () => this.settings.rhopush.maxUsersPerPing,
-      run: (ping) => this.ping(ping, 'queue'),
-      logger: this.logger,
-      onJobFinished: (_queue, outcome) => metrics.jobOutcome(outcome),
-      onQueueDepth: (queue, depth) => metrics.setQueueDepth(depth, queue),
-    });
+    this.worker = workerForSettings(() => this.settings, resqueRedis(this.redis), (ping) => this.ping(ping, 'queue'), this.logger, this.metrics);
     await this.worker.start();
+  }
+
+  private apiDeps(): ApiDeps {
+    return {
+      settings: () => this.settings,
+      ping: (p, t) => this.ping(p, t),
+      enqueue: (p) => this.enqueue(p),
+      store: this.store,
+      redisUnavailable: () => this.link.unavailable(),
+      health: () => this.health(),
+      metrics: this.metrics,
+    };
   }
 
   /** The address the HTTP API listens on (port 0 in settings picks a free one). */
@@ -343,24 +309,4 @@ export function createDaemon(options: DaemonOptions): Daemon {
 
 function grouping(settings: Settings): { quietMs: number; maxDelayMs: number } {
   return { quietMs: settings.rhopush.coalesceMs, maxDelayMs: settings.rhopush.maxDelayMs };
-}
-
-function clusterTopology(settings: Settings, logger: Logger): ClusterTopology {
-  return new ClusterTopology({
-    seeds: settings.redis.map((e) => ({ host: e.host, port: e.port })),
-    nodeOptions: clusterNodeOptions(settings.redis[0]!, { connectionName: 'rhopush:topology' }),
-    refreshMs: Math.max(250, Math.min(settings.rhopush.canaryIntervalMs || 1000, 2000)),
-    logger,
-  });
-}
-
-/** True when `work` settled within `ms`. */
-async function within(work: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  try {
-    return await Promise.race([work.then(() => true, () => true), timedOut]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

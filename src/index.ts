@@ -15,6 +15,5 @@ export { SIGNAL_RULES, DECISION_RULES } from './rules/signal-rules.js';
 export { CoalescingWindow, type ChangeGroup } from './coalesce/coalescing-window.js';
 export { parseKey } from './store/keys.js';
 export type { DevicePushResult, PushAdapter, Platform } from './push/adapter.js';
-export { replayFiles, replayFixture, type ReplayResult } from './replay/replay.js';
 // Delivery: dead-token feedback for backends.
 export { FEEDBACK_STREAM, readFeedback, type FeedbackEntry } from './push/feedback.js';

@@ -6,6 +6,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { DECISION_RULES, NON_DECISION_RULES, SIGNAL_RULES } from './rules/signal-rules.js';
 import type { PingResult, PingTrigger } from './ping/ping-job.js';
 import type { Platform, PushOutcome } from './push/adapter.js';
+import type { CaptureSupervisor } from './recovery/capture-supervisor.js';
+import type { CatchUpResult } from './recovery/catch-up.js';
 
 const PREFIX = 'rhopush_';
 
@@ -82,7 +84,7 @@ export class Metrics {
   private readonly keyspaceEvents: LabelledCounter;
   private readonly decisions: LabelledCounter;
   private readonly pings: LabelledCounter;
-  private readonly pingDuration: Histogram<'trigger'>;
+  private readonly pingDuration: Histogram<string>;
   private readonly devicePushes: Counter<'platform' | 'outcome'>;
   private readonly devicePushChildren = new Map<string, Incrementable>();
   private readonly deadTokens: LabelledCounter;
@@ -90,9 +92,9 @@ export class Metrics {
   private readonly queueDepth: Gauge<'queue'>;
   private readonly jobs: LabelledCounter;
   private readonly groupChanges: Histogram<string>;
-  private readonly writeToPing: Histogram<'stage'>;
-  private readonly writeToPingStart: Histogram.Internal<'stage'>;
-  private readonly writeToPingFinish: Histogram.Internal<'stage'>;
+  private readonly writeToPing: Histogram<string>;
+  private readonly writeToPingStart: Histogram.Internal<string>;
+  private readonly writeToPingFinish: Histogram.Internal<string>;
   private readonly reconnects: LabelledCounter;
   private readonly configReloads: LabelledCounter;
   private readonly configOk: Gauge<string>;
@@ -106,44 +108,18 @@ export class Metrics {
 
   constructor(options: MetricsOptions = {}) {
     this.includeProcess = options.processMetrics !== false;
-    const registers = [this.registry];
-
-    const keyspace = new Counter({
-      name: `${PREFIX}keyspace_events_total`,
-      help: 'Keyspace notifications received from Redis (rhopush canaries excluded), by event type',
-      labelNames: ['event'],
-      registers,
-    });
-    this.keyspaceEvents = new LabelledCounter(keyspace, KNOWN_EVENTS);
-
-    const decisions = new Counter({
-      name: `${PREFIX}decisions_total`,
-      help: 'Capture decisions, by the rule that made them (plugin-write is the only one that pings)',
-      labelNames: ['rule'],
-      registers,
-    });
-    this.decisions = new LabelledCounter(decisions, [
+    const self = this;
+    // capture
+    this.keyspaceEvents = this.labelled('keyspace_events_total', 'Keyspace notifications received from Redis (rhopush canaries excluded), by event type', 'event', KNOWN_EVENTS);
+    this.decisions = this.labelled('decisions_total', 'Capture decisions, by the rule that made them (plugin-write is the only one that pings)', 'rule', [
       ...DECISION_RULES.map((r) => r.rule),
       ...NON_DECISION_RULES,
       ...SIGNAL_RULES.map((r) => r.name),
     ]);
-
-    const pings = new Counter({ name: `${PREFIX}pings_total`, help: 'Pings run, by trigger', labelNames: ['trigger'], registers });
-    this.pings = new LabelledCounter(pings, PING_TRIGGERS);
-    this.pingDuration = new Histogram({
-      name: `${PREFIX}ping_duration_seconds`,
-      help: 'Time to run one ping (read clients, push every device), by trigger',
-      labelNames: ['trigger'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      registers,
-    });
-
-    this.devicePushes = new Counter({
-      name: `${PREFIX}device_pushes_total`,
-      help: 'Device pushes, by platform and outcome',
-      labelNames: ['platform', 'outcome'],
-      registers,
-    });
+    // pings and device pushes
+    this.pings = this.labelled('pings_total', 'Pings run, by trigger', 'trigger', PING_TRIGGERS);
+    this.pingDuration = this.histogram('ping_duration_seconds', 'Time to run one ping (read clients, push every device), by trigger', [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], ['trigger']);
+    this.devicePushes = new Counter({ name: `${PREFIX}device_pushes_total`, help: 'Device pushes, by platform and outcome', labelNames: ['platform', 'outcome'], registers: [this.registry] });
     for (const platform of PLATFORMS) {
       for (const outcome of PUSH_OUTCOMES) {
         const child = this.devicePushes.labels(platform, outcome);
@@ -151,121 +127,67 @@ export class Metrics {
         this.devicePushChildren.set(`${platform}\u0000${outcome}`, child);
       }
     }
-
-    const dead = new Counter({
-      name: `${PREFIX}dead_tokens_total`,
-      help: 'Device tokens the platform reported as no longer valid, by platform',
-      labelNames: ['platform'],
-      registers,
-    });
-    this.deadTokens = new LabelledCounter(dead, PLATFORMS);
-    const retries = new Counter({
-      name: `${PREFIX}push_retries_total`,
-      help: 'Retries of device pushes before their final outcome, by platform',
-      labelNames: ['platform'],
-      registers,
-    });
-    this.retries = new LabelledCounter(retries, PLATFORMS);
-
-    this.queueDepth = new Gauge({
-      name: `${PREFIX}queue_depth`,
-      help: 'Ping jobs waiting in a Resque queue, as last seen by the worker',
-      labelNames: ['queue'],
-      registers,
-    });
-    const jobs = new Counter({ name: `${PREFIX}queue_jobs_total`, help: 'Queue jobs finished, by outcome', labelNames: ['outcome'], registers });
-    this.jobs = new LabelledCounter(jobs, ['done', 'failed', 'retried', 'invalid']);
-
-    this.groupChanges = new Histogram({
-      name: `${PREFIX}changes_per_ping`,
-      help: 'Captured changes merged into one automatic ping (grouping); sum/count is the grouping ratio',
-      buckets: [1, 2, 3, 5, 10, 20, 50, 100, 500],
-      registers,
-    });
-    const self = this;
-    new Gauge({
-      name: `${PREFIX}grouping_ratio`,
-      help: 'Captured changes per automatic ping since start (1 means no grouping happened)',
-      registers,
-      collect() {
-        this.set(self.groups === 0 ? 0 : self.groupedChanges / self.groups);
-      },
-    });
-    new Gauge({
-      name: `${PREFIX}auto_pings_waiting`,
-      help: 'Automatic pings grouped and waiting for a free slot (stays near 0 while rhopush keeps up)',
-      registers,
-      collect() {
-        this.set(self.waitingPings?.() ?? 0);
-      },
-    });
-
-    this.writeToPing = new Histogram({
-      name: `${PREFIX}write_to_ping_seconds`,
-      help: 'From capturing the first change of a group to its ping starting (stage=start) and finishing (stage=finish)',
-      labelNames: ['stage'],
-      buckets: [0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 1.5, 2.5, 5, 10, 30],
-      registers,
-    });
+    this.deadTokens = this.labelled('dead_tokens_total', 'Device tokens the platform reported as no longer valid, by platform', 'platform', PLATFORMS);
+    this.retries = this.labelled('push_retries_total', 'Retries of device pushes before their final outcome, by platform', 'platform', PLATFORMS);
+    // the Resque queue
+    this.queueDepth = new Gauge({ name: `${PREFIX}queue_depth`, help: 'Ping jobs waiting in a Resque queue, as last seen by the worker', labelNames: ['queue'], registers: [this.registry] });
+    this.jobs = this.labelled('queue_jobs_total', 'Queue jobs finished, by outcome', 'outcome', ['done', 'failed', 'retried', 'invalid']);
+    // grouping and latency
+    this.groupChanges = this.histogram('changes_per_ping', 'Captured changes merged into one automatic ping (grouping); sum/count is the grouping ratio', [1, 2, 3, 5, 10, 20, 50, 100, 500]);
+    this.gauge('grouping_ratio', 'Captured changes per automatic ping since start (1 means no grouping happened)', () => (self.groups === 0 ? 0 : self.groupedChanges / self.groups));
+    this.gauge('auto_pings_waiting', 'Automatic pings grouped and waiting for a free slot (stays near 0 while rhopush keeps up)', () => self.waitingPings?.() ?? 0);
+    this.writeToPing = this.histogram(
+      'write_to_ping_seconds',
+      'From capturing the first change of a group to its ping starting (stage=start) and finishing (stage=finish)',
+      [0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 1.5, 2.5, 5, 10, 30],
+      ['stage'],
+    );
     this.writeToPingStart = this.writeToPing.labels('start');
     this.writeToPingFinish = this.writeToPing.labels('finish');
-
-    const reconnects = new Counter({
-      name: `${PREFIX}redis_reconnects_total`,
-      help: 'Keyspace subscriptions re-established after a dropped link, by node',
-      labelNames: ['node'],
-      registers,
-    });
-    this.reconnects = new LabelledCounter(reconnects, []);
-
-    const reloads = new Counter({
-      name: `${PREFIX}config_reloads_total`,
-      help: 'Reloads of settings.yml, by result (applied; rejected: the file did not parse or validate, the last good settings kept)',
-      labelNames: ['result'],
-      registers,
-    });
-    this.configReloads = new LabelledCounter(reloads, ['applied', 'rejected']);
-    this.configOk = new Gauge({
-      name: `${PREFIX}config_last_reload_ok`,
-      help: '1 when the settings file in use is the one on disk, 0 while a bad file is being ignored',
-      registers,
-    });
+    // settings
+    this.configReloads = this.labelled('config_reloads_total', 'Reloads of settings.yml, by result (applied; rejected: the file did not parse or validate, the last good settings kept)', 'result', ['applied', 'rejected']);
+    this.configOk = new Gauge({ name: `${PREFIX}config_last_reload_ok`, help: '1 when the settings file in use is the one on disk, 0 while a bad file is being ignored', registers: [this.registry] });
     this.configOk.set(1);
+    // recovery: reconnects, canaries, catch-up, leases
+    this.reconnects = this.labelled('redis_reconnects_total', 'Keyspace subscriptions re-established after a dropped link, by node', 'node', []);
+    this.canaryFailures = this.labelled('canary_failures_total', 'Canaries that did not come back in time on a node (capture reconnected and caught up), by node', 'node', []);
+    this.catchUps = this.labelled('catch_ups_total', 'Catch-up runs after a gap, by reason (start, reconnect, takeover, canary, new node)', 'reason', []);
+    this.catchUpDuration = this.histogram('catch_up_duration_seconds', 'Time one catch-up run took on one node', [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120]);
+    this.catchUpPairs = this.labelled('catch_up_pairs_total', '(user, source) pairs seen by catch-up, by result: scanned, changed (pinged), recorded, handover_duplicate', 'result', [
+      'scanned',
+      'changed',
+      'recorded',
+      'handover_duplicate',
+    ]);
+    this.leaseEvents = this.labelled('capture_leases_total', 'Capture leases on Redis nodes acquired or lost by this instance (several rhopush instances)', 'event', ['acquired', 'lost']);
+  }
 
-    const canary = new Counter({
-      name: `${PREFIX}canary_failures_total`,
-      help: "Canaries that did not come back in time on a node (capture reconnected and caught up), by node",
-      labelNames: ['node'],
-      registers,
+  private labelled(name: string, help: string, label: string, known: readonly string[]): LabelledCounter {
+    return new LabelledCounter(new Counter({ name: `${PREFIX}${name}`, help, labelNames: [label], registers: [this.registry] }), known);
+  }
+
+  private histogram<L extends string = string>(name: string, help: string, buckets: number[], labelNames: L[] = []): Histogram<L> {
+    return new Histogram({ name: `${PREFIX}${name}`, help, labelNames, buckets, registers: [this.registry] });
+  }
+
+  private gauge(name: string, help: string, read: () => number): void {
+    new Gauge({
+      name: `${PREFIX}${name}`,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.set(read());
+      },
     });
-    this.canaryFailures = new LabelledCounter(canary, []);
-    const catchUps = new Counter({
-      name: `${PREFIX}catch_ups_total`,
-      help: 'Catch-up runs after a gap, by reason (start, reconnect, takeover, canary, new node)',
-      labelNames: ['reason'],
-      registers,
-    });
-    this.catchUps = new LabelledCounter(catchUps, []);
-    this.catchUpDuration = new Histogram({
-      name: `${PREFIX}catch_up_duration_seconds`,
-      help: 'Time one catch-up run took on one node',
-      buckets: [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
-      registers,
-    });
-    const pairs = new Counter({
-      name: `${PREFIX}catch_up_pairs_total`,
-      help: '(user, source) pairs seen by catch-up, by result: scanned, changed (pinged), recorded, handover_duplicate',
-      labelNames: ['result'],
-      registers,
-    });
-    this.catchUpPairs = new LabelledCounter(pairs, ['scanned', 'changed', 'recorded', 'handover_duplicate']);
-    const leases = new Counter({
-      name: `${PREFIX}capture_leases_total`,
-      help: 'Capture leases on Redis nodes acquired or lost by this instance (several rhopush instances)',
-      labelNames: ['event'],
-      registers,
-    });
-    this.leaseEvents = new LabelledCounter(leases, ['acquired', 'lost']);
+  }
+
+  /** Follows capture's recovery events: reconnects, canary failures, catch-up runs, leases. */
+  followCapture(supervisor: CaptureSupervisor): void {
+    supervisor.on('node-down', (node: string) => this.reconnect(node));
+    supervisor.on('canary-failure', (node: string) => this.canaryFailure(node));
+    supervisor.on('catch-up', (result: CatchUpResult) => this.catchUp(result));
+    supervisor.on('lease-acquired', () => this.lease('acquired'));
+    supervisor.on('lease-lost', () => this.lease('lost'));
   }
 
   /** Content type of `text()`. */

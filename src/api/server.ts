@@ -61,3 +61,18 @@ export async function createApiServer(deps: ApiDeps, logger: Logger): Promise<Fa
   app.get('/docs/json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }
+
+/** Builds the API and listens on `:rhopush: :listen:`; an address it cannot take is a setup error. */
+export async function serveApi(deps: ApiDeps, logger: Logger): Promise<FastifyInstance> {
+  const app = await createApiServer(deps, logger);
+  const { host, port } = deps.settings().rhopush.listen;
+  try {
+    await app.listen({ host, port });
+  } catch (err) {
+    await app.close().catch(() => undefined);
+    const code = (err as NodeJS.ErrnoException).code;
+    const reason = code === 'EADDRINUSE' ? 'the address is in use' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+    throw new RhopushError('HTTP_LISTEN', { address: `${host}:${port}`, reason });
+  }
+  return app;
+}

@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import type { HealthPart } from '../util/health.js';
 import type { Settings } from './settings.js';
 import { SettingsError } from './settings-error.js';
+import { parseSettings } from './load-settings.js';
 import { describeChanges, diffSettings, liveSettings, type SettingsDiff } from './settings-diff.js';
 
 export type ReloadResult =
@@ -47,6 +48,12 @@ export interface SettingsWatcherOptions {
 const DEFAULT_DEBOUNCE_MS = 100;
 
 export class SettingsWatcher {
+  /** A watcher of `settings.file`, reading it again with its environment. */
+  static forFile(settings: Settings, options: Omit<SettingsWatcherOptions, 'file' | 'parse'>): SettingsWatcher {
+    const { file, environment } = settings;
+    return new SettingsWatcher({ ...options, file, parse: (text) => parseSettings(text, file, { environment }) });
+  }
+
   private watcher?: FSWatcher;
   private timer?: NodeJS.Timeout;
   /** Text of the last read, good or bad: an event that changes nothing is not a reload. */

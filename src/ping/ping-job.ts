@@ -2,9 +2,9 @@
 // result that lists every device push instead of only raising the joined errors.
 import type { Logger } from 'pino';
 import type { RhoconnectStore, ClientRecord } from '../store/rhoconnect-store.js';
-import { apnsToken } from '../push/apns/apns.js';
 import {
   platformOf,
+  pushToken,
   shortenToken,
   type DevicePushResult,
   type Platform,
@@ -72,7 +72,7 @@ export class PingJob {
         if (!device) continue;
         const { platform, type } = platformOf(client);
         const pin = client.device_pin ?? '';
-        const token = platform === 'apple' ? apnsToken(pin) : pin;
+        const token = platform ? pushToken(platform, pin) : pin;
         const entry: DevicePushResult = {
           platform: platform ?? type,
           user,

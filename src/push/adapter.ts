@@ -1,5 +1,4 @@
 import type { ClientRecord } from '../store/rhoconnect-store.js';
-import type { NormalizedPing } from '../ping/ping-params.js';
 
 /** Platforms RhoConnect 7.8 pushes to, by their adapter names. */
 export type Platform = 'apple' | 'fcm' | 'rhoconnect_push';
@@ -21,6 +20,22 @@ export function platformOf(client: ClientRecord): { platform?: Platform; type: s
   return { platform: PLATFORM_BY_PUSH_TYPE[type.toLowerCase()], type };
 }
 
+/** What a device push carries: the ping's sources and what to show, as RhoConnect sends them. */
+export interface PushContent {
+  sources: string[];
+  message?: string;
+  /** Strings, as every entry point hands them over (APNs sends the badge as a number). */
+  badge?: string;
+  sound?: string;
+  /** Always a string, '' when not given. */
+  vibrate: string;
+}
+
+/** A device token as its platform wants it: APNs' without spaces, the others as registered. */
+export function pushToken(platform: Platform, devicePin: string): string {
+  return platform === 'apple' ? devicePin.replace(/\s+/g, '') : devicePin;
+}
+
 /** One device push: what PingJob hands to a platform adapter. */
 export interface DevicePushRequest {
   platform: Platform;
@@ -28,7 +43,7 @@ export interface DevicePushRequest {
   client: ClientRecord;
   /** device_pin with spaces removed (APNs) or as stored (FCM, RhoConnect Push). */
   token: string;
-  ping: NormalizedPing;
+  ping: PushContent;
 }
 
 export type PushOutcome = 'sent' | 'logged' | 'failed' | 'dead' | 'skipped-dead' | 'dropped';

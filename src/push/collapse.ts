@@ -3,10 +3,10 @@
 // newer one replaces an older one only when it syncs the same sources (collapsing never drops a
 // source). Pings with a message stay distinct.
 import { createHash, randomBytes } from 'node:crypto';
-import type { NormalizedPing } from '../ping/ping-params.js';
+import type { PushContent } from './adapter.js';
 
 /** Stable identifier for a sync ping without a message; undefined for a ping with a message. */
-export function syncCollapseId(ping: NormalizedPing, app: string): string | undefined {
+export function syncCollapseId(ping: PushContent, app: string): string | undefined {
   if (ping.message) return undefined;
   const sources = [...ping.sources].sort().join(',');
   // 64 bytes is APNs' limit for apns-collapse-id; a digest keeps any number of sources under it.

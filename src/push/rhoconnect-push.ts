@@ -1,10 +1,9 @@
 // RhoConnect Push server: POST <push_server>/messageQueue/<device_pin>.
 import type { Logger } from 'pino';
 import type { Settings } from '../config/settings.js';
-import type { NormalizedPing } from '../ping/ping-params.js';
 import { errorMessage } from '../errors.js';
 import { Limiter } from '../util/limiter.js';
-import type { DevicePushRequest, DevicePushResult, PushAdapter, PushSendOutcome } from './adapter.js';
+import type { DevicePushRequest, DevicePushResult, PushAdapter, PushSendOutcome, PushContent } from './adapter.js';
 import { parseRetryAfter, realClock, retriedOutcome, withRetries, type AttemptOutcome, type RetryClock } from './retry.js';
 
 export interface RhoconnectPushBody {
@@ -12,7 +11,7 @@ export interface RhoconnectPushBody {
   data: { alert?: string; sound?: string; vibrate?: string; do_sync?: string[] };
 }
 
-export function rhoconnectPushBody(ping: NormalizedPing): RhoconnectPushBody {
+export function rhoconnectPushBody(ping: PushContent): RhoconnectPushBody {
   const data: RhoconnectPushBody['data'] = {};
   if (ping.message) data.alert = ping.message;
   if (ping.sound) data.sound = ping.sound;

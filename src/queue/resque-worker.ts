@@ -11,7 +11,9 @@ import { hostname } from 'node:os';
 import type { HealthPart } from '../util/health.js';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { Settings } from '../config/settings.js';
 import { RHOPUSH_PREFIX } from '../store/keys.js';
+import { connectRedis } from '../store/redis-connection.js';
 import { clip } from '../util/log-text.js';
 import { PingError, type PingResult } from '../ping/ping-job.js';
 import { normalizePingParams, PingParamsError, type NormalizedPing, type PingParams } from '../ping/ping-params.js';
@@ -360,4 +362,27 @@ function queuesOf(info: string): string[] | undefined {
     // A damaged entry: fall back to this worker's queues.
   }
   return undefined;
+}
+
+/** The worker `:rhopush:` describes (queues, concurrency, heartbeat), on instance 0 of `:redis:`. */
+export function workerForSettings(
+  settings: () => Settings,
+  redis: Redis,
+  run: (ping: NormalizedPing) => Promise<PingResult>,
+  logger: Logger,
+  observer?: { jobOutcome(outcome: string): void; setQueueDepth(depth: number, queue: string): void },
+): ResqueWorker {
+  const { rhopush, redis: endpoints } = settings();
+  return new ResqueWorker({
+    redis,
+    blockingConnection: () => connectRedis(endpoints[0]!, { connectionName: 'rhopush:queue-fetch' }),
+    queues: rhopush.queues,
+    concurrency: rhopush.workerConcurrency,
+    heartbeatTtlMs: rhopush.leaseMs,
+    maxUsers: () => settings().rhopush.maxUsersPerPing,
+    run,
+    logger,
+    onJobFinished: (_queue, outcome) => observer?.jobOutcome(outcome),
+    onQueueDepth: (queue, depth) => observer?.setQueueDepth(depth, queue),
+  });
 }

@@ -5,7 +5,9 @@
 import { EventEmitter } from 'node:events';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
+import type { Settings } from '../config/settings.js';
 import type { SlotRange } from './cluster-slots.js';
+import { clusterNodeOptions } from './store-connection.js';
 
 export interface ClusterMaster {
   id: string;
@@ -194,4 +196,14 @@ export function parseSlots(reply: SlotsReply, fallbackHost: string): ClusterMast
 function splitLabel(label: string): [string, number] {
   const cut = label.lastIndexOf(':');
   return [label.slice(0, cut), Number(label.slice(cut + 1))];
+}
+
+/** The topology of the cluster `:redis:` seeds, refreshed about as often as canaries run. */
+export function topologyForSettings(settings: Settings, logger: Logger): ClusterTopology {
+  return new ClusterTopology({
+    seeds: settings.redis.map((e) => ({ host: e.host, port: e.port })),
+    nodeOptions: clusterNodeOptions(settings.redis[0]!, { connectionName: 'rhopush:topology' }),
+    refreshMs: Math.max(250, Math.min(settings.rhopush.canaryIntervalMs || 1000, 2000)),
+    logger,
+  });
 }

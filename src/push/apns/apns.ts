@@ -4,8 +4,7 @@ import { createSecureContext } from 'node:tls';
 import type { OutgoingHttpHeaders } from 'node:http2';
 import type { Logger } from 'pino';
 import type { Settings } from '../../config/settings.js';
-import type { NormalizedPing } from '../../ping/ping-params.js';
-import type { DevicePushRequest, DevicePushResult, PushAdapter, PushSendOutcome } from '../adapter.js';
+import { pushToken, type DevicePushRequest, type DevicePushResult, type PushAdapter, type PushSendOutcome, type PushContent } from '../adapter.js';
 import type { ApnsReply, NodeApnClientOptions } from './apns-connection.js';
 import { ApnsProvider } from './apns-provider.js';
 import { apnsTarget, type ApnsTarget } from './apns-target.js';
@@ -32,7 +31,7 @@ const given = (v: string | undefined): v is string => v !== undefined && v !== '
  * RhoConnect's APNs payload: `aps` fields only when given, `do_sync` when sources are given.
  * `content-available` wakes the app to sync; a ping with nothing to show is a background push.
  */
-export function apnsNotification(ping: NormalizedPing): ApnsNotification {
+export function apnsNotification(ping: PushContent): ApnsNotification {
   const aps: ApnsNotification['payload']['aps'] = {};
   if (given(ping.message)) aps.alert = ping.message;
   if (given(ping.badge)) aps.badge = Number.parseInt(ping.badge, 10);
@@ -49,7 +48,7 @@ export function apnsNotification(ping: NormalizedPing): ApnsNotification {
 
 /** APNs device token: RhoConnect's device_pin with spaces removed. */
 export function apnsToken(devicePin: string): string {
-  return devicePin.replace(/\s+/g, '');
+  return pushToken('apple', devicePin);
 }
 
 // ---- Sender -------------------------------------------------------------------------------
@@ -64,7 +63,7 @@ export class ApnsAdapter implements PushAdapter {
   // A fan-out sends one ping to many devices: where each device's push goes and what it carries are
   // worked out once per (settings, app) and once per (ping, topic), not once per device.
   private readonly targets = new WeakMap<Settings, Map<string, ApnsTarget | { error: string }>>();
-  private readonly prepared = new WeakMap<NormalizedPing, Map<string, PreparedPush>>();
+  private readonly prepared = new WeakMap<PushContent, Map<string, PreparedPush>>();
 
   constructor(
     private readonly settings: () => Settings,
@@ -116,7 +115,7 @@ export class ApnsAdapter implements PushAdapter {
     return target;
   }
 
-  private prepare(ping: NormalizedPing, topic: string | undefined): PreparedPush {
+  private prepare(ping: PushContent, topic: string | undefined): PreparedPush {
     let byTopic = this.prepared.get(ping);
     if (!byTopic) this.prepared.set(ping, (byTopic = new Map()));
     const key = topic ?? '';

@@ -1,7 +1,7 @@
 // Gathers FCM messages submitted in the same turn of the event loop into batches of at most 500
 // (the most `sendEach` takes), runs a bounded number of batches at once, and hands each submitter
 // its own message's result. Every batch settles within its deadline.
-import type { FcmMessage } from './fcm.js';
+import type { FcmMessage } from './fcm-message.js';
 import type { FcmSender, FcmSendResult } from './fcm-sender.js';
 import { Limiter } from '../../util/limiter.js';
 

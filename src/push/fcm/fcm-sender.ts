@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type https from 'node:https';
 import { cert, applicationDefault, initializeApp, deleteApp, type App } from 'firebase-admin/app';
 import { getMessaging, type Message, type Messaging } from 'firebase-admin/messaging';
-import type { FcmMessage } from './fcm.js';
+import type { FcmMessage } from './fcm-message.js';
 import { boundedAgent, EndpointAgent, type Endpoint } from './endpoint-agent.js';
 import { parseRetryAfter } from '../retry.js';
 

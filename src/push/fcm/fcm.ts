@@ -2,9 +2,8 @@
 import { createSecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Settings } from '../../config/settings.js';
-import type { NormalizedPing } from '../../ping/ping-params.js';
 import type { ClientRecord } from '../../store/rhoconnect-store.js';
-import type { DevicePushRequest, DevicePushResult, PushAdapter, PushSendOutcome } from '../adapter.js';
+import type { DevicePushRequest, DevicePushResult, PushAdapter, PushSendOutcome, PushContent } from '../adapter.js';
 import { distinctCollapseKey, syncCollapseId } from '../collapse.js';
 import { checkCredential, CredentialError, readCredentialFile, resolveCredentialPath } from '../credential-files.js';
 import { FcmBatcher } from './fcm-batcher.js';
@@ -12,44 +11,11 @@ import { FirebaseFcmSender, type FcmSender, type FcmSendResult, type FirebaseSen
 import { ProviderCache } from '../provider-cache.js';
 import { retriedOutcome, withRetries, type AttemptOutcome, type RetryClock, type RetryResult } from '../retry.js';
 import { errorMessage } from '../../errors.js';
+import { fcmMessage, type FcmMessage } from './fcm-message.js';
 
-export interface FcmMessage {
-  token: string;
-  android: {
-    priority: 'high';
-    collapse_key?: string;
-    restricted_package_name?: string;
-    data: Record<string, string>;
-    notification?: { body: string };
-  };
-}
-
-export interface FcmMessageOptions {
-  packageName?: string;
-  /** Collapse key; sync-only pings share one so an offline device gets one ping, not a backlog. */
-  collapseKey?: string;
-}
-
-/** Data values are all strings; empty values are left out. `['all']` gives `all`. */
-export function fcmMessage(ping: NormalizedPing, client: ClientRecord, options: FcmMessageOptions = {}): FcmMessage {
-  const data: Record<string, string> = {};
-  const put = (k: string, v: string | undefined) => {
-    if (v !== undefined && v !== '') data[k] = v;
-  };
-  put('do_sync', ping.sources.join(','));
-  put('alert', ping.message);
-  put('vibrate', ping.vibrate);
-  put('sound', ping.sound);
-  put('phone_id', client.phone_id);
-  const android: FcmMessage['android'] = { priority: 'high', data };
-  if (options.collapseKey) android.collapse_key = options.collapseKey;
-  if (options.packageName) android.restricted_package_name = options.packageName;
-  if (ping.message) android.notification = { body: ping.message };
-  return { token: client.device_pin ?? '', android };
-}
+export { fcmMessage, type FcmMessage, type FcmMessageOptions } from './fcm-message.js';
 
 // ---- Sender -------------------------------------------------------------------------------
-
 
 /** Error codes of the SDK worth retrying: the server or the network, not the message. */
 const RETRYABLE_FCM_CODES = new Set([
