@@ -15,14 +15,17 @@ import { Metrics } from './metrics.js';
 import type { PingResult, PingTrigger } from './ping/ping-job.js';
 import type { NormalizedPing, PingParams } from './ping/ping-params.js';
 import { Pinger } from './ping/pinger.js';
+import { PingHistory } from './history/ping-history.js';
+import { enqueueRecorded } from './queue/enqueue.js';
 import { createPushAdapters, type PushAdapters } from './push/registry.js';
-import { enqueuePingJob, type EnqueuedPing } from './queue/resque-queue.js';
-import { workerForSettings, type ResqueWorker } from './queue/resque-worker.js';
+import type { EnqueuedPing } from './queue/resque-queue.js';
+import { workerForSettings, type QueuedRecord, type ResqueWorker } from './queue/resque-worker.js';
 import { CaptureSupervisor } from './recovery/capture-supervisor.js';
 import type { PingSnapshot } from './recovery/fingerprint-keeper.js';
 import { ChangeClassifier, type KeyspaceDecision } from './rules/classify.js';
 import { topologyForSettings, type ClusterTopology } from './store/cluster-topology.js';
 import { RhoconnectStore } from './store/rhoconnect-store.js';
+import { SHARED_PARTITION } from './store/keys.js';
 import { StoreLink } from './store/store-link.js';
 import { isCluster, resqueRedis, type StoreClient } from './store/store-connection.js';
 import { healthReport, type HealthReport } from './util/health.js';
@@ -62,6 +65,8 @@ export interface StopOptions {
 }
 
 const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+/** Captured writes of a user's document that did not ping, kept for `rhopush why`. */
+const KEPT_DECISIONS = new Set(['device-edit', 'md-size-set', 'push-notify-off', 'app-partition-settings']);
 
 export class Daemon {
   readonly logger: Logger;
@@ -73,8 +78,9 @@ export class Daemon {
   readonly store: RhoconnectStore;
   /** Cluster mode: the masters capture follows. */
   readonly topology?: ClusterTopology;
-  // ping, push
+  // ping, push, and the record of every ping
   readonly pinger: Pinger;
+  readonly history: PingHistory;
   // rules, coalesce
   readonly classifier: ChangeClassifier;
   readonly window: CoalescingWindow;
@@ -96,11 +102,13 @@ export class Daemon {
     this.link = new StoreLink(settings, logger, options.redis);
     this.redis = this.link.redis;
     this.store = new RhoconnectStore(this.redis);
+    this.history = new PingHistory(this.redis, () => this.currentSettings.rhopush, logger);
     const adapters = options.adapters ?? createPushAdapters(() => this.currentSettings, logger, this.redis, options.deliveryLogger);
     this.pinger = new Pinger({
       store: this.store,
       adapters,
       logger,
+      history: this.history,
       onPing: (result, ms) => {
         metrics.ping(result, ms);
         options.onPing?.(result, ms);
@@ -149,6 +157,9 @@ export class Daemon {
         onDecision: (decision, event, node, key) => {
           metrics.keyspaceEvent(event);
           metrics.decision(decision.rule);
+          if (!decision.ping && KEPT_DECISIONS.has(decision.rule) && decision.user !== undefined && decision.user !== SHARED_PARTITION) {
+            this.history.noteDecision(decision.user, { at: Date.now(), source: decision.source!, rule: decision.rule });
+          }
           this.options.onDecision?.(decision, event, node, key);
         },
       },
@@ -196,7 +207,8 @@ export class Daemon {
       this.logger.warn('Resque ping jobs are not served in cluster mode: Resque does not run on Redis Cluster');
       return;
     }
-    this.worker = workerForSettings(() => this.settings, resqueRedis(this.redis), (ping) => this.ping(ping, 'queue'), this.logger, this.metrics);
+    const run = (ping: NormalizedPing, queued?: QueuedRecord) => this.pinger.ping(ping, 'queue', queued);
+    this.worker = workerForSettings(() => this.settings, resqueRedis(this.redis), run, this.logger, this.metrics);
     await this.worker.start();
   }
 
@@ -242,9 +254,9 @@ export class Daemon {
     return this.pinger.ping(params, trigger);
   }
 
-  /** Queues a ping as a Resque job on the first of `:rhopush: :queues:`. */
+  /** Queues a ping as a Resque job on the first of `:rhopush: :queues:`, with its record (queued). */
   enqueue(ping: NormalizedPing): Promise<EnqueuedPing> {
-    return enqueuePingJob(resqueRedis(this.redis), ping, this.settings.rhopush.queues[0]);
+    return enqueueRecorded(resqueRedis(this.redis), this.history, ping, this.settings.rhopush.queues[0]);
   }
 
   /** Waits until every ping started so far, automatic or not, has finished. */

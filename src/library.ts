@@ -9,7 +9,10 @@ import type { Daemon } from './daemon.js';
 import { openPinger } from './ping/pinger.js';
 import { PingError, type PingResult } from './ping/ping-job.js';
 import { normalizePingParams, type PingParams } from './ping/ping-params.js';
-import { enqueuePingJob, type EnqueuedPing } from './queue/resque-queue.js';
+import type { EnqueuedPing } from './queue/resque-queue.js';
+import { enqueueRecorded } from './queue/enqueue.js';
+import { PingHistory } from './history/ping-history.js';
+import { silentLogger } from './logger.js';
 import type { PushAdapters } from './push/registry.js';
 import { connectRedis, waitReady } from './store/redis-connection.js';
 
@@ -78,12 +81,14 @@ export async function enqueuePing(params: PingParams, options: EnqueueOptions = 
   const settings = options.daemon?.settings ?? (redis && options.settings === undefined ? undefined : resolveSettings(options));
   const queue = options.queue ?? settings?.rhopush.queues[0] ?? RHOPUSH_DEFAULTS.queues[0]!;
   const normalized = normalizePingParams(params, { maxUsers: settings?.rhopush.maxUsersPerPing ?? RHOPUSH_DEFAULTS.maxUsersPerPing });
-  if (redis) return enqueuePingJob(redis, normalized, queue);
+  if (options.daemon && !options.queue) return options.daemon.enqueue(normalized);
+  const history = (r: Redis) => new PingHistory(r, () => settings?.rhopush ?? RHOPUSH_DEFAULTS, options.logger ?? silentLogger);
+  if (redis) return enqueueRecorded(redis, history(redis), normalized, queue);
   const own = connectRedis(settings!.redis[0]!, { connectionName: 'rhopush:enqueue', lazyConnect: true });
   own.on('error', () => undefined);
   try {
     await waitReady(own);
-    return await enqueuePingJob(own, normalized, queue);
+    return await enqueueRecorded(own, history(own), normalized, queue);
   } finally {
     await own.quit().catch(() => own.disconnect());
   }

@@ -251,7 +251,7 @@ describe('fetching', () => {
       maxUsers: () => 100,
       run: async (ping): Promise<PingResult> => {
         runs.push(ping);
-        return { users: ping.users, sources: ping.sources, trigger: 'queue', pushes: [], errors: [], skippedUsers: [] };
+        return { id: 'test', users: ping.users, sources: ping.sources, trigger: 'queue', pushes: [], errors: [], skippedUsers: [] };
       },
       logger: silentLogger,
       pollSeconds: 0.1,

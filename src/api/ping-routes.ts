@@ -194,7 +194,7 @@ async function handlePing(request: FastifyRequest, reply: FastifyReply, deps: Ap
     } catch (err) {
       return sendError(reply, new RhopushError('PING_NOT_QUEUED', { reason: (err as Error).message }));
     }
-    return reply.code(200).send({ queued: true, queue: queued.queue, users: ping.users, sources: ping.sources });
+    return reply.code(200).send({ id: queued.id, queued: true, queue: queued.queue, users: ping.users, sources: ping.sources });
   }
   let result: PingResult;
   try {
@@ -211,5 +211,5 @@ async function handlePing(request: FastifyRequest, reply: FastifyReply, deps: Ap
 function summarize(result: PingResult) {
   const outcomes: Record<string, number> = {};
   for (const push of result.pushes) outcomes[push.outcome] = (outcomes[push.outcome] ?? 0) + 1;
-  return { users: result.users, sources: result.sources, pushes: result.pushes, outcomes, skippedUsers: result.skippedUsers, errors: result.errors };
+  return { id: result.id, users: result.users, sources: result.sources, pushes: result.pushes, outcomes, skippedUsers: result.skippedUsers, errors: result.errors };
 }

@@ -82,7 +82,9 @@ export class AutoPinger<Snapshot = unknown> {
       await pinger.slot(async () => {
         snapshot = await recorder?.before(group.user, group.sources);
         observer?.pingStarted(group.firstAt);
-        return pinger.job.run({ user_id: [group.user], sources: group.sources }, group.trigger);
+        const rule = group.trigger === 'catch-up' ? 'catch-up' : 'plugin-write';
+        const changes = group.sources.map((source) => ({ source, rule }));
+        return pinger.run({ user_id: [group.user], sources: group.sources }, group.trigger, { changes, changeCount: group.changes });
       });
       observer?.pingFinished(group.firstAt);
       ran = true;

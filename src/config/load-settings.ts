@@ -58,7 +58,7 @@ export const RHOPUSH_KEYS = {
   rhopush: [
     'listen', 'coalesce_ms', 'max_delay_ms', 'delivery', 'apns', 'fcm', 'rhoconnect_push', 'retry', 'cluster',
     'max_users_per_ping', 'queues', 'worker_concurrency', 'log_level', 'canary_interval_ms', 'canary_timeout_ms',
-    'lease_ms', 'dead_token_ttl_days', 'feedback_max_len', 'http_request_timeout_ms',
+    'lease_ms', 'dead_token_ttl_days', 'feedback_max_len', 'http_request_timeout_ms', 'history_ttl_hours', 'history_per_user',
   ],
   apns: ['token_key', 'key_id', 'team_id', 'topic', 'production', 'address', 'port', 'ca', 'connections', 'max_concurrent_streams', 'request_timeout_ms', 'ping_interval_ms'],
   fcm: ['service_account', 'address', 'port', 'ca', 'connections', 'request_timeout_ms'],
@@ -248,6 +248,8 @@ function readRhopushSection(at: Locator, base: string[], rp: Raw, env: NodeJS.Pr
     deadTokenTtlDays: at.int([...base, 'dead_token_ttl_days'], rp.dead_token_ttl_days, d.deadTokenTtlDays, 1),
     feedbackMaxLen: at.int([...base, 'feedback_max_len'], rp.feedback_max_len, d.feedbackMaxLen, 1),
     httpRequestTimeoutMs: at.int([...base, 'http_request_timeout_ms'], rp.http_request_timeout_ms, d.httpRequestTimeoutMs, 1),
+    historyTtlHours: at.int([...base, 'history_ttl_hours'], rp.history_ttl_hours, d.historyTtlHours, 0),
+    historyPerUser: at.int([...base, 'history_per_user'], rp.history_per_user, d.historyPerUser, 1),
   };
 }
 

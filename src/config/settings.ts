@@ -111,6 +111,10 @@ export interface RhopushSettings {
   feedbackMaxLen: number;
   /** A client must send a whole HTTP request (headers and body) within this; slower ones get 408. */
   httpRequestTimeoutMs: number;
+  /** How long ping records and captured decisions are kept (0: no history is recorded). */
+  historyTtlHours: number;
+  /** The newest this many pings (and decisions) are kept per user. */
+  historyPerUser: number;
 }
 
 export interface Settings {
@@ -148,6 +152,8 @@ export const RHOPUSH_DEFAULTS: Omit<RhopushSettings, 'delivery'> = {
   deadTokenTtlDays: 90,
   feedbackMaxLen: 100_000,
   httpRequestTimeoutMs: 30_000,
+  historyTtlHours: 72,
+  historyPerUser: 100,
 };
 
 /** The policy RhoConnect applies to a source, including sources settings.yml does not list. */

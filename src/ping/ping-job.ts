@@ -10,13 +10,16 @@ import {
   type Platform,
   type PushAdapter,
 } from '../push/adapter.js';
-import { normalizePingParams, type NormalizedPing, type PingParams } from './ping-params.js';
+import { newPingId } from '../history/ping-record.js';
+import { asNormalized, type NormalizedPing, type PingParams } from './ping-params.js';
 import { clip, firstNames, listNames } from '../util/log-text.js';
 
 /** Where a ping came from (logs and metrics). */
 export type PingTrigger = 'auto' | 'rest' | 'queue' | 'library' | 'cli' | 'catch-up';
 
 export interface PingResult {
+  /** The ping's id: its record is at GET /rc/v1/pings/<id> (while history is kept). */
+  id: string;
   users: string[];
   sources: string[];
   trigger: PingTrigger;
@@ -48,10 +51,10 @@ export class PingJob {
   ) {}
 
   /** Runs a ping. Resolves with every device push; failures are in `errors`, never thrown. */
-  async run(params: PingParams | NormalizedPing, trigger: PingTrigger): Promise<PingResult> {
+  async run(params: PingParams | NormalizedPing, trigger: PingTrigger, id: string = newPingId()): Promise<PingResult> {
     const started = performance.now();
-    const ping = isNormalized(params) ? params : normalizePingParams(params);
-    const result: PingResult = { users: ping.users, sources: ping.sources, trigger, pushes: [], errors: [], skippedUsers: [] };
+    const ping = asNormalized(params);
+    const result: PingResult = { id, users: ping.users, sources: ping.sources, trigger, pushes: [], errors: [], skippedUsers: [] };
     // Dedupe across every user of the call: a device registered under two users is pinged once.
     const seenPhones = new Set<string>();
     const seenPins = new Set<string>();
@@ -159,8 +162,4 @@ export class PingJob {
     );
     return undefined;
   }
-}
-
-function isNormalized(p: PingParams | NormalizedPing): p is NormalizedPing {
-  return Array.isArray((p as NormalizedPing).users);
 }

@@ -101,3 +101,8 @@ export function normalizePingParams(params: PingParams, options: NormalizeOption
     vibrate: scalar('vibrate', params.vibrate) ?? '',
   };
 }
+
+/** Params as given, or already normalised (the daemon normalises once at its entry points). */
+export function asNormalized(params: PingParams | NormalizedPing): NormalizedPing {
+  return Array.isArray((params as NormalizedPing).users) ? (params as NormalizedPing) : normalizePingParams(params as PingParams);
+}

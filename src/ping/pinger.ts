@@ -12,7 +12,9 @@ import { StoreLink } from '../store/store-link.js';
 import { Limiter } from '../util/limiter.js';
 import { clip, firstNames } from '../util/log-text.js';
 import { PingJob, type PingResult, type PingTrigger } from './ping-job.js';
-import type { NormalizedPing, PingParams } from './ping-params.js';
+import { asNormalized, type NormalizedPing, type PingParams } from './ping-params.js';
+import { PingHistory } from '../history/ping-history.js';
+import { newPingId, pingHead, pingOutcome, type CapturedChange, type PingRecord } from '../history/ping-record.js';
 
 /** Pings run concurrently up to this bound; the rest wait their turn (nothing is dropped). */
 export const MAX_CONCURRENT_PINGS = 64;
@@ -27,6 +29,19 @@ export interface PingerOptions {
   onPing?: (result: PingResult, durationMs: number) => void;
   /** A connection this Pinger opened for itself, closed with it. */
   link?: StoreLink;
+  /** Where each ping's record is kept (absent: no history). */
+  history?: PingHistory;
+}
+
+/** What a caller knows about a ping before it runs. */
+export interface PingExtra {
+  /** The id given when it was queued (its record exists already). */
+  id?: string;
+  /** It was queued: its record says running at once, keeping when it was queued. */
+  queuedAt?: number;
+  /** Automatic pings: the captured changes it covers. */
+  changes?: CapturedChange[];
+  changeCount?: number;
 }
 
 export class Pinger {
@@ -45,11 +60,29 @@ export class Pinger {
   }
 
   /** Runs a ping now, within the bound (REST, CLI, library, queue jobs). */
-  ping(params: PingParams | NormalizedPing, trigger: PingTrigger): Promise<PingResult> {
-    return this.slot(() => this.job.run(params, trigger));
+  ping(params: PingParams | NormalizedPing, trigger: PingTrigger, extra?: PingExtra): Promise<PingResult> {
+    return this.slot(() => this.run(params, trigger, extra));
   }
 
-  /** Runs `work`, which pings through `job`, within the same bound (automatic pings). */
+  /** Runs a ping, recording it, without waiting for a slot (callers inside `slot`). */
+  async run(params: PingParams | NormalizedPing, trigger: PingTrigger, extra: PingExtra = {}): Promise<PingResult> {
+    const ping = asNormalized(params);
+    const history = this.options.history;
+    const head: PingRecord = { ...pingHead(extra.id ?? newPingId(), 'running', trigger, ping, extra.changes), startedAt: Date.now() };
+    if (extra.queuedAt !== undefined) head.queuedAt = extra.queuedAt;
+    if (extra.changeCount !== undefined) head.changeCount = extra.changeCount;
+    history?.started(head, extra.queuedAt !== undefined);
+    try {
+      const result = await this.job.run(ping, trigger, head.id);
+      history?.finished({ ...head, ...pingOutcome(result.pushes, result.errors, result.skippedUsers), finishedAt: Date.now() });
+      return result;
+    } catch (err) {
+      history?.finished({ ...head, status: 'failed', finishedAt: Date.now(), errors: [clip((err as Error).message, 500)] });
+      throw err;
+    }
+  }
+
+  /** Runs `work`, which pings through `run`, within the same bound (automatic pings). */
   slot<T>(work: () => Promise<T>): Promise<T> {
     const p = this.limiter.run(work);
     this.inFlight.add(p);
@@ -69,6 +102,7 @@ export class Pinger {
 
   /** Closes the push adapters (their connections), and the store connection if it is its own. */
   async close(): Promise<void> {
+    this.options.history?.close();
     await this.options.adapters.close();
     await this.options.link?.close();
   }
@@ -99,7 +133,8 @@ export async function openPinger(settings: Settings, options: OpenPingerOptions 
     throw err;
   }
   const adapters = options.adapters ?? createPushAdapters(() => settings, logger, link.redis, options.deliveryLogger);
-  return new Pinger({ store: new RhoconnectStore(link.redis), adapters, logger, link });
+  const history = new PingHistory(link.redis, () => settings.rhopush, logger);
+  return new Pinger({ store: new RhoconnectStore(link.redis), adapters, logger, link, history });
 }
 
 /** One line per ping: who, which sources, why, and each platform's outcomes. */

@@ -35,21 +35,25 @@ export interface ResqueFailure {
 }
 
 /** The job arguments a ping is stored as: RhoConnect's parameter names, string keys, no empty fields. */
-export function pingJobArgs(ping: NormalizedPing): Record<string, unknown> {
+export function pingJobArgs(ping: NormalizedPing, record?: { id: string; queuedAt: number }): Record<string, unknown> {
   const args: Record<string, unknown> = { user_id: ping.users };
   if (ping.sources.length > 0) args.sources = ping.sources;
   if (ping.message !== undefined) args.message = ping.message;
   if (ping.badge !== undefined && ping.badge !== '') args.badge = ping.badge;
   if (ping.sound !== undefined) args.sound = ping.sound;
   if (ping.vibrate !== '') args.vibrate = ping.vibrate;
+  // rhopush's worker finds the ping's record by these; Ruby's PingJob ignores keys it does not use.
+  if (record) Object.assign(args, { ping_id: record.id, queued_at: record.queuedAt });
   return args;
 }
 
-export function pingJob(ping: NormalizedPing): ResqueJob {
-  return { class: PING_JOB_CLASS, args: [pingJobArgs(ping)] };
+export function pingJob(ping: NormalizedPing, record?: { id: string; queuedAt: number }): ResqueJob {
+  return { class: PING_JOB_CLASS, args: [pingJobArgs(ping, record)] };
 }
 
 export interface EnqueuedPing {
+  /** The ping's id, once a worker runs it: GET /rc/v1/pings/<id>. */
+  id?: string;
   queue: string;
   /** Length of the queue after the push. */
   queued: number;
@@ -62,17 +66,18 @@ export interface EnqueuedPing {
  * queue is registered. On an auto-pipelined connection (rhopush's own) they are plain commands, so
  * that the enqueues of concurrent requests share socket writes; elsewhere one pipeline.
  */
-export async function enqueuePingJob(redis: Redis, ping: NormalizedPing, queue = 'ping'): Promise<EnqueuedPing> {
-  const job = pingJob(ping);
+export async function enqueuePingJob(redis: Redis, ping: NormalizedPing, queue = 'ping', record?: { id: string; queuedAt: number }): Promise<EnqueuedPing> {
+  const job = pingJob(ping, record);
+  const id = record?.id;
   const payload = JSON.stringify(job);
   if (redis.options.enableAutoPipelining) {
     const [, queued] = await Promise.all([redis.sadd(resqueKeys.queues, queue), redis.rpush(resqueKeys.queue(queue), payload)]);
-    return { queue, queued, job };
+    return { id, queue, queued, job };
   }
   const replies = await redis.pipeline().sadd(resqueKeys.queues, queue).rpush(resqueKeys.queue(queue), payload).exec();
   const failed = replies?.find(([err]) => err);
   if (!replies || failed) throw failed?.[0] ?? new Error(`enqueue on ${resqueKeys.queue(queue)} was aborted`);
-  return { queue, queued: Number(replies[1]?.[1] ?? 0), job };
+  return { id, queue, queued: Number(replies[1]?.[1] ?? 0), job };
 }
 
 /** Resque names a worker `host:pid:queues`; resque-web splits it on ':' to show those parts. */

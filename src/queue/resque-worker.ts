@@ -50,8 +50,8 @@ export interface ResqueWorkerOptions {
   heartbeatTtlMs: number;
   /** Largest user list a job may name (read per job, so settings reloads apply). */
   maxUsers: () => number;
-  /** Runs one ping; failures are in `errors`. */
-  run: (ping: NormalizedPing) => Promise<PingResult>;
+  /** Runs one ping (with the record rhopush queued it under, if it did); failures are in `errors`. */
+  run: (ping: NormalizedPing, queued?: QueuedRecord) => Promise<PingResult>;
   logger: Logger;
   /** Longest single blocking wait, in seconds; with several queues, how often the others are looked at. */
   pollSeconds?: number;
@@ -275,8 +275,9 @@ export class ResqueWorker {
     try {
       const job = decodeResqueJob(raw);
       payload = job;
-      const ping = normalizePingParams(pingParamsOf(job), { maxUsers: this.options.maxUsers() });
-      const result = await this.options.run(ping);
+      const params = pingParamsOf(job);
+      const ping = normalizePingParams(params, { maxUsers: this.options.maxUsers() });
+      const result = await this.options.run(ping, queuedRecordOf(params));
       if (result.errors.length > 0) failure = new PingError(result);
     } catch (err) {
       failure = err instanceof Error ? err : new Error(String(err));
@@ -368,7 +369,7 @@ function queuesOf(info: string): string[] | undefined {
 export function workerForSettings(
   settings: () => Settings,
   redis: Redis,
-  run: (ping: NormalizedPing) => Promise<PingResult>,
+  run: (ping: NormalizedPing, queued?: QueuedRecord) => Promise<PingResult>,
   logger: Logger,
   observer?: { jobOutcome(outcome: string): void; setQueueDepth(depth: number, queue: string): void },
 ): ResqueWorker {
@@ -385,4 +386,16 @@ export function workerForSettings(
     onJobFinished: (_queue, outcome) => observer?.jobOutcome(outcome),
     onQueueDepth: (queue, depth) => observer?.setQueueDepth(depth, queue),
   });
+}
+
+/** The record a job was queued under by rhopush (`ping_id`, `queued_at`); Ruby's jobs have none. */
+export interface QueuedRecord {
+  id: string;
+  queuedAt: number;
+}
+
+function queuedRecordOf(params: PingParams): QueuedRecord | undefined {
+  const { ping_id: id, queued_at: at } = params as { ping_id?: unknown; queued_at?: unknown };
+  if (typeof id !== 'string' || !/^[0-9a-z]{8,40}$/.test(id)) return undefined;
+  return { id, queuedAt: typeof at === 'number' && Number.isFinite(at) ? at : Date.now() };
 }

@@ -58,7 +58,11 @@ export class ChangeClassifier {
   classify(key: string, event: string, node = ''): KeyspaceDecision {
     const { parsed, rule } = classifyKeyspaceEvent(key, event);
     if (parsed.kind === 'other') return { ping: false, rule: 'unparsed-key' };
-    if (!rule || rule.signal === 'none') return { ping: false, rule: rule?.name ?? 'ignored-event' };
+    if (!rule || rule.signal === 'none') {
+      // A document write that needs nothing (a sync's SET) still names its pair, for the history.
+      const pair = parsed.kind === 'md_size' ? { user: parsed.partition, source: parsed.source } : {};
+      return { ping: false, rule: rule?.name ?? 'ignored-event', ...pair };
+    }
     switch (rule.signal) {
       case 'canary':
         return { ping: false, rule: 'canary', canary: parsed.kind === 'canary' && event === 'expire' ? parsed.id : undefined };

@@ -1,0 +1,13 @@
+// Queuing a ping with its record: the record (status queued) first, then the Resque job carrying its
+// id, so the job's status can be fetched once a worker ran it.
+import type { Redis } from 'ioredis';
+import type { PingHistory } from '../history/ping-history.js';
+import { newPingId, pingHead } from '../history/ping-record.js';
+import type { NormalizedPing } from '../ping/ping-params.js';
+import { enqueuePingJob, type EnqueuedPing } from './resque-queue.js';
+
+export function enqueueRecorded(redis: Redis, history: PingHistory | undefined, ping: NormalizedPing, queue?: string): Promise<EnqueuedPing> {
+  const record = { id: newPingId(), queuedAt: Date.now() };
+  history?.queued({ ...pingHead(record.id, 'queued', 'queue', ping), queuedAt: record.queuedAt });
+  return enqueuePingJob(redis, ping, queue, record);
+}
