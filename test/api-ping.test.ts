@@ -3,7 +3,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Daemon } from '../src/daemon.js';
 import { useRedisServer } from './helpers/redis.js';
-import { createUser, registerClient } from './helpers/rhoconnect.js';
+import { createUser, registerClient } from '../src/kit/index.js';
 import { ADMIN_TOKEN, entrySettings, RecordingAdapters, startDaemon, userWithDevices } from './helpers/entry-points.js';
 
 const redis = useRedisServer();
@@ -25,7 +25,7 @@ beforeAll(async () => {
   await r.set('api_token:plain-record-token:user_id', 'plain');
   await r.set('api_token:orphan-token:user_id', 'nobody');
   // The worker is off so that queued jobs stay visible in Redis.
-  ({ daemon, adapters, url: base } = await startDaemon(entrySettings(redis.server().port, '    :max_users_per_ping: 3\n'), { queue: false }));
+  ({ daemon, adapters, url: base } = await startDaemon(entrySettings(redis.server().port, { max_users_per_ping: 3 }), { queue: false }));
 });
 
 afterAll(async () => {

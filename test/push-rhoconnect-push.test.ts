@@ -3,7 +3,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { INVALID_PUSH_REQUEST, MISSING_PUSH_SERVER, RhoconnectPushAdapter, rhoconnectPushRequest } from '../src/push/rhoconnect-push.js';
 import { silentLogger } from '../src/logger.js';
 import type { Settings } from '../src/config/settings.js';
-import { ping, pushRequest, PushStandIn, recordingClock, testSettings } from './helpers/delivery.js';
+import { buildSettings, PushStandIn } from '../src/kit/index.js';
+import { ping, pushRequest, recordingClock } from './helpers/delivery.js';
 
 describe('RhoConnect Push request', () => {
   it('POSTs to /messageQueue/<device_pin> on the server, basic auth from the userinfo', () => {
@@ -28,15 +29,11 @@ describe('RhoConnect Push through a loopback server', () => {
   afterAll(() => server.close());
 
   function settings(pushServer: string | null = server.url, timeoutMs = 10_000): Settings {
-    return testSettings(`${pushServer === null ? '' : `  :push_server: ${pushServer}\n`}  :rhopush:
-    :delivery: live
-    :retry:
-      :attempts: 3
-      :base_ms: 5
-      :max_ms: 20
-    :rhoconnect_push:
-      :request_timeout_ms: ${timeoutMs}
-`);
+    return buildSettings({
+      pushServer: pushServer ?? undefined,
+      delivery: 'live',
+      rhopush: { retry: { attempts: 3, base_ms: 5, max_ms: 20 }, rhoconnect_push: { request_timeout_ms: timeoutMs } },
+    });
   }
 
   it("sends RhoConnect's body with basic auth; 200 and 204 are success", async () => {
