@@ -5,14 +5,12 @@
 // missed (both must be 0), and the first start's baseline. Baseline for the time: the least a
 // reconcile must do, one SCAN over the same md_size keys with a GET of each, in the same batches.
 import { Redis } from 'ioredis';
-import { parseSettings } from '../src/config/index.js';
 import type { Change } from '../src/intake/capture.js';
 import type { CatchUpResult } from '../src/recovery/catch-up.js';
 import { createDaemon, type Daemon } from '../src/daemon.js';
-import type { PushAdapters } from '../src/push/registry.js';
-import { startRedisServer } from '../src/kit/redis-server-process.js';
-import { figure, waitFor, type BenchContext, type Figure } from './lib/harness.js';
-import { queuePushObjects } from './lib/plugin-writes.js';
+import { buildSettings, numberedSources, startRedisServer, waitUntil } from '../src/kit/index.js';
+import { figure, noDelivery, type BenchContext, type Figure } from './lib/harness.js';
+import { queuePluginWrite } from './lib/plugin-writes.js';
 
 const SOURCES = 5;
 /** One pair in this many is written during the gap. */
@@ -21,15 +19,6 @@ const QUIET_SOURCE = 'Quiet';
 /** Keys per SCAN call: catch-up's own batch size. */
 const SCAN_COUNT = 500;
 
-const noDelivery: PushAdapters = {
-  adapterFor: () => ({ send: async () => ({ outcome: 'logged' as const }), close: async () => {} }),
-  close: async () => {},
-};
-
-function settingsYaml(port: number): string {
-  const sources = Array.from({ length: SOURCES }, (_, i) => `  Source${i}:\n    :partition_type: user\n    :push_notify: 'true'\n`).join('');
-  return `:sources:\n${sources}  ${QUIET_SOURCE}:\n    :partition_type: user\n    :push_notify: 'false'\n:bench:\n  :redis: 127.0.0.1:${port}\n  :push_notify: 'false'\n  :rhopush:\n    :delivery: log\n`;
-}
 
 interface Started {
   daemon: Daemon;
@@ -40,7 +29,11 @@ interface Started {
 }
 
 async function startAndCatchUp(port: number): Promise<Started> {
-  const settings = parseSettings(settingsYaml(port), '<inline>', { environment: 'bench', env: {} });
+  const settings = buildSettings({
+    environment: 'bench',
+    redis: port,
+    sources: { ...numberedSources(SOURCES), [QUIET_SOURCE]: { partition: 'user', pushNotify: 'false' } },
+  });
   const daemon = createDaemon({ settings, http: false, queue: false, adapters: noDelivery });
   const pinged = new Set<string>();
   let result: CatchUpResult | undefined;
@@ -48,10 +41,10 @@ async function startAndCatchUp(port: number): Promise<Started> {
   daemon.supervisor!.on('catch-up', (r: CatchUpResult) => (result ??= r));
   const started = performance.now();
   await daemon.start();
-  if (!(await waitFor(() => result !== undefined, 120_000, 10))) throw new Error('catch-up did not finish within 120 s');
+  await waitUntil(() => result !== undefined, { what: 'the catch-up to finish', timeoutMs: 120_000, intervalMs: 10 });
   const wallMs = performance.now() - started;
   // Its pings go out like any others; let them finish before the next step.
-  await waitFor(() => daemon.window.size === 0, 30_000, 20);
+  await waitUntil(() => daemon.window.size === 0, { what: 'the catch-up pings grouped and sent', timeoutMs: 30_000 }).catch(() => undefined);
   await daemon.drain();
   return { daemon, result: result!, wallMs, pinged };
 }
@@ -88,7 +81,7 @@ export async function benchCatchUp(ctx: BenchContext): Promise<Figure[]> {
   const write = async (list: Array<[string, string]>) => {
     for (let i = 0; i < list.length; i += 1000) {
       const p = redis.pipeline();
-      for (const [u, s] of list.slice(i, i + 1000)) queuePushObjects(p, u, s, id++);
+      for (const [u, s] of list.slice(i, i + 1000)) queuePluginWrite(p, u, s, id++);
       await p.exec();
     }
   };

@@ -13,6 +13,7 @@
 // where throughput depends on how many pushes a sender keeps in flight.
 // Figures: pushes per second, and CPU time per push in the sending process.
 import { fork } from 'node:child_process';
+import { createPublicKey } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import apn from '@parse/node-apn';
@@ -21,9 +22,10 @@ import { loadSettings } from '../src/config/load-settings.js';
 import { silentLogger } from '../src/logger.js';
 import { normalizePingParams } from '../src/ping/ping-params.js';
 import { ApnsAdapter } from '../src/push/apns/apns.js';
-import { BENCH_TOPIC, benchToken } from './lib/devices.js';
+import { hexToken, type ApnsTokenKey } from '../src/kit/index.js';
+import { BENCH_TOPIC } from './lib/devices.js';
 import { figure, type BenchContext, type Figure } from './lib/harness.js';
-import { settingsDir, type ApnsTokenKey } from './lib/live-settings.js';
+import { settingsDir } from './lib/live-rig.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const STREAM_LIMIT = 1000;
@@ -142,11 +144,12 @@ const CONDITIONS = [
 
 export async function benchDispatch(ctx: BenchContext): Promise<Figure[]> {
   const n = ctx.quick ? 2000 : 20_000;
-  const tokens = Array.from({ length: n }, (_, i) => benchToken(i + 1));
+  const tokens = Array.from({ length: n }, (_, i) => hexToken(i + 1));
   const warm = tokens.slice(0, STREAM_LIMIT);
   const standIn = await startStandInProcess();
   const dir = settingsDir();
-  const file = dir.write({ redisPort: 6379, sources: 1, listenPort: 0, apns: { port: standIn.port, ca: standIn.ca, key: { ...standIn.key, publicKey: undefined as never } } });
+  const key = { ...standIn.key, publicKey: createPublicKey(standIn.key.pem) };
+  const file = dir.write({ redisPort: 6379, sources: 1, listenPort: 0, apns: { address: '127.0.0.1', port: standIn.port }, key });
   const senders: Record<string, () => Sender> = {
     rhopush: () => rhopushSender(file),
     'parse-push-adapter': () => parsePushAdapterSender(standIn),

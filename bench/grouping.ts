@@ -1,17 +1,10 @@
 // 2. Grouping: a burst of 10,000 plugin writes over 100 users × 5 sources; pings issued by rhopush
 // vs one ping per plugin call (RhoConnect's behaviour).
 import { Redis } from 'ioredis';
-import { parseSettings } from '../src/config/index.js';
 import { createDaemon } from '../src/daemon.js';
-import type { PushAdapters } from '../src/push/registry.js';
-import { startRedisServer } from '../src/kit/redis-server-process.js';
-import { figure, waitFor, type BenchContext, type Figure } from './lib/harness.js';
-import { pluginWriteBurst, sourcesSettingsYaml } from './lib/plugin-writes.js';
-
-const noDelivery: PushAdapters = {
-  adapterFor: () => ({ send: async () => ({ outcome: 'logged' as const }), close: async () => {} }),
-  close: async () => {},
-};
+import { buildSettings, numberedSources, startRedisServer, waitUntil } from '../src/kit/index.js';
+import { figure, noDelivery, type BenchContext, type Figure } from './lib/harness.js';
+import { pluginWriteBurst } from './lib/plugin-writes.js';
 
 export async function benchGrouping(ctx: BenchContext): Promise<Figure[]> {
   const users = 100;
@@ -21,16 +14,17 @@ export async function benchGrouping(ctx: BenchContext): Promise<Figure[]> {
   const pings: number[] = [];
   try {
     for (let run = 0; run < ctx.runs; run++) {
-      const settings = parseSettings(sourcesSettingsYaml(server.port, sources), 'bench', { environment: 'test', env: {} });
+      const settings = buildSettings({ redis: server.port, sources: numberedSources(sources) });
       let changes = 0;
       let count = 0;
       const daemon = createDaemon({ settings, http: false, adapters: noDelivery, onChange: () => (changes += 1), onGroup: () => (count += 1) });
       await daemon.start();
       const writer = new Redis(server.port, '127.0.0.1');
       await pluginWriteBurst(writer, users, sources, calls);
-      await waitFor(() => changes >= calls, 30_000);
+      // Past a deadline the run goes on: the pings counted say what grouping did with what arrived.
+      await waitUntil(() => changes >= calls, { what: 'every write captured', timeoutMs: 30_000, intervalMs: 5 }).catch(() => undefined);
       await daemon.capture!.barrier(10_000);
-      await waitFor(() => daemon.window.size === 0, 5_000);
+      await waitUntil(() => daemon.window.size === 0, { what: 'every group sent', timeoutMs: 5_000, intervalMs: 5 }).catch(() => undefined);
       pings.push(count);
       writer.disconnect();
       await daemon.stop();

@@ -8,15 +8,12 @@
 // user is written once per run, so each write has exactly one push that answers it.
 // Baseline, same run and same stand-in: a bare psubscribe that pushes through @parse/node-apn at
 // once for every event (no grouping, no device lookup): the floor this machine allows.
-import { Redis } from 'ioredis';
-import { ApnsStandIn } from '../src/kit/apns-stand-in.js';
-import { startRedisServer } from '../src/kit/redis-server-process.js';
-import { startDaemonOnFreePort } from './lib/daemon-process.js';
-import { BENCH_TOPIC, registerIphones, userOfToken } from './lib/devices.js';
-import { figure, percentile, waitFor, type BenchContext, type Figure } from './lib/harness.js';
-import { apnsTokenKey, settingsDir } from './lib/live-settings.js';
+import { waitUntil } from '../src/kit/index.js';
+import { benchUser } from './lib/devices.js';
+import { figure, percentile, type BenchContext, type Figure } from './lib/harness.js';
+import { startLiveRig } from './lib/live-rig.js';
 import { pacedWrites } from './lib/paced-writes.js';
-import { queuePushObjects } from './lib/plugin-writes.js';
+import { queuePluginWrite } from './lib/plugin-writes.js';
 import { cpuSeconds, startHelperProcess } from './lib/processes.js';
 
 const SOURCES = 5;
@@ -54,26 +51,19 @@ export async function benchLatency(ctx: BenchContext): Promise<Figure[]> {
   // Users [0, measured) are written in measured runs, the next `warm` ones in warm-ups.
   const measured = Math.max(...RATES.map(countAt));
   const warm = ctx.quick ? 500 : 5000;
-  const redisServer = await startRedisServer({ args: ['--notify-keyspace-events', 'K$'] });
-  const redis = new Redis(redisServer.port, '127.0.0.1');
-  const key = apnsTokenKey();
   // Arrival time per user (NaN until its push arrives).
   const arrivals = new Float64Array(measured + warm).fill(NaN);
   let arrived = 0;
-  const standIn = await ApnsStandIn.start({
-    token: key,
-    topics: [BENCH_TOPIC],
-    relay: false,
-    keepRequests: false,
-    onRequest: (r) => {
-      const i = userOfToken(r.token);
+  const rig = await startLiveRig({
+    users: measured + warm,
+    sources: SOURCES,
+    onPush: (i) => {
       if (Number.isNaN(arrivals[i]!)) {
         arrivals[i] = performance.now();
         arrived += 1;
       }
     },
   });
-  const dir = settingsDir();
   const stats = new Map<string, RunStats[]>();
   let writeCounter = 0;
 
@@ -83,13 +73,14 @@ export async function benchLatency(ctx: BenchContext): Promise<Figure[]> {
     arrived = 0;
     const cpuBefore = cpuSeconds(pid);
     const sentAt = new Float64Array(count);
-    const achieved = await pacedWrites(redis, {
+    const achieved = await pacedWrites(rig.redis, {
       ratePerSecond: rate,
       total: count,
-      write: (p, i) => queuePushObjects(p, `user${from + i}`, `Source${(from + i) % SOURCES}`, writeCounter++),
+      write: (p, i) => queuePluginWrite(p, benchUser(from + i), `Source${(from + i) % SOURCES}`, writeCounter++),
       onSent: (i, at) => (sentAt[i] = at),
     });
-    await waitFor(() => arrived >= count, deadlineMs, 10);
+    // Pushes that never arrive are counted as lost below.
+    await waitUntil(() => arrived >= count, { what: 'a push per write', timeoutMs: deadlineMs, intervalMs: 10 }).catch(() => undefined);
     const cpuUs = ((cpuSeconds(pid) - cpuBefore) * 1e6) / count;
     const latencies: number[] = [];
     for (let i = 0; i < count; i++) {
@@ -105,12 +96,8 @@ export async function benchLatency(ctx: BenchContext): Promise<Figure[]> {
   const warmUp = (rate: number, pid: number) => measure(measured, Math.min(warm, rate), rate, 20_000, pid);
 
   try {
-    await registerIphones(redis, 0, measured + warm);
     for (const g of SETTINGS) {
-      const daemon = await startDaemonOnFreePort((listenPort) => {
-        dir.write({ redisPort: redisServer.port, sources: SOURCES, listenPort, apns: { port: standIn.port, ca: standIn.ca, key }, coalesceMs: g.quietMs, maxDelayMs: g.maxDelayMs });
-        return dir.file;
-      });
+      const daemon = await rig.startDaemon({ coalesceMs: g.quietMs, maxDelayMs: g.maxDelayMs });
       try {
         // Warm-up (connections, provider token, JIT), not measured.
         await warmUp(g.rate, daemon.pid);
@@ -119,7 +106,7 @@ export async function benchLatency(ctx: BenchContext): Promise<Figure[]> {
         await daemon.stop();
       }
     }
-    const bare = await startHelperProcess('bare-pusher-process.ts', [String(redisServer.port), String(standIn.port), dir.dir, key.keyId, key.teamId]);
+    const bare = await startHelperProcess('bare-pusher-process.ts', [String(rig.redisServer.port), String(rig.standIn.port), rig.dir.dir, rig.key.keyId, rig.key.teamId]);
     try {
       for (const rate of RATES) {
         await warmUp(rate, bare.pid);
@@ -129,10 +116,7 @@ export async function benchLatency(ctx: BenchContext): Promise<Figure[]> {
       await bare.stop();
     }
   } finally {
-    redis.disconnect();
-    await standIn.close();
-    await redisServer.stop();
-    dir.remove();
+    await rig.stop();
   }
 
   const figures: Figure[] = [];

@@ -8,15 +8,12 @@
 // Flags: --minutes N, --rate W (writes/s), --sample S (seconds), --json (figures and samples as
 // JSON lines), --markdown (the curve as a Markdown table, for bench/RESULTS.md).
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
-import { ApnsStandIn } from '../src/kit/apns-stand-in.js';
-import { startRedisServer } from '../src/kit/redis-server-process.js';
-import { startDaemonOnFreePort } from './lib/daemon-process.js';
-import { BENCH_TOPIC, registerIphones, userOfToken } from './lib/devices.js';
-import { figure, printJson, printTable, round, waitFor, type BenchContext, type Figure } from './lib/harness.js';
-import { apnsTokenKey, settingsDir } from './lib/live-settings.js';
+import { waitUntil } from '../src/kit/index.js';
+import { benchUser } from './lib/devices.js';
+import { figure, printJson, printTable, round, type BenchContext, type Figure } from './lib/harness.js';
+import { startLiveRig } from './lib/live-rig.js';
 import { pacedWrites } from './lib/paced-writes.js';
-import { queuePushObjects } from './lib/plugin-writes.js';
+import { queuePluginWrite } from './lib/plugin-writes.js';
 
 const SOURCES = 5;
 
@@ -65,31 +62,21 @@ export interface SoakResult {
 }
 
 export async function runSoak(o: SoakOptions): Promise<SoakResult> {
-  const redisServer = await startRedisServer({ args: ['--notify-keyspace-events', 'K$'] });
-  const redis = new Redis(redisServer.port, '127.0.0.1');
-  const key = apnsTokenKey();
   const lastWrite = new Float64Array(o.users).fill(NaN);
   const lastPush = new Float64Array(o.users).fill(NaN);
   let pushes = 0;
-  const standIn = await ApnsStandIn.start({
-    token: key,
-    topics: [BENCH_TOPIC],
-    relay: false,
-    keepRequests: false,
-    onRequest: (r) => {
-      lastPush[userOfToken(r.token)] = performance.now();
+  const rig = await startLiveRig({
+    users: o.users,
+    sources: SOURCES,
+    onPush: (user) => {
+      lastPush[user] = performance.now();
       pushes += 1;
     },
   });
-  const dir = settingsDir();
   const samples: SoakSample[] = [];
   let writes = 0;
   try {
-    await registerIphones(redis, 0, o.users);
-    const daemon = await startDaemonOnFreePort((listenPort) => {
-      dir.write({ redisPort: redisServer.port, sources: SOURCES, listenPort, apns: { port: standIn.port, ca: standIn.ca, key } });
-      return dir.file;
-    });
+    const daemon = await rig.startDaemon();
     try {
       await daemon.metrics(); // starts the event-loop histogram's first interval
       const started = performance.now();
@@ -117,13 +104,13 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
           );
         });
       }, o.sampleSeconds * 1000);
-      await pacedWrites(redis, {
+      await pacedWrites(rig.redis, {
         ratePerSecond: o.rate,
         total: Number.MAX_SAFE_INTEGER,
         stop: () => performance.now() >= endAt,
         write: (p, i) => {
           const user = i % o.users;
-          queuePushObjects(p, `user${user}`, `Source${Math.floor(i / o.users) % SOURCES}`, i);
+          queuePluginWrite(p, benchUser(user), `Source${Math.floor(i / o.users) % SOURCES}`, i);
         },
         onSent: (i, at) => {
           lastWrite[i % o.users] = at;
@@ -132,15 +119,13 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       });
       clearInterval(sampler);
       // Every write's ping is due within the maximum delay; allow for the backlog of a busy moment.
-      await waitFor(() => unanswered(lastWrite, lastPush) === 0, 30_000, 50);
+      // What never got its push is counted as lost below.
+      await waitUntil(() => unanswered(lastWrite, lastPush) === 0, { what: 'a push after every write', timeoutMs: 30_000, intervalMs: 50 }).catch(() => undefined);
     } finally {
       await daemon.stop();
     }
   } finally {
-    redis.disconnect();
-    await standIn.close();
-    await redisServer.stop();
-    dir.remove();
+    await rig.stop();
   }
   const steady = samples.filter((s) => s.t >= o.fromMinute * 60);
   const first = steady[0]?.rssMiB ?? NaN;

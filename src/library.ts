@@ -8,7 +8,7 @@ import { RHOPUSH_DEFAULTS, type Settings } from './config/settings.js';
 import type { Daemon } from './daemon.js';
 import { openPinger } from './ping/pinger.js';
 import { PingError, type PingResult } from './ping/ping-job.js';
-import { normalizePingParams, type PingParams } from './ping/ping-params.js';
+import { normalizePingParams, type NormalizedPing, type PingParams } from './ping/ping-params.js';
 import type { EnqueuedPing } from './queue/resque-queue.js';
 import { enqueueRecorded } from './queue/enqueue.js';
 import { PingHistory } from './history/ping-history.js';
@@ -83,13 +83,22 @@ export async function enqueuePing(params: PingParams, options: EnqueueOptions = 
   const normalized = normalizePingParams(params, { maxUsers: settings?.rhopush.maxUsersPerPing ?? RHOPUSH_DEFAULTS.maxUsersPerPing });
   if (options.daemon && !options.queue) return options.daemon.enqueue(normalized);
   const history = (r: Redis) => new PingHistory(r, () => settings?.rhopush ?? RHOPUSH_DEFAULTS, options.logger ?? silentLogger);
-  if (redis) return enqueueRecorded(redis, history(redis), normalized, queue);
+  if (redis) return enqueueAndRecord(redis, history(redis), normalized, queue);
   const own = connectRedis(settings!.redis[0]!, { connectionName: 'rhopush:enqueue', lazyConnect: true });
   own.on('error', () => undefined);
   try {
     await waitReady(own);
-    return await enqueueRecorded(own, history(own), normalized, queue);
+    return await enqueueAndRecord(own, history(own), normalized, queue);
   } finally {
     await own.quit().catch(() => own.disconnect());
+  }
+}
+
+/** Queues the job and waits until its record is written too (the connection may close next). */
+async function enqueueAndRecord(redis: Redis, history: PingHistory, ping: NormalizedPing, queue: string): Promise<EnqueuedPing> {
+  try {
+    return await enqueueRecorded(redis, history, ping, queue);
+  } finally {
+    await history.close();
   }
 }

@@ -6,10 +6,9 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Daemon } from '../src/daemon.js';
 import { createLogger } from '../src/logger.js';
-import { startRedisServer, type RedisServerProcess } from '../src/kit/redis-server-process.js';
+import { createUser, registerClient, startRedisServer, waitUntil, type RedisServerProcess } from '../src/kit/index.js';
 import { Redis } from 'ioredis';
 import { ADMIN_TOKEN, entrySettings, startDaemon, userWithDevices } from './helpers/entry-points.js';
-import { createUser, registerClient } from './helpers/rhoconnect.js';
 import { createDaemon } from '../src/daemon.js';
 
 /** A logger whose JSON lines land in `lines`. */
@@ -40,7 +39,7 @@ describe('the REST API at its limits', () => {
     await userWithDevices(redis, 'alice');
     await createUser(redis, longLogin);
     await registerClient(redis, longLogin, { id: 'bb-1', device_type: 'BLACKBERRY', device_pin: 'bb-pin' });
-    ({ daemon, url: base } = await startDaemon(entrySettings(server.port, '    :http_request_timeout_ms: 300\n    :max_users_per_ping: 20000\n'), { logger: log.logger, queue: false }));
+    ({ daemon, url: base } = await startDaemon(entrySettings(server.port, { http_request_timeout_ms: 300, max_users_per_ping: 20000 }), { logger: log.logger, queue: false }));
   });
 
   afterAll(async () => {
@@ -152,11 +151,10 @@ describe('a REST ping while Redis is down', () => {
       expect(((await health.json()) as { parts: { redis: { detail: string } } }).parts.redis.detail).toMatch(/unreachable/);
 
       await server.restart();
-      let status = 0;
-      for (let i = 0; i < 100 && status !== 200; i++) {
-        status = (await ping({ user_id: 'alice' })).status;
-        if (status !== 200) await new Promise((r) => setTimeout(r, 50));
-      }
+      const status = await waitUntil(async () => {
+        const answered = (await ping({ user_id: 'alice' })).status;
+        return answered === 200 && answered;
+      }, { what: 'a ping answered 200 once Redis is back', intervalMs: 50 });
       expect(status).toBe(200);
       const msgs = log.lines.map((l) => String((JSON.parse(l) as { msg: string }).msg));
       expect(msgs).toEqual(expect.arrayContaining([expect.stringMatching(/^Redis 127\.0\.0\.1:\d+ unreachable: waiting for it/), expect.stringMatching(/^Redis 127\.0\.0\.1:\d+ is back after \d+\.\d s$/)]));

@@ -3,7 +3,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Daemon } from '../src/daemon.js';
 import { useRedisServer } from './helpers/redis.js';
-import { createUser, registerClient } from './helpers/rhoconnect.js';
+import { createUser, registerClient } from '../src/kit/index.js';
 import { ADMIN_TOKEN, entrySettings, RecordingAdapters, startDaemon, userWithDevices } from './helpers/entry-points.js';
 
 const redis = useRedisServer();
@@ -25,7 +25,7 @@ beforeAll(async () => {
   await r.set('api_token:plain-record-token:user_id', 'plain');
   await r.set('api_token:orphan-token:user_id', 'nobody');
   // The worker is off so that queued jobs stay visible in Redis.
-  ({ daemon, adapters, url: base } = await startDaemon(entrySettings(redis.server().port, '    :max_users_per_ping: 3\n'), { queue: false }));
+  ({ daemon, adapters, url: base } = await startDaemon(entrySettings(redis.server().port, { max_users_per_ping: 3 }), { queue: false }));
 });
 
 afterAll(async () => {
@@ -275,13 +275,15 @@ describe('async', () => {
   it('queues a Resque job in Ruby\'s format and answers at once', async () => {
     const res = await post(...json({ user_id: ['alice', 'bob'], sources: 'Product', message: 'hi', vibrate: 2000, async: true, api_token: ADMIN_TOKEN }));
     expect(res.status).toBe(200);
-    expect(res.json).toEqual({ queued: true, queue: 'ping', users: ['alice', 'bob'], sources: ['Product'] });
+    expect(res.json).toEqual({ id: expect.stringMatching(/^[0-9a-z]{16,}$/), queued: true, queue: 'ping', users: ['alice', 'bob'], sources: ['Product'] });
     expect(adapters.pushes).toHaveLength(0);
     expect(await redis.client().smembers('resque:queues')).toEqual(['ping']);
     const jobs = await redis.client().lrange('resque:queue:ping', 0, -1);
     expect(jobs).toHaveLength(1);
-    // No api_token and no async in the job: the token is a secret, and the job is already queued.
-    expect(jobs[0]).toBe('{"class":"Rhoconnect::PingJob","args":[{"user_id":["alice","bob"],"sources":["Product"],"message":"hi","vibrate":"2000"}]}');
+    // No api_token and no async in the job: the token is a secret, and the job is already queued. The
+    // ping's id and queuing time come last; Ruby's PingJob ignores keys it does not use.
+    expect(jobs[0]).toMatch(/^\{"class":"Rhoconnect::PingJob","args":\[\{"user_id":\["alice","bob"\],"sources":\["Product"\],"message":"hi","vibrate":"2000","ping_id":"[0-9a-z]+","queued_at":\d+\}\]\}$/);
+    expect(JSON.parse(jobs[0]!).args[0].ping_id).toBe(res.json.id);
   });
 
   it('queues for async "true", 1 and "1" in JSON and forms, and runs at once for false, "false", 0 and "0"', async () => {

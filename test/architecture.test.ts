@@ -13,7 +13,8 @@ const BASE = ['util', 'errors', 'logger'];
 
 /**
  * What each part may import besides itself and BASE. The stages, in flow order: intake → rules →
- * coalesce → ping → push; a stage calls the next and owns its own input type, so imports point
+ * coalesce → ping → push (→ history, which records what ping and push did); a stage calls the
+ * next and owns its own input type, so imports point
  * downstream only. store/ and config/ sit under every stage; api/ and queue/ are entry points into
  * ping/; recovery/ runs beside intake/. Parts not listed (commands, replay, kit, library, index,
  * cli) are tools and entry points that may import any of these.
@@ -25,15 +26,16 @@ const ALLOWED: Record<string, readonly string[]> = {
   config: [],
   store: ['config'],
   push: ['store', 'config'],
-  ping: ['push', 'store', 'config'],
+  history: ['push', 'store', 'config'],
+  ping: ['history', 'push', 'store', 'config'],
   coalesce: ['ping'],
   rules: ['store', 'config'],
   intake: ['rules', 'store', 'config'],
   recovery: ['intake', 'rules', 'store', 'config'],
-  queue: ['ping', 'store', 'config'],
+  queue: ['history', 'ping', 'store', 'config'],
   metrics: ['rules', 'ping', 'push', 'recovery', 'queue'],
-  api: ['queue', 'ping', 'push', 'metrics', 'store', 'config'],
-  daemon: ['api', 'queue', 'recovery', 'intake', 'rules', 'coalesce', 'ping', 'push', 'store', 'config', 'metrics'],
+  api: ['queue', 'history', 'ping', 'push', 'metrics', 'store', 'config'],
+  daemon: ['api', 'queue', 'recovery', 'intake', 'rules', 'coalesce', 'ping', 'history', 'push', 'store', 'config', 'metrics'],
 };
 
 function files(dir: string): string[] {

@@ -5,19 +5,12 @@ import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import type { Figure } from '../bench/lib/harness.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-interface FigureLine {
-  name: string;
-  value: number;
-  unit: string;
-  baseline: number | null;
-  ratio: number | null;
-  min: number;
-  max: number;
-  runs: number;
-}
+/** A figure as `--json` prints it: everything but the note. */
+type FigureLine = Omit<Figure, 'note'>;
 
 const EXPECTED = [
   'capture.rate',

@@ -3,24 +3,14 @@ import { parseSettings } from '../src/config/index.js';
 import { ChangeClassifier, classifyKeyspaceEvent } from '../src/rules/classify.js';
 import { DECISION_RULES, SIGNAL_RULES } from '../src/rules/signal-rules.js';
 import { pingsMatch, summarisePing, type PingSummary } from '../src/replay/fixture.js';
+import { buildSettings } from '../src/kit/index.js';
 import { fixture, fixtureFiles } from './helpers/fixtures.js';
 import { loadFixture } from '../src/replay/fixture.js';
 
-const settings = parseSettings(
-  `:sources:
-  Product:
-    :push_notify: 'true'
-  Note:
-    :partition_type: user
-  Catalog:
-    :partition_type: app
-    :push_notify: 'true'
-:development:
-  :push_notify: 'false'
-`,
-  'f',
-  { env: {} },
-);
+const settings = buildSettings({
+  environment: 'development',
+  sources: { Product: { pushNotify: 'true' }, Note: { partition: 'user' }, Catalog: { partition: 'app', pushNotify: 'true' } },
+});
 
 const md = (user: string, source: string) => `source:application:${user}:${source}:md_size`;
 const cd = (user: string, client: string, source: string) => `client:application:${user}:${client}:${source}:cd_size`;
@@ -230,7 +220,7 @@ describe('capture rules (data tables)', () => {
   it('applies new settings to the next event (hot reload)', () => {
     const c = new ChangeClassifier(settings);
     expect(c.classify(md('alice', 'Note'), 'incrby').ping).toBe(false);
-    c.setSettings(parseSettings(`:sources:\n  Note:\n    :push_notify: 'true'\n:development:\n`, 'f', { env: {} }));
+    c.setSettings(buildSettings({ environment: 'development', sources: { Note: { pushNotify: 'true' } } }));
     expect(c.classify(md('alice', 'Note'), 'incrby').ping).toBe(true);
   });
 

@@ -3,13 +3,26 @@
 // connections are killed, and APNs answers 500 then 429 with Retry-After. After each fault the same
 // process is still running, /healthz is 200 again, every pair written is pinged (a device push
 // arrives at the APNs stand-in), and nothing that was not written is.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRedisServer, type RedisServerProcess } from '../src/kit/redis-server-process.js';
-import { ApnsStandIn, apnsTokenKey, hexToken } from './helpers/delivery.js';
+import {
+  ApnsStandIn,
+  apnsTokenKey,
+  createUserSteps,
+  hexToken,
+  pushObjectsSteps,
+  queueSteps,
+  registerClientSteps,
+  sleep,
+  startRedisServer,
+  waitUntil,
+  writeSettings,
+  type RedisServerProcess,
+  type WaitOptions,
+} from '../src/kit/index.js';
 import { LogWatcher, spawnCli } from './helpers/cli.js';
 
 const TOPIC = 'com.example.faults';
@@ -19,15 +32,8 @@ const USERS = 3000;
 const isNoteWrite = (i: number) => i % 4 === 3;
 const user = (i: number) => `u${i}`;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+/** Recovering from a fault may take a while on a busy machine. */
+const recovery = (what: string): WaitOptions => ({ what, timeoutMs: 30_000, intervalMs: 50 });
 
 /**
  * Plugin writes (push_objects' commands), one user each, a write every 30 ms, on a connection that
@@ -64,25 +70,17 @@ class Writer {
   }
 
   private async write(i: number): Promise<void> {
-    const source = isNoteWrite(i) ? 'Note' : 'Product';
-    const doc = `source:application:${user(i)}:${source}:md`;
-    const lock = `lock:${doc}`;
-    const steps: Array<() => Promise<unknown>> = [
-      () => this.redis.setnx(lock, String(Math.floor(Date.now() / 1000) + 60)),
-      () => this.redis.hsetnx(`${doc}:indices`, '01', `${doc}:01`),
-      () => this.redis.sadd(`${doc}:01`, `${i}:^rho&:name:v${i}`),
-      () => this.redis.incrby(`source:application:${user(i)}:${source}:md_size`, 1),
-      () => this.redis.del(lock),
-    ];
+    const steps = pushObjectsSteps(user(i), isNoteWrite(i) ? 'Note' : 'Product', { [String(i)]: { name: `v${i}` } });
+    const incrby = steps.findIndex((s) => s.cmd[0] === 'incrby');
     let done = 0;
     try {
       for (const step of steps) {
-        await step();
+        await this.redis.call(...step.cmd);
         done += 1;
       }
       this.written.add(i);
     } catch {
-      (done === 0 ? this.unwritten : done >= 4 ? this.written : this.partial).add(i);
+      (done === 0 ? this.unwritten : done > incrby ? this.written : this.partial).add(i);
     }
   }
 
@@ -115,44 +113,23 @@ describe('faults never stop the daemon', () => {
       for (let i = from; i < from + 500; i++) {
         const token = hexToken(i + 1);
         userOfToken.set(token, i);
-        batch.set(`user:${user(i)}:rho__id`, user(i)).set(`user:${user(i)}:login`, user(i)).sadd(`user:${user(i)}:clients`, `c${i}`);
-        batch.set(`client:c${i}:user_id`, user(i)).set(`client:c${i}:device_type`, 'APPLE').set(`client:c${i}:device_pin`, token);
+        queueSteps(batch, [...createUserSteps(user(i)), ...registerClientSteps(user(i), { id: `c${i}`, device_type: 'APPLE', device_pin: token })]);
       }
       await batch.exec();
     }
 
     const key = apnsTokenKey();
     apns = await ApnsStandIn.start({ token: key, topics: [TOPIC] });
-    writeFileSync(join(dir, 'AuthKey.p8'), key.pem);
-    writeFileSync(join(dir, 'ca.pem'), apns.ca);
-    const settings = join(dir, 'settings.yml');
-    writeFileSync(
-      settings,
-      `:sources:
-  Product:
-    :push_notify: 'true'
-  Note:
-    :push_notify: 'false'
-:test:
-  :redis: 127.0.0.1:${server.port}
-  :api_token: faults-token
-  :rhopush:
-    :listen: 127.0.0.1:0
-    :delivery: live
-    :coalesce_ms: 20
-    :max_delay_ms: 100
-    :lease_ms: 3000
-    :canary_interval_ms: 300
-    :apns:
-      :token_key: AuthKey.p8
-      :key_id: ${key.keyId}
-      :team_id: ${key.teamId}
-      :topic: ${TOPIC}
-      :address: ${apns.address}
-      :port: ${apns.port}
-      :ca: ca.pem
-`,
-    );
+    const settings = writeSettings(dir, {
+      redis: server.port,
+      sources: { Product: { pushNotify: 'true' }, Note: { pushNotify: 'false' } },
+      apiToken: 'faults-token',
+      delivery: 'live',
+      coalesceMs: 20,
+      maxDelayMs: 100,
+      rhopush: { lease_ms: 3000, canary_interval_ms: 300 },
+      apns: { endpoint: apns, key, topic: TOPIC },
+    });
     daemon = new LogWatcher(spawnCli(['run', '-s', settings, '-e', 'test']));
     const listening = await daemon.waitFor('Server listening at');
     const url = /http:\/\/[\d.]+:\d+/.exec(String(listening.msg))![0];
@@ -179,13 +156,13 @@ describe('faults never stop the daemon', () => {
 
   /** After a fault: same process, /healthz 200, more writes made, and every write so far pinged. */
   async function recovered(fault: string, moreWrites = true): Promise<void> {
-    await until(async () => (await health()) === 200, `/healthz 200 after ${fault}`);
+    await waitUntil(async () => (await health()) === 200, recovery(`/healthz 200 after ${fault}`));
     const mark = writer.next;
-    if (moreWrites) await until(() => writer.productWrites().filter((i) => i >= mark).length >= 5, `writes after ${fault}`);
-    await until(() => {
+    if (moreWrites) await waitUntil(() => writer.productWrites().filter((i) => i >= mark).length >= 5, recovery(`writes after ${fault}`));
+    await waitUntil(() => {
       const got = pinged();
       return writer.productWrites().every((i) => got.has(i));
-    }, `every pair written by the end of ${fault} to be pinged`);
+    }, recovery(`every pair written by the end of ${fault} to be pinged`));
     expect(daemon.child.exitCode, `rhopush exited after ${fault}: ${daemon.stderr}`).toBeNull();
     expect(() => process.kill(daemon.child.pid!, 0)).not.toThrow();
   }
@@ -222,7 +199,7 @@ describe('faults never stop the daemon', () => {
     for (const i of next) {
       apns.answerNext(hexToken(i + 1), { status: 500, reason: 'InternalServerError' }, { status: 429, reason: 'TooManyRequests', retryAfter: 1 });
     }
-    await until(() => next.every((i) => writer.written.has(i) || writer.unwritten.has(i) || writer.partial.has(i)), 'writes to the users APNs fails');
+    await waitUntil(() => next.every((i) => writer.written.has(i) || writer.unwritten.has(i) || writer.partial.has(i)), recovery('writes to the users APNs fails'));
     await recovered('APNs answering 500 then 429');
     for (const i of next.filter((k) => writer.written.has(k))) {
       const statuses = apns.requests.filter((r) => r.token === hexToken(i + 1)).map((r) => r.status);

@@ -7,7 +7,8 @@ import type { Daemon } from '../src/daemon.js';
 import type { PingResult } from '../src/ping/ping-job.js';
 import { resqueKeys, type ResqueFailure } from '../src/queue/resque-queue.js';
 import { useRedisServer } from './helpers/redis.js';
-import { ADMIN_TOKEN, entrySettings, eventually, RecordingAdapters, startDaemon, userWithDevices } from './helpers/entry-points.js';
+import { waitUntil } from '../src/kit/index.js';
+import { ADMIN_TOKEN, entrySettings, RecordingAdapters, startDaemon, userWithDevices } from './helpers/entry-points.js';
 
 const SEED = 0x5eed_2026;
 const REQUESTS = 2500;
@@ -186,7 +187,7 @@ beforeAll(async () => {
   await userWithDevices(redis.client(), 'alice');
   await userWithDevices(redis.client(), 'bob');
   await userWithDevices(redis.client(), 'ünïcödé');
-  ({ daemon, adapters, url: base } = await startDaemon(entrySettings(redis.server().port, `    :max_users_per_ping: ${MAX_USERS}\n`), {
+  ({ daemon, adapters, url: base } = await startDaemon(entrySettings(redis.server().port, { max_users_per_ping: MAX_USERS }), {
     onPing: (result) => {
       if (result.trigger === 'queue') queuePings.push(result);
     },
@@ -260,7 +261,7 @@ describe('fuzz', () => {
   it(`runs every good job and records every bad one in resque:failed, over ${QUEUE_ITEMS} random queue items`, async () => {
     const r = redis.client();
     // Let the REST fuzz's async jobs finish first; they were validated, so none may fail.
-    await eventually(async () => (await r.llen('resque:queue:ping')) === 0 && daemon.worker!.status().inHand === 0, 'the REST jobs done');
+    await waitUntil(async () => (await r.llen('resque:queue:ping')) === 0 && daemon.worker!.status().inHand === 0, { what: 'the REST jobs done' });
     expect(await r.llen(resqueKeys.failed)).toBe(0);
     const processedBefore = Number((await r.get(resqueKeys.processed)) ?? 0);
     queuePings.length = 0;
@@ -276,7 +277,7 @@ describe('fuzz', () => {
     const bad = items.filter((i) => !i.good);
     const good = items.filter((i) => i.good);
     expect(bad.length).toBeGreaterThan(QUEUE_ITEMS / 3);
-    await eventually(async () => Number(await r.get(resqueKeys.processed)) - processedBefore === QUEUE_ITEMS, 'every item processed', 30_000);
+    await waitUntil(async () => Number(await r.get(resqueKeys.processed)) - processedBefore === QUEUE_ITEMS, { what: 'every item processed', timeoutMs: 30_000 });
 
     const failed = (await r.lrange(resqueKeys.failed, 0, -1)).map((s) => JSON.parse(s) as ResqueFailure);
     expect(failed).toHaveLength(bad.length);

@@ -5,10 +5,9 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ping, enqueuePing, PingError, PingParamsError, createDaemon } from '../src/index.js';
-import { freePort } from '../src/kit/redis-server-process.js';
-import { testSettingsYaml, useRedisServer } from './helpers/redis.js';
-import { createUser, registerClient } from './helpers/rhoconnect.js';
-import { entrySettings, RecordingAdapters, userWithDevices } from './helpers/entry-points.js';
+import { createUser, freePort, registerClient, settingsYaml } from '../src/kit/index.js';
+import { useRedisServer } from './helpers/redis.js';
+import { ADMIN_TOKEN, entrySettings, RecordingAdapters, userWithDevices } from './helpers/entry-points.js';
 
 const redis = useRedisServer();
 const dir = mkdtempSync(join(tmpdir(), 'rhopush-library-test-'));
@@ -20,7 +19,7 @@ beforeAll(async () => {
   await registerClient(redis.client(), 'carol', { id: 'carol-bad', device_type: 'APPLE', device_pin: 'fail-carol-ios-token', phone_id: 'phone-carol-1' });
   await registerClient(redis.client(), 'carol', { id: 'carol-ok', device_type: 'fcm', device_pin: 'carol-fcm-token-0123456', phone_id: 'phone-carol-2' });
   settingsFile = join(dir, 'settings.yml');
-  writeFileSync(settingsFile, testSettingsYaml(redis.server().port));
+  writeFileSync(settingsFile, settingsYaml({ redis: redis.server().port, apiToken: ADMIN_TOKEN }));
 });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -2,11 +2,11 @@
 // line per device push with the platform, a shortened token and the exact payload.
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseSettings } from '../src/config/index.js';
 import { createDaemon, type Daemon } from '../src/daemon.js';
 import { createLogger } from '../src/logger.js';
-import { testSettingsYaml, useRedisServer } from './helpers/redis.js';
-import { createUser, pushObjects, registerClient } from './helpers/rhoconnect.js';
+import { createUser, pushObjects, registerClient, waitUntil } from '../src/kit/index.js';
+import { useRedisServer } from './helpers/redis.js';
+import { entrySettings } from './helpers/entry-points.js';
 
 const redis = useRedisServer();
 
@@ -19,16 +19,6 @@ function collectingLogger() {
     },
   });
   return { lines, logger: createLogger({ level: 'info', destination }) };
-}
-
-async function until<T>(check: () => T | undefined, timeoutMs = 3000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = check();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 let daemon: Daemon | undefined;
@@ -46,17 +36,17 @@ describe('log delivery', () => {
     await registerClient(r, 'alice', { id: 'c-fcm', device_type: 'ANDROID', device_push_type: 'fcm', device_pin: 'fcm-registration-token-0001', phone_id: 'ph1' });
     await registerClient(r, 'alice', { id: 'c-rc', device_type: 'ANDROID', device_push_type: 'rhoconnect_push', device_pin: 'rhoconnect-push-pin-0001', phone_id: 'ph2' });
     const { lines, logger } = collectingLogger();
-    const settings = parseSettings(testSettingsYaml(redis.server().port, '    :listen: 127.0.0.1:0\n    :coalesce_ms: 20\n'), 'settings.yml', { environment: 'test', env: {} });
+    const settings = entrySettings(redis.server().port, { coalesce_ms: 20 });
     daemon = createDaemon({ settings, logger });
     await daemon.start();
 
     await pushObjects(r, 'alice', 'Product', { '1': { name: 'iPhone' } });
     await pushObjects(r, 'alice', 'Catalog', { '9': { name: 'shared' } }); // app partition: no ping (written under alice only to prove settings win)
 
-    const pushes = await until(() => {
+    const pushes = await waitUntil(() => {
       const found = lines.filter((l) => l.push);
       return found.length >= 3 ? found : undefined;
-    });
+    }, { what: 'a device push line per device' });
     const byPlatform = Object.fromEntries(pushes.map((l) => [(l.push as { platform: string }).platform, l.push]));
     expect(byPlatform.apple).toMatchObject({
       user: 'alice',
@@ -88,7 +78,7 @@ describe('log delivery', () => {
     await createUser(r, 'alice');
     await registerClient(r, 'alice', { id: 'c-apple', device_type: 'APPLE', device_pin: 'abcdef0123456789' });
     const { lines, logger } = collectingLogger();
-    const settings = parseSettings(testSettingsYaml(redis.server().port), 'settings.yml', { environment: 'test', env: {} });
+    const settings = entrySettings(redis.server().port);
     daemon = createDaemon({ settings, logger, capture: false, http: false });
     await daemon.start();
     await daemon.ping({ user_id: ['alice'], sources: ['Product'], message: 'hello world', vibrate: 2000, sound: 'hello.mp3' }, 'library');

@@ -2,11 +2,10 @@
 // set where CONFIG is refused (managed Redis).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { parseSettings } from '../src/config/index.js';
 import { createDaemon } from '../src/daemon.js';
 import { missingNotifyFlags, NotifyConfigError } from '../src/intake/notify-config.js';
-import { startRedisServer, type RedisServerProcess } from '../src/kit/redis-server-process.js';
-import { testSettingsYaml } from './helpers/redis.js';
+import { startRedisServer, waitUntil, type RedisServerProcess } from '../src/kit/index.js';
+import { entrySettings } from './helpers/entry-points.js';
 
 describe('notify-keyspace-events', () => {
   it('knows which flags are missing (A includes $ and g)', () => {
@@ -26,7 +25,7 @@ describe('notify-keyspace-events', () => {
     afterAll(() => server.stop());
 
     it('adds K and $ (and keeps g) to the flags already set', async () => {
-      const settings = parseSettings(testSettingsYaml(server.port, '    :listen: 127.0.0.1:0\n'), 'f', { environment: 'test', env: {} });
+      const settings = entrySettings(server.port);
       const daemon = createDaemon({ settings, http: false });
       await daemon.start();
       await daemon.stop();
@@ -45,7 +44,7 @@ describe('notify-keyspace-events', () => {
     afterAll(() => server.stop());
 
     it('refuses to start and names the exact setting to add', async () => {
-      const settings = parseSettings(testSettingsYaml(server.port), 'f', { environment: 'test', env: {} });
+      const settings = entrySettings(server.port);
       const daemon = createDaemon({ settings, http: false });
       const started = daemon.start();
       await expect(started).rejects.toBeInstanceOf(NotifyConfigError);
@@ -62,16 +61,18 @@ describe('notify-keyspace-events', () => {
     afterAll(() => server.stop());
 
     it('proves the notifications with a canary write and captures plugin writes', async () => {
-      const settings = parseSettings(testSettingsYaml(server.port, '    :coalesce_ms: 10\n'), 'f', { environment: 'test', env: {} });
+      const settings = entrySettings(server.port, { coalesce_ms: 10 });
       const pinged: string[][] = [];
       const daemon = createDaemon({ settings, http: false, onPing: (r) => pinged.push([...r.users, ...r.sources]) });
       await daemon.start();
       const r = new Redis(server.port, '127.0.0.1');
-      await r.incrby('source:application:alice:Product:md_size', 1);
-      const deadline = Date.now() + 5000;
-      while (pinged.length === 0 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 10));
-      r.disconnect();
-      await daemon.stop();
+      try {
+        await r.incrby('source:application:alice:Product:md_size', 1);
+        await waitUntil(() => pinged.length > 0, { what: 'the ping for the write' });
+      } finally {
+        r.disconnect();
+        await daemon.stop();
+      }
       expect(pinged).toEqual([['alice', 'Product']]);
     });
   });
@@ -84,7 +85,7 @@ describe('notify-keyspace-events', () => {
     afterAll(() => server.stop());
 
     it('refuses to start: without g a shared CUD queue run cannot be told from a plugin write', async () => {
-      const settings = parseSettings(testSettingsYaml(server.port), 'f', { environment: 'test', env: {} });
+      const settings = entrySettings(server.port);
       const daemon = createDaemon({ settings, http: false });
       const started = daemon.start();
       await expect(started).rejects.toBeInstanceOf(NotifyConfigError);

@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { terminalProgress } from '../src/util/progress.js';
-import { testSettingsYaml, useRedisServer } from './helpers/redis.js';
-import { createUser, registerClient } from './helpers/rhoconnect.js';
+import { createUser, registerClient, settingsYaml } from '../src/kit/index.js';
+import { useRedisServer } from './helpers/redis.js';
+import { ADMIN_TOKEN } from './helpers/entry-points.js';
 import { runCli } from './helpers/cli.js';
 
 const redis = useRedisServer();
@@ -26,7 +27,7 @@ describe('rhopush CLI', () => {
     await new Promise<void>((resolve) => occupied.listen(0, '127.0.0.1', resolve));
     const port = (occupied.address() as { port: number }).port;
     settings = join(dir, 'settings.yml');
-    writeFileSync(settings, testSettingsYaml(redis.server().port, `    :listen: 127.0.0.1:${port}\n`));
+    writeFileSync(settings, settingsYaml({ redis: redis.server().port, apiToken: ADMIN_TOKEN, listen: port }));
     const r = redis.client();
     await createUser(r, 'alice');
     await registerClient(r, 'alice', { id: 'c1', device_type: 'APPLE', device_pin: 'aaaa1111 bbbb2222 cccc3333', phone_id: 'phone-1' });

@@ -7,9 +7,7 @@ import { join } from 'node:path';
 import { generate } from 'selfsigned';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatDoctorReport, runDoctor, type DoctorReport } from '../src/doctor.js';
-import { freePort } from '../src/kit/redis-server-process.js';
-import { startRedisServer, type RedisServerProcess } from './helpers/redis.js';
-import { createUser } from './helpers/rhoconnect.js';
+import { createUser, freePort, startRedisServer, writeSettings, type RedisServerProcess, type YamlMap } from '../src/kit/index.js';
 import { runCli } from './helpers/cli.js';
 import { Redis } from 'ioredis';
 
@@ -19,32 +17,17 @@ const CONFIG_DISABLED = ['--rename-command', 'CONFIG', ''];
 interface Setup {
   redis: string;
   apiToken?: string;
-  extra?: string;
-  rhopush?: string;
+  /** RhoConnect's own keys of the environment. */
+  env?: YamlMap;
+  rhopush?: YamlMap;
 }
 
 let dir: string;
 let n = 0;
 /** Writes a settings file for one environment and returns its path. */
 function settingsFile(s: Setup): string {
-  const file = join(dir, `settings-${++n}.yml`);
-  writeFileSync(
-    file,
-    `:sources:
-  Product:
-    :partition_type: user
-    :push_notify: 'true'
-  Catalog:
-    :partition_type: app
-    :push_notify: 'true'
-:test:
-  :redis: ${s.redis}
-${s.apiToken ? `  :api_token: ${s.apiToken}\n` : ''}  :push_notify: 'false'
-${s.extra ?? ''}  :rhopush:
-    :delivery: log
-${s.rhopush ?? ''}`,
-  );
-  return file;
+  const sources = { Product: { partition: 'user', pushNotify: 'true' }, Catalog: { partition: 'app', pushNotify: 'true' } };
+  return writeSettings(dir, { redis: s.redis, apiToken: s.apiToken, sources, listen: null, env: s.env, rhopush: s.rhopush }, `settings-${++n}.yml`);
 }
 
 function file(name: string, text: string): string {
@@ -108,8 +91,8 @@ describe('rhopush doctor', () => {
       settingsFile({
         redis: `127.0.0.1:${ready.port}`,
         apiToken: ADMIN_TOKEN,
-        extra: `  :iphonecertfile: ${goodCert}\n  :push_server: http://push:secret@127.0.0.1:8675/\n  :fcm_project_id: rhopush-test\n  :package_name: com.example.app\n`,
-        rhopush: `    :apns:\n      :topic: com.example.app\n    :fcm:\n      :service_account: ${account}\n`,
+        env: { iphonecertfile: goodCert, push_server: 'http://push:secret@127.0.0.1:8675/', fcm_project_id: 'rhopush-test', package_name: 'com.example.app' },
+        rhopush: { apns: { topic: 'com.example.app' }, fcm: { service_account: account } },
       }),
     );
     expect(failures(report)).toEqual([]);
@@ -170,7 +153,7 @@ describe('rhopush doctor', () => {
       notAfterDate: new Date('2021-01-01T00:00:00Z'),
     });
     const cert = file('expired.pem', pems.cert + pems.private);
-    const report = await doctor(settingsFile({ redis: `127.0.0.1:${ready.port}`, apiToken: ADMIN_TOKEN, extra: `  :iphonecertfile: ${cert}\n` }));
+    const report = await doctor(settingsFile({ redis: `127.0.0.1:${ready.port}`, apiToken: ADMIN_TOKEN, env: { iphonecertfile: cert } }));
     const check = line(report, /APNs certificate/);
     expect(check.status).toBe('fail');
     expect(check.line).toContain('expired on 2021-01-01');
@@ -187,7 +170,10 @@ describe('rhopush doctor', () => {
       settingsFile({
         redis: `127.0.0.1:${ready.port}`,
         apiToken: ADMIN_TOKEN,
-        extra: `  :iphonecertfile: ${mismatched}\n  :iphonecertificates:\n    com.example.one:\n      :iphonecertfile: ${noCert}\n    com.example.two:\n      :iphonecertfile: ${join(dir, 'missing.pem')}\n`,
+        env: {
+          iphonecertfile: mismatched,
+          iphonecertificates: { 'com.example.one': { iphonecertfile: noCert }, 'com.example.two': { iphonecertfile: join(dir, 'missing.pem') } },
+        },
       }),
     );
     expect(line(report, /mismatched\.pem/).line).toContain('does not belong to the certificate');
@@ -199,11 +185,11 @@ describe('rhopush doctor', () => {
   it('needs the passphrase of an encrypted certificate key', async () => {
     const pems = await generate([{ name: 'commonName', value: 'locked' }], { keyType: 'ec', passphrase: 'open sesame' });
     const cert = file('encrypted.pem', pems.cert + pems.private);
-    const without = await doctor(settingsFile({ redis: `127.0.0.1:${ready.port}`, apiToken: ADMIN_TOKEN, extra: `  :iphonecertfile: ${cert}\n` }));
+    const without = await doctor(settingsFile({ redis: `127.0.0.1:${ready.port}`, apiToken: ADMIN_TOKEN, env: { iphonecertfile: cert } }));
     expect(line(without, /encrypted\.pem/).status).toBe('fail');
     expect(line(without, /encrypted\.pem/).fix).toContain(':iphonepassphrase:');
     const withIt = await doctor(
-      settingsFile({ redis: `127.0.0.1:${ready.port}`, apiToken: ADMIN_TOKEN, extra: `  :iphonecertfile: ${cert}\n  :iphonepassphrase: open sesame\n` }),
+      settingsFile({ redis: `127.0.0.1:${ready.port}`, apiToken: ADMIN_TOKEN, env: { iphonecertfile: cert, iphonepassphrase: 'open sesame' } }),
     );
     expect(line(withIt, /encrypted\.pem/).status).toBe('ok');
   });
@@ -214,7 +200,7 @@ describe('rhopush doctor', () => {
     const good = file('AuthKey_ABC123DEFG.p8', ec);
     const wrong = file('rsa.p8', rsa);
     const incomplete = await doctor(
-      settingsFile({ redis: `127.0.0.1:${ready.port}`, apiToken: ADMIN_TOKEN, rhopush: `    :apns:\n      :token_key: ${good}\n` }),
+      settingsFile({ redis: `127.0.0.1:${ready.port}`, apiToken: ADMIN_TOKEN, rhopush: { apns: { token_key: good } } }),
     );
     expect(line(incomplete, /APNs token key/).status).toBe('ok');
     expect(line(incomplete, /:key_id:/).status).toBe('fail');
@@ -226,7 +212,7 @@ describe('rhopush doctor', () => {
       settingsFile({
         redis: `127.0.0.1:${ready.port}`,
         apiToken: ADMIN_TOKEN,
-        rhopush: `    :apns:\n      :token_key: ${wrong}\n      :key_id: ABC123DEFG\n      :team_id: TEAM123456\n      :topic: com.example.app\n`,
+        rhopush: { apns: { token_key: wrong, key_id: 'ABC123DEFG', team_id: 'TEAM123456', topic: 'com.example.app' } },
       }),
     );
     expect(line(wrongKey, /APNs token key/).line).toContain('not an APNs signing key');
@@ -239,8 +225,8 @@ describe('rhopush doctor', () => {
       settingsFile({
         redis: `127.0.0.1:${ready.port}`,
         apiToken: 'alice-token',
-        extra: '  :push_server: ftp://push.example.com/\n',
-        rhopush: `    :fcm:\n      :service_account: ${account}\n`,
+        env: { push_server: 'ftp://push.example.com/' },
+        rhopush: { fcm: { service_account: account } },
       }),
     );
     expect(line(report, /FCM service account/).line).toContain('missing private_key');
@@ -253,7 +239,7 @@ describe('rhopush doctor', () => {
     expect(line(report, /API token/)).toMatchObject({ status: 'ok', line: expect.stringContaining('(user alice, not an admin)') });
 
     // RhoConnect not knowing the configured token changes nothing: rhopush accepts it.
-    const noProject = await doctor(settingsFile({ redis: `127.0.0.1:${ready.port}`, apiToken: 'unknown-token', extra: '  :fcm_project_id: ""\n  :package_name: com.example\n' }));
+    const noProject = await doctor(settingsFile({ redis: `127.0.0.1:${ready.port}`, apiToken: 'unknown-token', env: { fcm_project_id: '', package_name: 'com.example' } }));
     expect(line(noProject, /API token/)).toMatchObject({ status: 'ok', line: 'API token: configured (:api_token:); REST pings with it are accepted' });
 
     // Without one, the REST API takes the tokens RhoConnect issued to admins: nothing to fix.
@@ -280,7 +266,7 @@ describe('rhopush doctor', () => {
   });
 
   it('shows unknown :rhopush: keys as warnings (!) that do not fail, with the nearest known name', async () => {
-    const report = await doctor(settingsFile({ redis: `127.0.0.1:${ready.port}`, apiToken: ADMIN_TOKEN, rhopush: '    :coalesce: 50\n' }));
+    const report = await doctor(settingsFile({ redis: `127.0.0.1:${ready.port}`, apiToken: ADMIN_TOKEN, rhopush: { coalesce: 50 } }));
     expect(line(report, /coalesce:/)).toMatchObject({ status: 'warn', line: expect.stringMatching(/:test: :rhopush: :coalesce: is not a rhopush setting and is ignored; did you mean :coalesce_ms:\?$/) });
     expect(formatDoctorReport(report)).toMatch(/^! settings: .*:coalesce: is not a rhopush setting/m);
     expect(report.ok).toBe(true);

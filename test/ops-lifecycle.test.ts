@@ -7,8 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { startRedisServer, testSettingsYaml, useRedisServer } from './helpers/redis.js';
-import { createUser, pushObjects, registerClient } from './helpers/rhoconnect.js';
+import { createUser, pushObjects, registerClient, settingsYaml, startRedisServer } from '../src/kit/index.js';
+import { useRedisServer } from './helpers/redis.js';
+import { ADMIN_TOKEN } from './helpers/entry-points.js';
 import { LogWatcher, runCli, spawnCli } from './helpers/cli.js';
 
 const redis = useRedisServer();
@@ -24,7 +25,7 @@ describe('rhopush run: lifecycle', () => {
     // timeout keeps a stop against a frozen Redis busy long enough for the second signal.
     writeFileSync(
       settings,
-      testSettingsYaml(redis.server().port, '    :listen: 127.0.0.1:0\n    :coalesce_ms: 60000\n    :max_delay_ms: 120000\n    :canary_timeout_ms: 60000\n'),
+      settingsYaml({ redis: redis.server().port, apiToken: ADMIN_TOKEN, coalesceMs: 60000, maxDelayMs: 120000, rhopush: { canary_timeout_ms: 60000 } }),
     );
     await createUser(redis.client(), 'alice');
     await registerClient(redis.client(), 'alice', { id: 'c1', device_type: 'APPLE', device_pin: '0a1b2c3d 4e5f6a7b 8c9d0e1f', phone_id: 'phone-1' });

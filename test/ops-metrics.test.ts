@@ -1,11 +1,11 @@
 // /metrics, /healthz and /docs/json scraped from a live daemon against a real redis-server.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseSettings } from '../src/config/index.js';
 import { createDaemon, type Daemon } from '../src/daemon.js';
 import type { DevicePushRequest, PushAdapter } from '../src/push/adapter.js';
 import type { PushAdapters } from '../src/push/registry.js';
-import { startRedisServer, testSettingsYaml, useRedisServer, type RedisServerProcess } from './helpers/redis.js';
-import { createUser, deviceSync, pushObjects, registerClient } from './helpers/rhoconnect.js';
+import { createUser, deviceSync, pushObjects, registerClient, startRedisServer, waitUntil, type RedisServerProcess } from '../src/kit/index.js';
+import { useRedisServer } from './helpers/redis.js';
+import { entrySettings } from './helpers/entry-points.js';
 
 const redis = useRedisServer();
 
@@ -17,16 +17,6 @@ const platformAdapters: PushAdapters = {
   }),
   close: async () => {},
 };
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** One sample's value from Prometheus text, or undefined when absent. */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
@@ -51,11 +41,7 @@ describe('metrics, health and OpenAPI endpoints', () => {
   };
 
   beforeAll(async () => {
-    const settings = parseSettings(
-      testSettingsYaml(redis.server().port, '    :listen: 127.0.0.1:0\n    :coalesce_ms: 60000\n    :max_delay_ms: 60000\n'),
-      '<inline>',
-      { environment: 'test', env: {} },
-    );
+    const settings = entrySettings(redis.server().port, { coalesce_ms: 60000, max_delay_ms: 60000 });
     daemon = createDaemon({ settings, adapters: platformAdapters });
     await daemon.start();
     const { host, port } = daemon.apiAddress!;
@@ -75,7 +61,7 @@ describe('metrics, health and OpenAPI endpoints', () => {
     // Two plugin writes of one user, grouped into one ping; a device sync; an app-partitioned write.
     await pushObjects(r, 'alice', 'Product', { '1': { name: 'a' } });
     await pushObjects(r, 'alice', 'Contact', { '2': { name: 'b' } });
-    await deviceSync(r, 'alice', 'a1', 'Product', 1);
+    await deviceSync(r, 'alice', 'a1', 'Product', { '1': { name: 'a' } });
     await pushObjects(r, '__shared__', 'Catalog', { '3': { name: 'c' } });
     await pushObjects(r, 'alice', 'Note', { '4': { name: 'd' } });
     await daemon.capture!.barrier();
@@ -133,12 +119,12 @@ describe('metrics, health and OpenAPI endpoints', () => {
   it('counts a keyspace subscription that comes back after its link was killed', async () => {
     const admin = redis.client();
     await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
-    const count = await until('reconnect counted', async () => {
+    const count = await waitUntil(async () => {
       const v = sample(await scrape(), 'rhopush_redis_reconnects_total', { node: `127.0.0.1:${redis.server().port}` });
       return v !== undefined && v >= 1 ? v : undefined;
-    });
+    }, { what: 'reconnect counted' });
     expect(count).toBe(1);
-    await until('subscribed again', async () => daemon.health().ok);
+    await waitUntil(async () => daemon.health().ok, { what: 'subscribed again' });
   });
 
   it('/healthz is 200 with every part when all is up', async () => {
@@ -165,7 +151,7 @@ describe('/healthz when Redis goes away', () => {
 
   beforeAll(async () => {
     server = await startRedisServer();
-    const settings = parseSettings(testSettingsYaml(server.port, '    :listen: 127.0.0.1:0\n'), '<inline>', { environment: 'test', env: {} });
+    const settings = entrySettings(server.port);
     daemon = createDaemon({ settings });
     await daemon.start();
   });
@@ -179,16 +165,16 @@ describe('/healthz when Redis goes away', () => {
     const { host, port } = daemon.apiAddress!;
     const url = `http://${host}:${port}/healthz`;
     await server.kill();
-    const down = await until('503', async () => {
+    const down = await waitUntil(async () => {
       const res = await fetch(url);
       return res.status === 503 ? ((await res.json()) as { ok: boolean; parts: Record<string, { ok: boolean; detail?: string }> }) : undefined;
-    });
+    }, { what: '503' });
     expect(down.ok).toBe(false);
     const failing = Object.entries(down.parts).filter(([, p]) => !p.ok).map(([name]) => name);
     expect(failing).toEqual(expect.arrayContaining(['redis', `capture 127.0.0.1:${server.port}`]));
     expect(down.parts.redis!.detail).not.toBe('store connection ready');
 
     await server.restart();
-    await until('200 again', async () => (await fetch(url)).status === 200);
+    await waitUntil(async () => (await fetch(url)).status === 200, { what: '200 again' });
   });
 });

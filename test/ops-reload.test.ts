@@ -5,48 +5,33 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadSettings, parseSettings, sourcePolicy } from '../src/config/index.js';
+import { loadSettings, sourcePolicy } from '../src/config/index.js';
 import { describeChanges, diffSettings, liveSettings } from '../src/config/settings-diff.js';
 import { createDaemon, type Daemon } from '../src/daemon.js';
 import { createLogger } from '../src/logger.js';
 import type { PingResult } from '../src/ping/ping-job.js';
+import { buildSettings, createUser, pushObjects, registerClient, settingsYaml, waitUntil, type SourceSettings, type YamlMap } from '../src/kit/index.js';
 import { useRedisServer } from './helpers/redis.js';
-import { createUser, pushObjects, registerClient } from './helpers/rhoconnect.js';
 
 const redis = useRedisServer();
 
 /** settings.yml with the given per-source push_notify values (and anything else to vary). */
-function settingsYaml(
+function reloadSettings(
   port: number,
-  o: { note?: string; productPartition?: string; envPushNotify?: string; redis?: string; listen?: string; coalesceMs?: number } = {},
+  o: { note?: string; notePartition?: string; productPartition?: string; envPushNotify?: string; redis?: string; listen?: string; coalesceMs?: number } = {},
 ): string {
-  return `:sources:
-  Product:
-    :partition_type: ${o.productPartition ?? 'user'}
-    :push_notify: 'true'
-  Note:
-    :partition_type: user
-    :push_notify: '${o.note ?? 'false'}'
-:test:
-  :redis: ${o.redis ?? `127.0.0.1:${port}`}
-  :api_token: test-admin-token
-  :push_notify: '${o.envPushNotify ?? 'false'}'
-  :rhopush:
-    :delivery: log
-    :listen: ${o.listen ?? '127.0.0.1:0'}
-    :coalesce_ms: ${o.coalesceMs ?? 20}
-    :max_delay_ms: 200
-`;
-}
-
-async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  return settingsYaml({
+    redis: o.redis ?? port,
+    sources: {
+      Product: { partition: o.productPartition ?? 'user', pushNotify: 'true' },
+      Note: { partition: o.notePartition ?? 'user', pushNotify: o.note ?? 'false' },
+    },
+    apiToken: 'test-admin-token',
+    pushNotify: o.envPushNotify ?? 'false',
+    listen: o.listen ?? '127.0.0.1:0',
+    coalesceMs: o.coalesceMs ?? 20,
+    maxDelayMs: 200,
+  });
 }
 
 describe('hot reload of settings.yml on a running daemon', () => {
@@ -76,7 +61,7 @@ describe('hot reload of settings.yml on a running daemon', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'rhopush-reload-'));
     file = join(dir, 'settings.yml');
-    write(settingsYaml(redis.server().port));
+    write(reloadSettings(redis.server().port));
     await createUser(redis.client(), 'alice');
     await registerClient(redis.client(), 'alice', { id: 'c1', device_type: 'APPLE', device_pin: 'aa bb cc dd ee ff 00 11', phone_id: 'p1' });
     const sink = new Writable({
@@ -105,24 +90,24 @@ describe('hot reload of settings.yml on a running daemon', () => {
   });
 
   it('an in-place write turning push_notify on makes the next plugin write ping', async () => {
-    write(settingsYaml(redis.server().port, { note: 'true' }));
-    await until('Note push_notify on', () => pushNotify('Note'));
+    write(reloadSettings(redis.server().port, { note: 'true' }));
+    await waitUntil(() => pushNotify('Note'), { what: 'Note push_notify on' });
     expect(await pluginWrite('Note')).toEqual(['Note']);
     expect(logged('source Note: push_notify false → true')).toBe(true);
   });
 
   it('a file renamed over settings.yml (editor or config manager save) turns it off again', async () => {
     const temp = join(dir, '.settings.yml.new');
-    writeFileSync(temp, settingsYaml(redis.server().port, { note: 'false' }));
+    writeFileSync(temp, reloadSettings(redis.server().port, { note: 'false' }));
     renameSync(temp, file);
-    await until('Note push_notify off', () => !pushNotify('Note'));
+    await waitUntil(() => !pushNotify('Note'), { what: 'Note push_notify off' });
     expect(await pluginWrite('Note')).toEqual([]);
     expect(await pluginWrite('Product')).toEqual(['Product']);
   });
 
   it('partition_type and the environment default apply live too', async () => {
-    write(settingsYaml(redis.server().port, { productPartition: 'app', envPushNotify: 'true', coalesceMs: 30 }));
-    await until('Product app-partitioned', () => sourcePolicy(daemon.settings, 'Product').partitionType === 'app');
+    write(reloadSettings(redis.server().port, { productPartition: 'app', envPushNotify: 'true', coalesceMs: 30 }));
+    await waitUntil(() => sourcePolicy(daemon.settings, 'Product').partitionType === 'app', { what: 'Product app-partitioned' });
     expect(daemon.settings.rhopush.coalesceMs).toBe(30);
     expect(await pluginWrite('Product')).toEqual([]);
     // An unlisted source follows the environment's :push_notify:.
@@ -132,11 +117,11 @@ describe('hot reload of settings.yml on a running daemon', () => {
   });
 
   it('invalid YAML keeps the last good settings, says where, and shows a config warning on /healthz', async () => {
-    write(settingsYaml(redis.server().port, { note: 'true' }));
-    await until('Note push_notify on', () => pushNotify('Note'));
+    write(reloadSettings(redis.server().port, { note: 'true' }));
+    await waitUntil(() => pushNotify('Note'), { what: 'Note push_notify on' });
 
     write(`:sources:\n  Note:\n    :push_notify: 'false'\n  Product: [unclosed\n:test:\n`);
-    const problem = await until('config warning', () => daemon.health().parts.config?.warning);
+    const problem = await waitUntil(() => daemon.health().parts.config?.warning, { what: 'config warning' });
     expect(problem).toContain(file);
     expect(problem).toMatch(/settings\.yml:\d+/);
     expect(logLines.some((l) => l.level === 50 && l.file === file && typeof l.line === 'number')).toBe(true);
@@ -158,14 +143,14 @@ describe('hot reload of settings.yml on a running daemon', () => {
   });
 
   it('a file that parses but does not validate is rejected the same way', async () => {
-    write(settingsYaml(redis.server().port, { note: 'false' }).replace(':partition_type: user\n    :push_notify: \'false\'', ':partition_type: everyone\n    :push_notify: \'false\''));
-    await until('validation warning', () => daemon.health().parts.config?.warning?.includes('user or app'));
+    write(reloadSettings(redis.server().port, { note: 'false', notePartition: 'everyone' }));
+    await waitUntil(() => daemon.health().parts.config?.warning?.includes('user or app'), { what: 'validation warning' });
     expect(pushNotify('Note')).toBe(true);
   });
 
   it('the fixed file is applied and the warning clears', async () => {
-    write(settingsYaml(redis.server().port, { note: 'false' }));
-    await until('warning cleared', () => daemon.health().parts.config?.warning === undefined);
+    write(reloadSettings(redis.server().port, { note: 'false' }));
+    await waitUntil(() => daemon.health().parts.config?.warning === undefined, { what: 'warning cleared' });
     expect(pushNotify('Note')).toBe(false);
     expect(await pluginWrite('Note')).toEqual([]);
     expect(logged('settings file is valid again')).toBe(true);
@@ -173,8 +158,8 @@ describe('hot reload of settings.yml on a running daemon', () => {
 
   it(':redis: and :listen: changes are logged as needing a restart and left as they were', async () => {
     const before = daemon.settings;
-    write(settingsYaml(redis.server().port, { note: 'true', redis: '127.0.0.1:1', listen: '127.0.0.1:1' }));
-    await until('Note push_notify on', () => pushNotify('Note'));
+    write(reloadSettings(redis.server().port, { note: 'true', redis: '127.0.0.1:1', listen: '127.0.0.1:1' }));
+    await waitUntil(() => pushNotify('Note'), { what: 'Note push_notify on' });
     expect(daemon.settings.redis).toEqual(before.redis);
     expect(daemon.settings.rhopush.listen).toEqual(before.rhopush.listen);
     const restart = logLines.filter((l) => String(l.msg).includes('needs a restart'));
@@ -186,22 +171,24 @@ describe('hot reload of settings.yml on a running daemon', () => {
 
   it('a deleted file keeps the last good settings until it is back', async () => {
     rmSync(file);
-    await until('missing-file warning', () => daemon.health().parts.config?.warning?.includes('cannot read'));
+    await waitUntil(() => daemon.health().parts.config?.warning?.includes('cannot read'), { what: 'missing-file warning' });
     expect(pushNotify('Note')).toBe(true);
-    write(settingsYaml(redis.server().port, { note: 'false' }));
-    await until('file back', () => daemon.health().parts.config?.warning === undefined && !pushNotify('Note'));
+    write(reloadSettings(redis.server().port, { note: 'false' }));
+    await waitUntil(() => daemon.health().parts.config?.warning === undefined && !pushNotify('Note'), { what: 'file back' });
   });
 });
 
 describe('what a reload logs', () => {
-  const parse = (env: string, sources = '') =>
-    parseSettings(`:sources:\n  Product:\n    :push_notify: 'true'\n${sources}:test:\n  :redis: 127.0.0.1:6390\n${env}`, '<inline>', { environment: 'test', env: {} });
+  /** Only what each case sets, besides Product and a Redis. */
+  const parse = (env: YamlMap, rhopush?: YamlMap, sources: Record<string, SourceSettings> = {}) =>
+    buildSettings({ redis: 6390, sources: { Product: { pushNotify: 'true' }, ...sources }, pushNotify: null, delivery: null, listen: null, env, rhopush });
 
   it('names sources added and removed, and never shows secrets', () => {
-    const before = parse(`  :api_token: old-secret\n  :push_server: http://push:pw1@127.0.0.1:8675/\n  :iphonepassphrase: hunter2\n`);
+    const before = parse({ api_token: 'old-secret', push_server: 'http://push:pw1@127.0.0.1:8675/', iphonepassphrase: 'hunter2' });
     const after = parse(
-      `  :api_token: new-secret\n  :push_server: http://push:pw2@127.0.0.1:8675/\n  :iphonepassphrase: hunter3\n`,
-      `  Order:\n    :push_notify: 'true'\n`,
+      { api_token: 'new-secret', push_server: 'http://push:pw2@127.0.0.1:8675/', iphonepassphrase: 'hunter3' },
+      undefined,
+      { Order: { pushNotify: 'true' } },
     );
     const { live, restart } = diffSettings(before, after);
     const lines = describeChanges(live);
@@ -214,8 +201,8 @@ describe('what a reload logs', () => {
   });
 
   it('keeps restart-only settings as they were started', () => {
-    const before = parse(`  :rhopush:\n    :listen: 127.0.0.1:9293\n    :queues: ping\n`);
-    const after = parse(`  :rhopush:\n    :listen: 0.0.0.0:9400\n    :queues: ping,urgent\n    :coalesce_ms: 250\n`);
+    const before = parse({}, { listen: '127.0.0.1:9293', queues: 'ping' });
+    const after = parse({}, { listen: '0.0.0.0:9400', queues: 'ping,urgent', coalesce_ms: 250 });
     const { live, restart } = diffSettings(before, after);
     expect(describeChanges(restart)).toEqual(['rhopush: listen.host 127.0.0.1 → 0.0.0.0, listen.port 9293 → 9400, queues ["ping"] → ["ping","urgent"]']);
     expect(describeChanges(live)).toEqual(['rhopush: coalesce_ms 100 → 250']);

@@ -6,7 +6,7 @@ import { RhoconnectStore } from '../src/store/rhoconnect-store.js';
 import type { DevicePushRequest, Platform, PushAdapter } from '../src/push/adapter.js';
 import { silentLogger } from '../src/logger.js';
 import { useRedisServer } from './helpers/redis.js';
-import { createUser, registerClient } from './helpers/rhoconnect.js';
+import { createUser, registerClient } from '../src/kit/index.js';
 import { PingParamsError } from '../src/ping/ping-params.js';
 
 const redis = useRedisServer();

@@ -6,7 +6,8 @@ import apn from '@parse/node-apn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApnsAdapter } from '../src/push/apns/apns.js';
 import { silentLogger } from '../src/logger.js';
-import { ApnsStandIn, apnsTokenKey, hexToken, ping, pushRequest, testSettings, useScratchDir, writeIn } from './helpers/delivery.js';
+import { ApnsStandIn, apnsTokenKey, buildSettings, hexToken } from '../src/kit/index.js';
+import { ping, pushRequest, useScratchDir } from './helpers/delivery.js';
 
 const TOKENS = 20_000;
 const STREAM_LIMIT = 1000;
@@ -21,9 +22,7 @@ describe(`APNs fan-out to ${TOKENS} tokens, server limit ${STREAM_LIMIT} streams
 
   beforeAll(async () => {
     naiveServer = await ApnsStandIn.start({ token: key, maxConcurrentStreams: STREAM_LIMIT, relay: false });
-    rhopushServer = await ApnsStandIn.start({ token: key, maxConcurrentStreams: STREAM_LIMIT, relay: false, authority: naiveServer.authority });
-    writeIn(dir(), 'AuthKey.p8', key.pem);
-    writeIn(dir(), 'ca.pem', naiveServer.ca);
+    rhopushServer = await ApnsStandIn.start({ token: key, maxConcurrentStreams: STREAM_LIMIT, relay: false });
   });
   afterAll(async () => {
     await naiveServer.close();
@@ -53,20 +52,7 @@ describe(`APNs fan-out to ${TOKENS} tokens, server limit ${STREAM_LIMIT} streams
 
   it("rhopush's adapter delivers every push, never above the server's stream limit", { timeout: 120_000 }, async () => {
     // Defaults: 2 connections, at most 900 requests in flight on each.
-    const settings = testSettings(
-      `  :rhopush:
-    :delivery: live
-    :apns:
-      :token_key: AuthKey.p8
-      :key_id: ${key.keyId}
-      :team_id: ${key.teamId}
-      :topic: ${TOPIC}
-      :address: ${rhopushServer.address}
-      :port: ${rhopushServer.port}
-      :ca: ca.pem
-`,
-      { file: `${dir()}/settings.yml` },
-    );
+    const settings = buildSettings({ delivery: 'live', apns: { endpoint: rhopushServer, key, topic: TOPIC } }, dir());
     const adapter = new ApnsAdapter(() => settings, silentLogger);
     const p = ping({ sources: ['Product'] });
     try {
@@ -90,27 +76,11 @@ describe('APNs fan-out to a server that allows fewer streams than configured', (
 
   beforeAll(async () => {
     server = await ApnsStandIn.start({ token: key, maxConcurrentStreams: 40, relay: false });
-    writeIn(dir(), 'AuthKey.p8', key.pem);
-    writeIn(dir(), 'ca.pem', server.ca);
   });
   afterAll(() => server.close());
 
   it("follows the server's SETTINGS (40 streams), not the configured 900, and delivers all", async () => {
-    const settings = testSettings(
-      `  :rhopush:
-    :delivery: live
-    :apns:
-      :token_key: AuthKey.p8
-      :key_id: ${key.keyId}
-      :team_id: ${key.teamId}
-      :topic: ${TOPIC}
-      :address: ${server.address}
-      :port: ${server.port}
-      :ca: ca.pem
-      :connections: 1
-`,
-      { file: `${dir()}/settings.yml` },
-    );
+    const settings = buildSettings({ delivery: 'live', apns: { endpoint: server, key, topic: TOPIC, extra: { connections: 1 } } }, dir());
     const adapter = new ApnsAdapter(() => settings, silentLogger);
     const p = ping({ sources: ['Product'] });
     try {

@@ -3,7 +3,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/logger.js';
 import { ApnsAdapter } from '../src/push/apns/apns.js';
-import { ApnsStandIn, apnsTokenKey, hexToken, ping, pushRequest, testSettings, useScratchDir, writeIn } from './helpers/delivery.js';
+import { ApnsStandIn, apnsTokenKey, buildSettings, hexToken } from '../src/kit/index.js';
+import { ping, pushRequest, useScratchDir } from './helpers/delivery.js';
 
 const TOPIC = 'com.example.token';
 
@@ -15,25 +16,9 @@ describe('APNs provider token', () => {
 
   beforeAll(async () => {
     standIn = await ApnsStandIn.start({ token: key, topics: [TOPIC] });
-    writeIn(dir(), 'AuthKey.p8', key.pem);
-    writeIn(dir(), 'ca.pem', standIn.ca);
-    const settings = testSettings(
-      `  :rhopush:
-    :delivery: live
-    :retry:
-      :attempts: 3
-      :base_ms: 5
-      :max_ms: 10
-    :apns:
-      :token_key: AuthKey.p8
-      :key_id: ${key.keyId}
-      :team_id: ${key.teamId}
-      :topic: ${TOPIC}
-      :address: ${standIn.address}
-      :port: ${standIn.port}
-      :ca: ca.pem
-`,
-      { file: `${dir()}/settings.yml` },
+    const settings = buildSettings(
+      { delivery: 'live', rhopush: { retry: { attempts: 3, base_ms: 5, max_ms: 10 } }, apns: { endpoint: standIn, key, topic: TOPIC } },
+      dir(),
     );
     adapter = new ApnsAdapter(() => settings, silentLogger);
   });

@@ -1,23 +1,15 @@
 // APNs delivery against a loopback HTTP/2 TLS stand-in that checks what APNs checks.
+import { writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { apnsNotification, apnsToken, ApnsAdapter, classifyApnsReply } from '../src/push/apns/apns.js';
 import { apnsTarget, APNS_HOSTS } from '../src/push/apns/apns-target.js';
 import { silentLogger } from '../src/logger.js';
 import type { Settings } from '../src/config/settings.js';
-import {
-  ApnsStandIn,
-  apnsTokenKey,
-  createTestAuthority,
-  hexToken,
-  ping,
-  pushRequest,
-  recordingClock,
-  testSettings,
-  until,
-  useScratchDir,
-  writeIn,
-} from './helpers/delivery.js';
+import { ApnsStandIn, apnsTokenKey, buildSettings, hexToken, waitUntil, type YamlMap } from '../src/kit/index.js';
+import { createTestAuthority } from '../src/kit/test-authority.js';
+import { ping, pushRequest, recordingClock, useScratchDir } from './helpers/delivery.js';
 
 const TOPIC = 'com.example.rhodes';
 
@@ -48,29 +40,20 @@ describe('APNs payload (RhoConnect compatible)', () => {
 });
 
 describe('APNs target (credentials, topic, environment)', () => {
-  const base = `  :rhopush:
-    :delivery: live
-`;
+  /** Live delivery, RhoConnect's keys `env` and `:rhopush: :apns:` keys `apns`, as written. */
+  const live = (env: YamlMap = {}, apns?: YamlMap) => buildSettings({ delivery: 'live', env, rhopush: { apns } });
   it('token auth needs a topic; takes :topic: or the device_app_id', () => {
-    const s = testSettings(`${base}    :apns:
-      :token_key: key.p8
-      :key_id: K
-      :team_id: T
-`);
+    const s = live({}, { token_key: 'key.p8', key_id: 'K', team_id: 'T' });
     expect(apnsTarget(s, { id: 'c' })).toEqual({ error: expect.stringContaining('Missing `:rhopush: :apns: :topic:`') });
     const t = apnsTarget(s, { id: 'c', device_app_id: 'com.app' });
     expect('error' in t ? t.error : t.topic).toBe('com.app');
   });
 
   it("per-app :iphonecertificates: win for their device_app_id, with that id as topic", () => {
-    const s = testSettings(`  :iphonecertfile: global.pem
-  :iphonecertificates:
-    com.one:
-      :iphonecertfile: one.pem
-      :iphonepassphrase: secret
-${base}    :apns:
-      :topic: com.global
-`);
+    const s = live(
+      { iphonecertfile: 'global.pem', iphonecertificates: { 'com.one': { iphonecertfile: 'one.pem', iphonepassphrase: 'secret' } } },
+      { topic: 'com.global' },
+    );
     const one = apnsTarget(s, { id: 'c', device_app_id: 'com.one' });
     const other = apnsTarget(s, { id: 'c', device_app_id: 'com.two' });
     if ('error' in one || 'error' in other) throw new Error('unexpected error');
@@ -82,20 +65,19 @@ ${base}    :apns:
   });
 
   it('environment: :production:, else :iphoneserver: (sandbox host means sandbox), else the environment name', () => {
-    const cert = '  :iphonecertfile: c.pem\n';
-    const env = (extra: string) => {
-      const t = apnsTarget(testSettings(cert + extra), { id: 'c' });
+    const env = (iphoneserver?: string, apns?: YamlMap) => {
+      const t = apnsTarget(live({ iphonecertfile: 'c.pem', iphoneserver }, apns), { id: 'c' });
       if ('error' in t) throw new Error(t.error);
       return [t.production, t.address];
     };
-    expect(env('  :iphoneserver: gateway.sandbox.push.apple.com\n')).toEqual([false, APNS_HOSTS.sandbox]);
-    expect(env('  :iphoneserver: gateway.push.apple.com\n')).toEqual([true, APNS_HOSTS.production]);
-    expect(env(`  :iphoneserver: gateway.sandbox.push.apple.com\n${base}    :apns:\n      :production: true\n`)).toEqual([true, APNS_HOSTS.production]);
-    expect(env('')).toEqual([false, APNS_HOSTS.sandbox]);
+    expect(env('gateway.sandbox.push.apple.com')).toEqual([false, APNS_HOSTS.sandbox]);
+    expect(env('gateway.push.apple.com')).toEqual([true, APNS_HOSTS.production]);
+    expect(env('gateway.sandbox.push.apple.com', { production: true })).toEqual([true, APNS_HOSTS.production]);
+    expect(env()).toEqual([false, APNS_HOSTS.sandbox]);
   });
 
   it('no credentials: a clear message', () => {
-    expect(apnsTarget(testSettings(base), { id: 'c' })).toEqual({
+    expect(apnsTarget(live(), { id: 'c' })).toEqual({
       error: 'Missing `:iphonecertfile:` or `:rhopush: :apns: :token_key:` option in settings/settings.yml',
     });
   });
@@ -125,8 +107,6 @@ describe('APNs over HTTP/2 with token auth', () => {
 
   beforeAll(async () => {
     standIn = await ApnsStandIn.start({ token: key, topics: [TOPIC] });
-    writeIn(dir(), 'AuthKey.p8', key.pem);
-    writeIn(dir(), 'apns-ca.pem', standIn.ca);
   });
   afterEach(async () => {
     await adapter?.close();
@@ -136,25 +116,10 @@ describe('APNs over HTTP/2 with token auth', () => {
   afterAll(() => standIn.close());
 
   /** Paths relative to the settings file, as RhoConnect apps write them. */
-  function settings(extra = '', apnsExtra = ''): Settings {
-    return testSettings(
-      `  :rhopush:
-    :delivery: live
-    :retry:
-      :attempts: 3
-      :base_ms: 10
-      :max_ms: 50
-      :total_ms: 60000
-    :apns:
-      :token_key: AuthKey.p8
-      :key_id: ${key.keyId}
-      :team_id: ${key.teamId}
-      :topic: ${TOPIC}
-      :address: ${standIn.address}
-      :port: ${standIn.port}
-      :ca: apns-ca.pem
-${apnsExtra}${extra}`,
-      { file: `${dir()}/settings.yml` },
+  function settings(): Settings {
+    return buildSettings(
+      { delivery: 'live', rhopush: { retry: { attempts: 3, base_ms: 10, max_ms: 50, total_ms: 60000 } }, apns: { endpoint: standIn, key, topic: TOPIC } },
+      dir(),
     );
   }
 
@@ -207,7 +172,7 @@ ${apnsExtra}${extra}`,
     expect(standIn.connections - connectionsBefore).toBe(1);
     await adapter.close();
     adapter = undefined;
-    await until(() => standIn.openConnections === 0, 'the connection to close');
+    await waitUntil(() => standIn.openConnections === 0, { what: 'the connection to close' });
   });
 
   it('410 Unregistered and 400 BadDeviceToken make the token dead; other 4xx fail without retry', async () => {
@@ -247,8 +212,8 @@ ${apnsExtra}${extra}`,
 
   it('an invalid provider token is reported, not retried', async () => {
     const other = apnsTokenKey(key.keyId, key.teamId);
-    writeIn(dir(), 'WrongKey.p8', other.pem);
-    const s = settings('', '');
+    writeFileSync(join(dir(), 'WrongKey.p8'), other.pem);
+    const s = settings();
     const wrong = { ...s, rhopush: { ...s.rhopush, apns: { ...s.rhopush.apns, tokenKey: 'WrongKey.p8' } } };
     adapter = new ApnsAdapter(() => wrong, silentLogger);
     expect(await adapter.send(pushRequest('apple', hexToken(7), ping()))).toEqual({ outcome: 'failed', reason: 'APNs 403 InvalidProviderToken' });
@@ -271,15 +236,12 @@ describe('APNs with RhoConnect certificate files', () => {
 
   beforeAll(async () => {
     const authority = await createTestAuthority();
-    standIn = await ApnsStandIn.start({ authority, certificateNames: ['rhopush global app', 'com.example.one'] });
+    standIn = await ApnsStandIn.start({ clientCa: authority.cert, certificateNames: ['rhopush global app', 'com.example.one'] });
     // RhoConnect's :iphonecertfile: holds the certificate and its private key in one PEM file.
-    const global = await authority.clientCertificate('rhopush global app');
-    writeIn(dir(), 'apple_push_cert.pem', `${global.cert.trimEnd()}\n${global.key}`);
-    const one = await authority.clientCertificate('com.example.one', 'one-secret');
-    writeIn(dir(), 'one.pem', `${one.cert.trimEnd()}\n${one.key}`);
-    const stranger = await authority.clientCertificate('someone else');
-    writeIn(dir(), 'stranger.pem', `${stranger.cert.trimEnd()}\n${stranger.key}`);
-    writeIn(dir(), 'ca.pem', standIn.ca);
+    const pem = (name: string, c: { cert: string; key: string }) => writeFileSync(join(dir(), name), `${c.cert.trimEnd()}\n${c.key}`);
+    pem('apple_push_cert.pem', await authority.clientCertificate('rhopush global app'));
+    pem('one.pem', await authority.clientCertificate('com.example.one', 'one-secret'));
+    pem('stranger.pem', await authority.clientCertificate('someone else'));
   });
   afterEach(async () => {
     await adapter?.close();
@@ -288,24 +250,14 @@ describe('APNs with RhoConnect certificate files', () => {
   afterAll(() => standIn.close());
 
   function settings(certFile = 'apple_push_cert.pem'): Settings {
-    return testSettings(
-      `  :iphonecertfile: ${certFile}
-  :iphonepassphrase: ''
-  :iphoneserver: gateway.sandbox.push.apple.com
-  :iphoneport: 2195
-  :iphonecertificates:
-    com.example.one:
-      :iphonecertfile: one.pem
-      :iphonepassphrase: one-secret
-  :rhopush:
-    :delivery: live
-    :apns:
-      :address: ${standIn.address}
-      :port: ${standIn.port}
-      :ca: ca.pem
-`,
-      { file: `${dir()}/settings.yml` },
-    );
+    const env = {
+      iphonecertfile: certFile,
+      iphonepassphrase: '',
+      iphoneserver: 'gateway.sandbox.push.apple.com',
+      iphoneport: 2195,
+      iphonecertificates: { 'com.example.one': { iphonecertfile: 'one.pem', iphonepassphrase: 'one-secret' } },
+    };
+    return buildSettings({ env, delivery: 'live', apns: { endpoint: standIn } }, dir());
   }
 
   it('authenticates with :iphonecertfile:; without a topic APNs takes it from the certificate', async () => {
@@ -359,8 +311,6 @@ describe('APNs sessions heal themselves', () => {
 
   beforeAll(async () => {
     standIn = await ApnsStandIn.start({ token: key });
-    writeIn(dir(), 'AuthKey.p8', key.pem);
-    writeIn(dir(), 'ca.pem', standIn.ca);
   });
   afterEach(async () => {
     await adapter?.close();
@@ -370,25 +320,13 @@ describe('APNs sessions heal themselves', () => {
   afterAll(() => standIn.close());
 
   function settings(requestTimeoutMs: number, pingIntervalMs = 60_000, attempts = 3): Settings {
-    return testSettings(
-      `  :rhopush:
-    :delivery: live
-    :retry:
-      :attempts: ${attempts}
-      :base_ms: 10
-      :max_ms: 20
-    :apns:
-      :token_key: AuthKey.p8
-      :key_id: ${key.keyId}
-      :team_id: ${key.teamId}
-      :topic: ${TOPIC}
-      :address: ${standIn.address}
-      :port: ${standIn.port}
-      :ca: ca.pem
-      :request_timeout_ms: ${requestTimeoutMs}
-      :ping_interval_ms: ${pingIntervalMs}
-`,
-      { file: `${dir()}/settings.yml` },
+    return buildSettings(
+      {
+        delivery: 'live',
+        rhopush: { retry: { attempts, base_ms: 10, max_ms: 20 } },
+        apns: { endpoint: standIn, key, topic: TOPIC, extra: { request_timeout_ms: requestTimeoutMs, ping_interval_ms: pingIntervalMs } },
+      },
+      dir(),
     );
   }
 
@@ -442,7 +380,7 @@ describe('APNs sessions heal themselves', () => {
     standIn.stall();
     const tokens = [1, 2, 3, 4, 5].map((i) => hexToken(0x700 + i));
     const sends = tokens.map((t) => adapter!.send(pushRequest('apple', t, ping())));
-    await until(() => standIn.heldCount === 5, 'five requests held by the server');
+    await waitUntil(() => standIn.heldCount === 5, { what: 'five requests held by the server' });
     const connectionsBefore = standIn.connections;
     // The server drops the held requests with GOAWAY; their retries are answered once it resumes.
     standIn.goAway();
@@ -460,7 +398,7 @@ describe('APNs sessions heal themselves', () => {
     expect(standIn.openConnections).toBe(1);
     standIn.dropConnectionsSilently();
     // Nothing is sent meanwhile: only an unanswered PING can make rhopush give the connection up.
-    await until(() => standIn.openConnections === 0, 'rhopush to drop the dead connection');
+    await waitUntil(() => standIn.openConnections === 0, { what: 'rhopush to drop the dead connection' });
     const connectionsBefore = standIn.connections;
     expect(await adapter.send(pushRequest('apple', hexToken(0x802), ping()))).toEqual({ outcome: 'sent' });
     expect(standIn.connections - connectionsBefore).toBe(1);

@@ -6,9 +6,9 @@ import { deadTokenKey, DeadTokenStore } from '../src/push/dead-tokens.js';
 import { FEEDBACK_STREAM, readFeedback } from '../src/push/feedback.js';
 import { silentLogger } from '../src/logger.js';
 import type { Settings } from '../src/config/settings.js';
+import { ApnsStandIn, apnsTokenKey, buildSettings, createUser, hexToken, registerClient } from '../src/kit/index.js';
 import { useRedisServer } from './helpers/redis.js';
-import { registerClient, createUser } from './helpers/rhoconnect.js';
-import { ApnsStandIn, apnsTokenKey, hexToken, ping, testSettings, useScratchDir, writeIn } from './helpers/delivery.js';
+import { ping, useScratchDir } from './helpers/delivery.js';
 import type { DevicePushRequest } from '../src/push/adapter.js';
 
 const TOPIC = 'com.example.rhodes';
@@ -23,27 +23,14 @@ describe('dead tokens', () => {
 
   beforeAll(async () => {
     standIn = await ApnsStandIn.start({ token: key });
-    writeIn(dir(), 'AuthKey.p8', key.pem);
-    writeIn(dir(), 'ca.pem', standIn.ca);
-    settings = testSettings(
-      `  :rhopush:
-    :delivery: live
-    :dead_token_ttl_days: 30
-    :feedback_max_len: 3
-    :retry:
-      :attempts: 2
-      :base_ms: 5
-    :apns:
-      :token_key: AuthKey.p8
-      :key_id: ${key.keyId}
-      :team_id: ${key.teamId}
-      :topic: ${TOPIC}
-      :address: ${standIn.address}
-      :port: ${standIn.port}
-      :ca: ca.pem
-      :request_timeout_ms: 2000
-`,
-      { redisPort: redis.server().port, file: `${dir()}/settings.yml` },
+    settings = buildSettings(
+      {
+        redis: redis.server().port,
+        delivery: 'live',
+        rhopush: { dead_token_ttl_days: 30, feedback_max_len: 3, retry: { attempts: 2, base_ms: 5 } },
+        apns: { endpoint: standIn, key, topic: TOPIC, extra: { request_timeout_ms: 2000 } },
+      },
+      dir(),
     );
     adapters = createPushAdapters(() => settings, silentLogger, redis.client());
   });

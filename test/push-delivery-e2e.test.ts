@@ -5,15 +5,14 @@ import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDaemon, type Daemon } from '../src/daemon.js';
-import { parseSettings } from '../src/config/load-settings.js';
 import type { PingResult } from '../src/ping/ping-job.js';
 import { deadTokenKey } from '../src/push/dead-tokens.js';
 import { readFeedback } from '../src/push/feedback.js';
 import { silentLogger } from '../src/logger.js';
 import { writeFilter } from '../src/replay/replay.js';
+import { ApnsStandIn, apnsTokenKey, buildSettings, FcmStandIn, pushObjects, registerClient, waitUntil } from '../src/kit/index.js';
 import { useRedisServer } from './helpers/redis.js';
-import { pushObjects, registerClient } from './helpers/rhoconnect.js';
-import { ApnsStandIn, apnsTokenKey, FcmStandIn, until, useScratchDir, writeIn } from './helpers/delivery.js';
+import { useScratchDir } from './helpers/delivery.js';
 
 interface FixtureCommand {
   cmd: string[];
@@ -50,48 +49,21 @@ describe('live delivery through the daemon', () => {
 
   beforeAll(async () => {
     apns = await ApnsStandIn.start({ token: key, topics: [TOPIC] });
-    fcm = await FcmStandIn.start({ projectId: 'fixture-project', authority: apns.authority });
-    writeIn(dir(), 'AuthKey.p8', key.pem);
-    writeIn(dir(), 'ca.pem', apns.ca);
-    writeIn(dir(), 'service-account.json', JSON.stringify(fcm.serviceAccount()));
-    const settings = parseSettings(
-      `:sources:
-  Product:
-    :partition_type: user
-    :push_notify: 'true'
-  Contact:
-    :partition_type: user
-    :push_notify: 'true'
-:test:
-  :redis: 127.0.0.1:${redis.server().port}
-  :push_notify: 'false'
-  :iphoneserver: gateway.sandbox.push.apple.com
-  :fcm_project_id: fixture-project
-  :package_name: com.example.fixture
-  :rhopush:
-    :listen: 127.0.0.1:0
-    :coalesce_ms: 20
-    :max_delay_ms: 200
-    :retry:
-      :attempts: 3
-      :base_ms: 5
-      :max_ms: 20
-    :apns:
-      :token_key: AuthKey.p8
-      :key_id: ${key.keyId}
-      :team_id: ${key.teamId}
-      :topic: ${TOPIC}
-      :address: ${apns.address}
-      :port: ${apns.port}
-      :ca: ca.pem
-    :fcm:
-      :service_account: service-account.json
-      :address: ${fcm.address}
-      :port: ${fcm.port}
-      :ca: ca.pem
-`,
-      `${dir()}/settings.yml`,
-      { environment: 'test', env: {} },
+    fcm = await FcmStandIn.start({ projectId: 'fixture-project' });
+    // No :delivery: key: with push credentials rhopush delivers live by default.
+    const settings = buildSettings(
+      {
+        redis: redis.server().port,
+        sources: { Product: { partition: 'user', pushNotify: 'true' }, Contact: { partition: 'user', pushNotify: 'true' } },
+        env: { iphoneserver: 'gateway.sandbox.push.apple.com' },
+        delivery: null,
+        coalesceMs: 20,
+        maxDelayMs: 200,
+        rhopush: { retry: { attempts: 3, base_ms: 5, max_ms: 20 } },
+        apns: { endpoint: apns, key, topic: TOPIC },
+        fcm: { standIn: fcm, packageName: 'com.example.fixture' },
+      },
+      dir(),
     );
     expect(settings.rhopush.delivery).toBe('live');
 
@@ -126,7 +98,7 @@ describe('live delivery through the daemon', () => {
   it("fixture 01's push_objects reaches the iPhone with RhoConnect's automatic-ping body, and the Android devices through FCM", async () => {
     expect(daemon.apiAddress?.port).toBeGreaterThan(0);
     await replayWrites(redis.client(), fixture.commands);
-    await until(() => pings.length >= 1, 'the automatic ping');
+    await waitUntil(() => pings.length >= 1, { what: 'the automatic ping' });
     await settle();
 
     const [req, ...more] = apns.requests;
@@ -166,7 +138,7 @@ describe('live delivery through the daemon', () => {
     apns.answerAlways(BOB_APPLE_TOKEN, { status: 410, reason: 'Unregistered' });
     pings.length = 0;
     await pushObjects(redis.client(), 'bob', 'Product', { '10': { name: 'Pixel' } });
-    await until(() => pings.length >= 1, "bob's first ping");
+    await waitUntil(() => pings.length >= 1, { what: "bob's first ping" });
     await settle();
     expect(pings[0]!.pushes).toEqual([expect.objectContaining({ platform: 'apple', user: 'bob', outcome: 'dead', reason: 'Unregistered' })]);
     expect(await redis.client().exists(deadTokenKey('apple', BOB_APPLE_TOKEN))).toBe(1);
@@ -177,7 +149,7 @@ describe('live delivery through the daemon', () => {
     const tries = apns.requests.filter((r) => r.token === BOB_APPLE_TOKEN).length;
     pings.length = 0;
     await pushObjects(redis.client(), 'bob', 'Contact', { '11': { name: 'Ann' } });
-    await until(() => pings.length >= 1, "bob's second ping");
+    await waitUntil(() => pings.length >= 1, { what: "bob's second ping" });
     await settle();
     expect(pings[0]!.pushes).toEqual([expect.objectContaining({ platform: 'apple', user: 'bob', outcome: 'skipped-dead' })]);
     expect(apns.requests.filter((r) => r.token === BOB_APPLE_TOKEN)).toHaveLength(tries);

@@ -9,7 +9,8 @@ const MISSING_PACKAGE_NAME = errorMessage('FCM_NO_PACKAGE');
 import { FirebaseFcmSender, type FcmSender } from '../src/push/fcm/fcm-sender.js';
 import { silentLogger } from '../src/logger.js';
 import type { Settings } from '../src/config/settings.js';
-import { FcmStandIn, ping, pushRequest, recordingClock, testSettings, useScratchDir, writeIn } from './helpers/delivery.js';
+import { buildSettings, FcmStandIn, type YamlMap } from '../src/kit/index.js';
+import { ping, pushRequest, recordingClock, useScratchDir } from './helpers/delivery.js';
 
 const PROJECT = 'rhopush-fcm-test';
 const PACKAGE = 'com.example.rhodes';
@@ -42,8 +43,6 @@ describe('FCM through firebase-admin against the loopback stand-in', () => {
 
   beforeAll(async () => {
     standIn = await FcmStandIn.start({ projectId: PROJECT });
-    writeIn(dir(), 'service-account.json', JSON.stringify(standIn.serviceAccount()));
-    writeIn(dir(), 'google-ca.pem', standIn.ca);
   });
   afterEach(async () => {
     await adapter?.close();
@@ -52,23 +51,10 @@ describe('FCM through firebase-admin against the loopback stand-in', () => {
   });
   afterAll(() => standIn.close());
 
-  function settings(extra = ''): Settings {
-    return testSettings(
-      `  :fcm_project_id: ${PROJECT}
-  :package_name: ${PACKAGE}
-  :rhopush:
-    :delivery: live
-    :retry:
-      :attempts: 3
-      :base_ms: 5
-      :max_ms: 20
-    :fcm:
-      :service_account: service-account.json
-      :address: ${standIn.address}
-      :port: ${standIn.port}
-      :ca: google-ca.pem
-${extra}`,
-      { file: `${dir()}/settings.yml` },
+  function settings(fcmExtra: YamlMap = {}): Settings {
+    return buildSettings(
+      { delivery: 'live', rhopush: { retry: { attempts: 3, base_ms: 5, max_ms: 20 } }, fcm: { standIn, packageName: PACKAGE, extra: fcmExtra } },
+      dir(),
     );
   }
 
@@ -177,7 +163,7 @@ ${extra}`,
   });
 
   it('a stalled FCM never leaves a push hanging: the batch deadline fails it, bounded by retries', async () => {
-    const s = settings('      :request_timeout_ms: 300\n');
+    const s = settings({ request_timeout_ms: 300 });
     adapter = new FcmAdapter(() => s, silentLogger);
     standIn.answerAlways('stuck', { stall: true });
     const result = await adapter.send(pushRequest('fcm', 'stuck', ping()));

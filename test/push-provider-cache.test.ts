@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ProviderCache } from '../src/push/provider-cache.js';
-import { until } from './helpers/delivery.js';
+import { waitUntil } from '../src/kit/index.js';
 
 class Sender {
   closed = false;
@@ -41,13 +41,13 @@ describe('ProviderCache', () => {
     const busy = cache.use('busy-key', before, () => new Sender('busy'), (s) => new Promise<Sender>((resolve) => (release = () => resolve(s))));
     // The reload: new settings ask for 'same-key' again, not for 'old-key' or 'busy-key'.
     await cache.use('same-key', after, () => new Sender('unexpected'), async (s) => s);
-    await until(() => old.closed, 'the stale entry to close');
+    await waitUntil(() => old.closed, { what: 'the stale entry to close' });
     expect(kept.closed).toBe(false);
     expect(cache.size).toBe(2);
     release();
     const busySender = await busy;
     expect(busySender.closed).toBe(false);
-    await until(() => busySender.closed, 'the busy stale entry to close once idle');
+    await waitUntil(() => busySender.closed, { what: 'the busy stale entry to close once idle' });
     expect(cache.size).toBe(1);
     await cache.close();
   });

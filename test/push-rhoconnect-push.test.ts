@@ -7,7 +7,8 @@ const INVALID_PUSH_REQUEST = errorMessage('PUSH_REQUEST_INVALID');
 const MISSING_PUSH_SERVER = errorMessage('PUSH_SERVER_INVALID');
 import { silentLogger } from '../src/logger.js';
 import type { Settings } from '../src/config/settings.js';
-import { ping, pushRequest, PushStandIn, recordingClock, testSettings } from './helpers/delivery.js';
+import { buildSettings, PushStandIn } from '../src/kit/index.js';
+import { ping, pushRequest, recordingClock } from './helpers/delivery.js';
 
 describe('RhoConnect Push request', () => {
   it('POSTs to /messageQueue/<device_pin> on the server, basic auth from the userinfo', () => {
@@ -32,15 +33,11 @@ describe('RhoConnect Push through a loopback server', () => {
   afterAll(() => server.close());
 
   function settings(pushServer: string | null = server.url, timeoutMs = 10_000): Settings {
-    return testSettings(`${pushServer === null ? '' : `  :push_server: ${pushServer}\n`}  :rhopush:
-    :delivery: live
-    :retry:
-      :attempts: 3
-      :base_ms: 5
-      :max_ms: 20
-    :rhoconnect_push:
-      :request_timeout_ms: ${timeoutMs}
-`);
+    return buildSettings({
+      pushServer: pushServer ?? undefined,
+      delivery: 'live',
+      rhopush: { retry: { attempts: 3, base_ms: 5, max_ms: 20 }, rhoconnect_push: { request_timeout_ms: timeoutMs } },
+    });
   }
 
   it("sends RhoConnect's body with basic auth; 200 and 204 are success", async () => {

@@ -2,7 +2,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Daemon } from '../src/daemon.js';
 import { useRedisServer } from './helpers/redis.js';
-import { entrySettings, eventually, startDaemon, userWithDevices } from './helpers/entry-points.js';
+import { waitUntil } from '../src/kit/index.js';
+import { entrySettings, startDaemon, userWithDevices } from './helpers/entry-points.js';
 
 const redis = useRedisServer();
 let daemon: Daemon | undefined;
@@ -28,12 +29,12 @@ describe('queue metrics', () => {
       JSON.stringify({ class: 'PingJob', args: [{ user_id: ['alice'] }] }),
       JSON.stringify({ class: 'SomethingElse', args: [{}] }),
     );
-    const started = await startDaemon(entrySettings(r.options.port!, '    :lease_ms: 300\n    :worker_concurrency: 1\n'));
+    const started = await startDaemon(entrySettings(r.options.port!, { lease_ms: 300, worker_concurrency: 1 }));
     daemon = started.daemon;
-    const text = await eventually(async () => {
+    const text = await waitUntil(async () => {
       const body = await (await fetch(`${started.url}/metrics`)).text();
       return sample(body, 'rhopush_queue_jobs_total', 'outcome="failed"') === 1 && sample(body, 'rhopush_queue_jobs_total', 'outcome="done"') === 2 ? body : undefined;
-    }, 'job outcomes in /metrics');
+    }, { what: 'job outcomes in /metrics' });
     expect(sample(text, 'rhopush_pings_total', 'trigger="queue"')).toBe(2);
     expect(await r.llen('resque:failed')).toBe(1);
     // Depth is sampled at every heartbeat (lease_ms / 3). With one job in hand and pushes held,
@@ -41,16 +42,16 @@ describe('queue metrics', () => {
     started.adapters.hold();
     const job = JSON.stringify({ class: 'Rhoconnect::PingJob', args: [{ user_id: 'alice' }] });
     await r.rpush('resque:queue:ping', job, job, job, job);
-    await eventually(async () => {
+    await waitUntil(async () => {
       const body = await (await fetch(`${started.url}/metrics`)).text();
       return sample(body, 'rhopush_queue_depth', 'queue="ping"') === 4 - 1 ? true : undefined;
-    }, 'queue depth 3 while one job is in hand');
+    }, { what: 'queue depth 3 while one job is in hand' });
     started.adapters.release();
     await r.rpush('resque:queue:ping', 'not json');
-    const depth = await eventually(async () => {
+    const depth = await waitUntil(async () => {
       const body = await (await fetch(`${started.url}/metrics`)).text();
       return sample(body, 'rhopush_queue_jobs_total', 'outcome="failed"') === 2 && sample(body, 'rhopush_queue_depth', 'queue="ping"') === 0 ? body : undefined;
-    }, 'second failure and an empty queue in /metrics');
+    }, { what: 'second failure and an empty queue in /metrics' });
     expect(sample(depth, 'rhopush_queue_jobs_total', 'outcome="done"')).toBe(6);
   });
 });

@@ -8,8 +8,9 @@ import { enqueuePing } from '../src/library.js';
 import { PingParamsError } from '../src/ping/ping-params.js';
 import { enqueuePingJob, resqueFailure, resqueTimestamp } from '../src/queue/resque-queue.js';
 import { normalizePingParams } from '../src/ping/ping-params.js';
-import { testSettingsYaml, useRedisServer } from './helpers/redis.js';
-import { entrySettings } from './helpers/entry-points.js';
+import { settingsYaml } from '../src/kit/index.js';
+import { useRedisServer } from './helpers/redis.js';
+import { ADMIN_TOKEN, entrySettings } from './helpers/entry-points.js';
 
 const redis = useRedisServer();
 const r = () => redis.client();
@@ -59,14 +60,16 @@ describe('Resque formats', () => {
 describe('enqueuePing (library)', () => {
   it('queues on an open connection, leaving it open', async () => {
     const queued = await enqueuePing({ user_id: ['alice', 'bob'], sources: 'all' }, { redis: r() });
-    expect(queued.job).toEqual({ class: 'Rhoconnect::PingJob', args: [{ user_id: ['alice', 'bob'], sources: ['all'] }] });
+    expect(queued.job).toEqual({ class: 'Rhoconnect::PingJob', args: [{ user_id: ['alice', 'bob'], sources: ['all'], ping_id: queued.id, queued_at: expect.any(Number) }] });
+    // The ping's record exists from now on, queued.
+    expect(JSON.parse((await r().get(`rhopush:ping:{${queued.id}}`))!)).toMatchObject({ id: queued.id, status: 'queued', trigger: 'queue', users: ['alice', 'bob'] });
     expect(await r().llen('resque:queue:ping')).toBe(1);
     expect(r().status).toBe('ready');
   });
 
   it('connects with the settings file when no connection is given, to the first :queues: entry', async () => {
     const file = join(dir, 'settings.yml');
-    writeFileSync(file, testSettingsYaml(redis.server().port, '    :queues: [pings_high, ping]\n'));
+    writeFileSync(file, settingsYaml({ redis: redis.server().port, apiToken: ADMIN_TOKEN, rhopush: { queues: ['pings_high', 'ping'] } }));
     const queued = await enqueuePing({ user_id: 'alice' }, { settings: file, environment: 'test', env: {} });
     expect(queued.queue).toBe('pings_high');
     expect(await r().llen('resque:queue:pings_high')).toBe(1);
@@ -76,7 +79,7 @@ describe('enqueuePing (library)', () => {
   it('refuses bad parameters before writing anything', async () => {
     await expect(enqueuePing({ user_id: [] }, { redis: r() })).rejects.toThrow(PingParamsError);
     await expect(enqueuePing({ user_id: 'a', badge: 'x' }, { redis: r() })).rejects.toThrow(/^badge: /);
-    const settings = entrySettings(redis.server().port, '    :max_users_per_ping: 1\n');
+    const settings = entrySettings(redis.server().port, { max_users_per_ping: 1 });
     await expect(enqueuePing({ user_id: ['a', 'b'] }, { redis: r(), settings })).rejects.toThrow(/at most 1 users/);
     expect(await r().exists('resque:queue:ping', 'resque:queues')).toBe(0);
   });
@@ -85,7 +88,7 @@ describe('enqueuePing (library)', () => {
 describe('rhopush ping --async', () => {
   it('queues the ping and prints where it went', async () => {
     const file = join(dir, 'cli-settings.yml');
-    writeFileSync(file, testSettingsYaml(redis.server().port));
+    writeFileSync(file, settingsYaml({ redis: redis.server().port, apiToken: ADMIN_TOKEN }));
     const child = spawn(
       process.execPath,
       ['--import', 'tsx', 'src/cli.ts', 'ping', '--settings', file, '--env', 'test', '--user', 'alice', '--user', 'bob', '--sources', 'Product', '--message', 'hi', '--async'],
@@ -99,6 +102,9 @@ describe('rhopush ping --async', () => {
     expect(err).toBe('');
     expect(code).toBe(0);
     expect(out).toMatch(/^queued on resque:queue:ping \(1 waiting\)/);
-    expect(JSON.parse((await r().lindex('resque:queue:ping', 0))!)).toEqual({ class: 'Rhoconnect::PingJob', args: [{ user_id: ['alice', 'bob'], sources: ['Product'], message: 'hi' }] });
+    expect(JSON.parse((await r().lindex('resque:queue:ping', 0))!)).toEqual({
+      class: 'Rhoconnect::PingJob',
+      args: [{ user_id: ['alice', 'bob'], sources: ['Product'], message: 'hi', ping_id: expect.any(String), queued_at: expect.any(Number) }],
+    });
   });
 });

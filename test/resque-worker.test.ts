@@ -12,8 +12,8 @@ import { resqueKeys, type ResqueFailure } from '../src/queue/resque-queue.js';
 import { ResqueWorker, workerKeys } from '../src/queue/resque-worker.js';
 import { silentLogger } from '../src/logger.js';
 import { useRedisServer } from './helpers/redis.js';
-import { createUser, registerClient } from './helpers/rhoconnect.js';
-import { entrySettings, eventually, RecordingAdapters, startDaemon, userWithDevices } from './helpers/entry-points.js';
+import { createUser, registerClient, waitUntil, type YamlMap } from '../src/kit/index.js';
+import { entrySettings, RecordingAdapters, startDaemon, userWithDevices } from './helpers/entry-points.js';
 
 const redis = useRedisServer();
 const r = () => redis.client();
@@ -39,7 +39,7 @@ afterEach(async () => {
   for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 });
 
-async function daemonWith(extra = '', adapters = new RecordingAdapters()) {
+async function daemonWith(extra: YamlMap = {}, adapters = new RecordingAdapters()) {
   const started = await startDaemon(entrySettings(redis.server().port, extra), { http: false, adapters });
   daemons.push(started.daemon);
   return started;
@@ -62,10 +62,10 @@ describe('jobs in Ruby\'s format', () => {
     await r().sadd('resque:queues', 'ping');
     await r().rpush('resque:queue:ping', rubyJob({ user_id: 'alice', sources: ['Product', 'Customer'], message: 'hello world', vibrate: 2000, sound: 'hello.mp3' }));
     await r().rpush('resque:queue:ping', rubyJob({ user_id: ['bob'], sources: 'all' }, 'PingJob'));
-    await eventually(() => adapters.pushes.length === 4, 'four device pushes');
+    await waitUntil(() => adapters.pushes.length === 4, { what: 'four device pushes' });
     expect(adapters.of('alice')[0]!.ping).toEqual({ users: ['alice'], sources: ['Product', 'Customer'], message: 'hello world', sound: 'hello.mp3', vibrate: '2000', badge: undefined });
     expect(adapters.of('bob')[0]!.ping.sources).toEqual(['all']);
-    await eventually(async () => (await r().get(resqueKeys.processed)) === '2', 'resque:stat:processed = 2');
+    await waitUntil(async () => (await r().get(resqueKeys.processed)) === '2', { what: 'resque:stat:processed = 2' });
     expect(await r().llen('resque:queue:ping')).toBe(0);
     expect(await processingLength(daemon.worker!.id)).toBe(0);
     expect(await r().llen(resqueKeys.failed)).toBe(0);
@@ -75,10 +75,10 @@ describe('jobs in Ruby\'s format', () => {
     const { adapters } = await daemonWith();
     const job = rubyJob({ user_id: ['carol'], sources: ['Product'] });
     await r().rpush('resque:queue:ping', job);
-    const [failure] = await eventually(async () => {
+    const [failure] = await waitUntil(async () => {
       const f = await failures();
       return f.length > 0 ? f : undefined;
-    }, 'a failure record');
+    }, { what: 'a failure record' });
     expect(adapters.pushes).toHaveLength(2);
     expect(Object.keys(failure!).sort()).toEqual(['backtrace', 'error', 'exception', 'failed_at', 'payload', 'queue', 'worker']);
     expect(failure!.failed_at).toMatch(/^\d{4}\/\d{2}\/\d{2} \d{2}:\d{2}:\d{2} UTC$/);
@@ -89,11 +89,11 @@ describe('jobs in Ruby\'s format', () => {
     expect(Array.isArray(failure!.backtrace) && failure!.backtrace.every((l) => typeof l === 'string')).toBe(true);
     expect(failure!.worker).toBe(`${hostname()}:${process.pid}:ping`);
     expect(failure!.queue).toBe('ping');
-    await eventually(async () => (await r().get(resqueKeys.failedCount)) === '1', 'resque:stat:failed = 1');
+    await waitUntil(async () => (await r().get(resqueKeys.failedCount)) === '1', { what: 'resque:stat:failed = 1' });
   });
 
   it('records every poison job with its reason and keeps serving the good ones around them', async () => {
-    const { adapters, daemon } = await daemonWith('    :max_users_per_ping: 2\n');
+    const { adapters, daemon } = await daemonWith({ max_users_per_ping: 2 });
     const poison: Array<[string, string, RegExp, unknown]> = [
       ['not json at all', 'JobDecodeError', /not JSON/, { raw: 'not json at all' }],
       ['[1,2,3]', 'JobDecodeError', /not a Resque job/, { raw: '[1,2,3]' }],
@@ -109,11 +109,11 @@ describe('jobs in Ruby\'s format', () => {
       await r().rpush('resque:queue:ping', raw);
       await r().rpush('resque:queue:ping', rubyJob({ user_id: 'alice' }));
     }
-    const records = await eventually(async () => {
+    const records = await waitUntil(async () => {
       const f = await failures();
       return f.length === poison.length ? f : undefined;
-    }, 'every poison job in resque:failed');
-    await eventually(() => adapters.of('alice').length === 2 * poison.length, 'every good job delivered');
+    }, { what: 'every poison job in resque:failed' });
+    await waitUntil(() => adapters.of('alice').length === 2 * poison.length, { what: 'every good job delivered' });
     const byPayload = new Map(records.map((f) => [JSON.stringify(f.payload), f]));
     for (const [raw, exception, error, payload] of poison) {
       const record = byPayload.get(JSON.stringify(payload));
@@ -131,17 +131,17 @@ describe('concurrency and shutdown', () => {
   it('runs at most :worker_concurrency: jobs at once and takes no more than it can run', async () => {
     const adapters = new RecordingAdapters();
     adapters.hold();
-    const { daemon } = await daemonWith('    :worker_concurrency: 2\n', adapters);
+    const { daemon } = await daemonWith({ worker_concurrency: 2 }, adapters);
     for (let i = 0; i < 6; i += 1) await r().rpush('resque:queue:ping', rubyJob({ user_id: `solo${i}` }));
-    await eventually(() => adapters.parkedCount === 2, 'two jobs in hand');
+    await waitUntil(() => adapters.parkedCount === 2, { what: 'two jobs in hand' });
     expect(await processingLength(daemon.worker!.id)).toBe(2);
     expect(await r().llen('resque:queue:ping')).toBe(4);
     for (let done = 0; done < 6; done += 1) {
-      await eventually(() => adapters.parkedCount > 0, 'a parked push');
+      await waitUntil(() => adapters.parkedCount > 0, { what: 'a parked push' });
       expect(adapters.active).toBeLessThanOrEqual(2);
       adapters.release(1);
     }
-    await eventually(async () => (await r().get(resqueKeys.processed)) === '6', 'six jobs done');
+    await waitUntil(async () => (await r().get(resqueKeys.processed)) === '6', { what: 'six jobs done' });
     expect(adapters.maxActive).toBe(2);
     expect(new Set(adapters.pushes.map((p) => p.user)).size).toBe(6);
   });
@@ -149,10 +149,10 @@ describe('concurrency and shutdown', () => {
   it('finishes the jobs in hand on shutdown, leaves the others queued and unregisters', async () => {
     const adapters = new RecordingAdapters();
     adapters.hold();
-    const { daemon } = await daemonWith('    :worker_concurrency: 2\n', adapters);
+    const { daemon } = await daemonWith({ worker_concurrency: 2 }, adapters);
     const workerId = daemon.worker!.id;
     for (let i = 0; i < 5; i += 1) await r().rpush('resque:queue:ping', rubyJob({ user_id: `solo${i}` }));
-    await eventually(() => adapters.parkedCount === 2, 'two jobs in hand');
+    await waitUntil(() => adapters.parkedCount === 2, { what: 'two jobs in hand' });
     const stopped = daemon.stop();
     let stopDone = false;
     void stopped.then(() => (stopDone = true));
@@ -208,12 +208,12 @@ describe('a worker that dies with a job in hand', () => {
     await kill(child);
     // The job is still in the dead worker's list until its heartbeat expires.
     expect(await r().llen(workerKeys.processing(workerId, 'ping'))).toBe(1);
-    await eventually(async () => (await r().exists(workerKeys.heartbeat(workerId))) === 0, 'the dead worker\'s heartbeat to expire');
+    await waitUntil(async () => (await r().exists(workerKeys.heartbeat(workerId))) === 0, { what: 'the dead worker\'s heartbeat to expire' });
 
     const { adapters, daemon } = await daemonWith();
-    await eventually(() => adapters.of('solo1').length === 1, 'the job delivered by the new worker');
+    await waitUntil(() => adapters.of('solo1').length === 1, { what: 'the job delivered by the new worker' });
     expect(adapters.of('solo1')[0]!.ping.message).toBe('survives a crash');
-    await eventually(async () => (await r().get(resqueKeys.processed)) === '1', 'the job recorded as processed');
+    await waitUntil(async () => (await r().get(resqueKeys.processed)) === '1', { what: 'the job recorded as processed' });
     expect(await r().exists(workerKeys.processing(workerId, 'ping'))).toBe(0);
     expect(await r().hexists(workerKeys.registry, workerId)).toBe(0);
     expect(daemon.worker!.status().recovered).toBe(1);
@@ -227,11 +227,11 @@ describe('a worker that dies with a job in hand', () => {
     await kill(child);
     // Keep the dead worker's heartbeat alive until we let it go, so the running worker's start finds it alive.
     await r().persist(workerKeys.heartbeat(workerId));
-    const { adapters, daemon } = await daemonWith('    :lease_ms: 300\n');
+    const { adapters, daemon } = await daemonWith({ lease_ms: 300 });
     expect(daemon.worker!.status().recovered).toBe(0);
     expect(await r().llen(workerKeys.processing(workerId, 'ping'))).toBe(1);
     await r().del(workerKeys.heartbeat(workerId));
-    await eventually(() => adapters.of('solo3').length === 1, "the dead peer's job delivered by the running worker");
+    await waitUntil(() => adapters.of('solo3').length === 1, { what: "the dead peer's job delivered by the running worker" });
     expect(adapters.of('solo3')[0]!.ping.message).toBe('taken by the doomed one');
     expect(await r().exists(workerKeys.processing(workerId, 'ping'))).toBe(0);
     expect(daemon.worker!.status().recovered).toBe(1);
@@ -266,7 +266,7 @@ describe('fetching', () => {
     const runs: NormalizedPing[] = [];
     const { worker, close } = directWorker(['urgent', 'ping'], runs);
     await worker.start();
-    await eventually(() => runs.length === 4, 'four jobs run');
+    await waitUntil(() => runs.length === 4, { what: 'four jobs run' });
     await close();
     expect(runs.map((p) => p.users[0])).toEqual(['u1', 'u2', 'p1', 'p2']);
   });
@@ -276,7 +276,7 @@ describe('fetching', () => {
     const { worker, close } = directWorker(['ping'], runs, 'script');
     await worker.start();
     for (const u of ['s1', 's2', 's3']) await r().rpush('resque:queue:ping', rubyJob({ user_id: u }));
-    await eventually(() => runs.length === 3, 'three jobs run');
+    await waitUntil(() => runs.length === 3, { what: 'three jobs run' });
     await close();
     expect(runs.map((p) => p.users[0])).toEqual(['s1', 's2', 's3']);
     expect(await r().llen(workerKeys.processing(worker.id, 'ping'))).toBe(0);

@@ -3,8 +3,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { createDaemon, type Daemon } from '../src/daemon.js';
-import { startRedisServer, type RedisServerProcess } from '../src/kit/redis-server-process.js';
-import { deviceSyncWrite, pair, PingRecord, pluginWrite, scaleSettings, settle, waitFor } from './helpers/scale.js';
+import { deviceSync, pushObjects, startRedisServer, waitUntil, type RedisServerProcess } from '../src/kit/index.js';
+import { pair, PingRecord, scaleSettings, settle } from './helpers/scale.js';
 
 let server: RedisServerProcess;
 let redis: Redis;
@@ -47,9 +47,9 @@ async function stopDaemon(daemon: Daemon): Promise<void> {
 
 describe('catch-up on one instance', () => {
   it('records a baseline on the first start and pings exactly what changed while rhopush was stopped', async () => {
-    for (const u of ['ann', 'ben', 'cid', 'dee', 'eve']) await pluginWrite(redis, u, 'Product', '1', 'before');
-    await pluginWrite(redis, 'ann', 'Note', '1', 'before');
-    await pluginWrite(redis, '__shared__', 'Catalog', '1', 'before');
+    for (const u of ['ann', 'ben', 'cid', 'dee', 'eve']) await pushObjects(redis, u, 'Product', { '1': { name: 'before' } });
+    await pushObjects(redis, 'ann', 'Note', { '1': { name: 'before' } });
+    await pushObjects(redis, '__shared__', 'Catalog', { '1': { name: 'before' } });
 
     const first = new PingRecord();
     const a = await startDaemon(first);
@@ -59,12 +59,12 @@ describe('catch-up on one instance', () => {
 
     // While nobody listens: plugin writes, a new document, a device sync, and writes to sources
     // that never ping.
-    await pluginWrite(redis, 'ann', 'Product', '2', 'gap');
-    await pluginWrite(redis, 'ben', 'Product', '1', 'gap-update');
-    await pluginWrite(redis, 'fay', 'Contact', '1', 'new');
-    await deviceSyncWrite(redis, 'cid', 'Product', '7', 'synced');
-    await pluginWrite(redis, 'ann', 'Note', '2', 'gap');
-    await pluginWrite(redis, '__shared__', 'Catalog', '2', 'gap');
+    await pushObjects(redis, 'ann', 'Product', { '2': { name: 'gap' } });
+    await pushObjects(redis, 'ben', 'Product', { '1': { name: 'gap-update' } });
+    await pushObjects(redis, 'fay', 'Contact', { '1': { name: 'new' } });
+    await deviceSync(redis, 'cid', 'c-cid', 'Product', { '7': { name: 'synced' } });
+    await pushObjects(redis, 'ann', 'Note', { '2': { name: 'gap' } });
+    await pushObjects(redis, '__shared__', 'Catalog', { '2': { name: 'gap' } });
 
     const second = new PingRecord();
     const b = await startDaemon(second);
@@ -81,17 +81,17 @@ describe('catch-up on one instance', () => {
   });
 
   it('records writes that need no ping while capturing, so the next start does not ping them', async () => {
-    await pluginWrite(redis, 'ann', 'Product', '1', 'before');
-    await pluginWrite(redis, 'ben', 'Note', '1', 'before');
+    await pushObjects(redis, 'ann', 'Product', { '1': { name: 'before' } });
+    await pushObjects(redis, 'ben', 'Note', { '1': { name: 'before' } });
     const live = new PingRecord();
     const a = await startDaemon(live);
     await settle(a);
-    await deviceSyncWrite(redis, 'ann', 'Product', '2', 'device');
-    await pluginWrite(redis, 'ben', 'Note', '2', 'quiet');
-    await pluginWrite(redis, 'cid', 'Product', '1', 'live');
+    await deviceSync(redis, 'ann', 'c-ann', 'Product', { '2': { name: 'device' } });
+    await pushObjects(redis, 'ben', 'Note', { '2': { name: 'quiet' } });
+    await pushObjects(redis, 'cid', 'Product', { '1': { name: 'live' } });
     await settle(a);
     // The device sync and the Note write are recorded once the canary proves nothing was missed.
-    await waitFor(() => a.supervisor!.keeper.trackedPairs === 0, 'records of writes without a ping');
+    await waitUntil(() => a.supervisor!.keeper.trackedPairs === 0, { what: 'records of writes without a ping', timeoutMs: 15_000 });
     expect(live.pairs()).toEqual([pair('cid', 'Product')]);
     await stopDaemon(a);
 
@@ -102,19 +102,19 @@ describe('catch-up on one instance', () => {
   });
 
   it('loses nothing when the pub/sub connection is killed mid-stream (CLIENT KILL TYPE pubsub)', async () => {
-    for (let i = 0; i < 5; i++) await pluginWrite(redis, `quiet${i}`, 'Product', '1', 'before');
+    for (let i = 0; i < 5; i++) await pushObjects(redis, `quiet${i}`, 'Product', { '1': { name: 'before' } });
     const record = new PingRecord();
     const daemon = await startDaemon(record);
     await settle(daemon);
     const written: string[] = [];
     for (let i = 0; i < 40; i++) {
       if (i === 15) expect(Number(await redis.call('CLIENT', 'KILL', 'TYPE', 'pubsub'))).toBeGreaterThan(0);
-      await pluginWrite(redis, `user${i}`, i % 2 ? 'Contact' : 'Product', '1', `v${i}`);
+      await pushObjects(redis, `user${i}`, i % 2 ? 'Contact' : 'Product', { '1': { name: `v${i}` } });
       written.push(pair(`user${i}`, i % 2 ? 'Contact' : 'Product'));
     }
-    await waitFor(() => daemon.supervisor!.status().every((s) => s.leaseHeld && s.subscribed), 'resubscription');
+    await waitUntil(() => daemon.supervisor!.status().every((s) => s.leaseHeld && s.subscribed), { what: 'resubscription', timeoutMs: 15_000 });
     await settle(daemon);
-    await waitFor(() => written.every((p) => record.counts.has(p)), 'a ping for every written pair');
+    await waitUntil(() => written.every((p) => record.counts.has(p)), { what: 'a ping for every written pair', timeoutMs: 15_000 });
     expect(record.pairs()).toEqual([...written].sort());
     expect(daemon.supervisor!.stats.reconnects).toBeGreaterThanOrEqual(1);
   });
@@ -128,34 +128,34 @@ describe('catch-up on one instance', () => {
     await daemon.capture!.subscriber(label)!.connection.punsubscribe();
     const written: string[] = [];
     for (let i = 0; i < 10; i++) {
-      await pluginWrite(redis, `silent${i}`, 'Product', '1', 'x');
+      await pushObjects(redis, `silent${i}`, 'Product', { '1': { name: 'x' } });
       written.push(pair(`silent${i}`, 'Product'));
     }
-    await waitFor(() => daemon.supervisor!.stats.canaryFailures >= 1, 'the canary to notice');
-    await waitFor(() => written.every((p) => record.counts.has(p)), 'catch-up pings for the silent period');
+    await waitUntil(() => daemon.supervisor!.stats.canaryFailures >= 1, { what: 'the canary to notice', timeoutMs: 15_000 });
+    await waitUntil(() => written.every((p) => record.counts.has(p)), { what: 'catch-up pings for the silent period', timeoutMs: 15_000 });
     await settle(daemon);
     expect(record.pairs()).toEqual([...written].sort());
     expect(daemon.supervisor!.stats.catchUpPings).toBe(written.length);
   });
 
   it('loses nothing when the redis-server is killed and restarted mid-stream', async () => {
-    for (let i = 0; i < 5; i++) await pluginWrite(redis, `quiet${i}`, 'Product', '1', 'before');
+    for (let i = 0; i < 5; i++) await pushObjects(redis, `quiet${i}`, 'Product', { '1': { name: 'before' } });
     const record = new PingRecord();
     const daemon = await startDaemon(record);
     await settle(daemon);
     const written: string[] = [];
     const write = async (user: string) => {
-      await pluginWrite(redis, user, 'Product', '1', 'x');
+      await pushObjects(redis, user, 'Product', { '1': { name: 'x' } });
       written.push(pair(user, 'Product'));
     };
     for (let i = 0; i < 10; i++) await write(`before-restart${i}`);
     await server.restart();
     // Right after the restart, before rhopush has resubscribed: only catch-up can see these.
     for (let i = 0; i < 10; i++) await write(`after-restart${i}`);
-    await waitFor(() => daemon.supervisor!.status().every((s) => s.leaseHeld && s.subscribed), 'resubscription');
+    await waitUntil(() => daemon.supervisor!.status().every((s) => s.leaseHeld && s.subscribed), { what: 'resubscription', timeoutMs: 15_000 });
     for (let i = 0; i < 10; i++) await write(`later${i}`);
     await settle(daemon);
-    await waitFor(() => written.every((p) => record.counts.has(p)), 'a ping for every written pair');
+    await waitUntil(() => written.every((p) => record.counts.has(p)), { what: 'a ping for every written pair', timeoutMs: 15_000 });
     await settle(daemon);
     expect(record.pairs()).toEqual([...written].sort());
   });

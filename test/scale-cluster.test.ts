@@ -1,13 +1,13 @@
 // Redis Cluster: one subscriber per master, following a CLUSTER FAILOVER and a new master that
 // takes over slots (with their keys) while writes go on.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster, type Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import { keySlot } from '../src/store/cluster-slots.js';
 import type { Change } from '../src/intake/capture.js';
 import { createDaemon, type Daemon } from '../src/daemon.js';
 import { startRedisCluster, type RedisClusterProcess } from '../src/kit/redis-cluster-process.js';
-import { createUser, registerClient } from './helpers/rhoconnect.js';
-import { pair, PingRecord, pluginWrite, scaleSettings, settle, waitFor } from './helpers/scale.js';
+import { createUser, pushObjects, registerClient, waitUntil } from '../src/kit/index.js';
+import { pair, PingRecord, scaleSettings, settle } from './helpers/scale.js';
 
 let cluster: RedisClusterProcess;
 let client: Cluster;
@@ -46,16 +46,12 @@ function userInSlots(prefix: string, source: string, slots: Set<number>): string
 
 async function write(user: string, source: string): Promise<void> {
   // Writes may meet a slot in the middle of a failover or migration: retry like a client would.
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await pluginWrite(client, user, source, '1', 'x');
-      written.push(pair(user, source));
-      return;
-    } catch (err) {
-      if (attempt >= 20) throw err;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  await waitUntil(() => pushObjects(client, user, source, { '1': { name: 'x' } }).then(() => true), {
+    what: `a write of ${pair(user, source)} the cluster accepts`,
+    intervalMs: 50,
+    retryErrors: true,
+  });
+  written.push(pair(user, source));
 }
 
 
@@ -74,10 +70,10 @@ async function settleBoth(): Promise<void> {
 
 describe('Redis Cluster (3 masters, 3 replicas)', () => {
   it('captures every master, reads users through the cluster, and follows a CLUSTER FAILOVER mid-stream', async () => {
-    await createUser(client as unknown as Redis, 'carla');
-    await registerClient(client as unknown as Redis, 'carla', { id: 'c-carla', device_type: 'APPLE', device_pin: 'cc11', device_app_id: 'app' });
+    await createUser(client, 'carla');
+    await registerClient(client, 'carla', { id: 'c-carla', device_type: 'APPLE', device_pin: 'cc11', device_app_id: 'app' });
     for (let i = 0; i < 9; i++) {
-      await pluginWrite(client, `quiet${i}`, 'Product', '1', 'before');
+      await pushObjects(client, `quiet${i}`, 'Product', { '1': { name: 'before' } });
       quiet.push(pair(`quiet${i}`, 'Product'));
     }
     const instance = (own: PingRecord) =>
@@ -111,9 +107,9 @@ describe('Redis Cluster (3 masters, 3 replicas)', () => {
       if (i === 15) await cluster.failover(replica!.port);
       await write(`fo${i}`, i % 2 ? 'Contact' : 'Product');
     }
-    await waitFor(capturedMasters, 'capture on the promoted replica');
+    await waitUntil(capturedMasters, { what: 'capture on the promoted replica', timeoutMs: 15_000 });
     await settleBoth();
-    await waitFor(() => written.every((p) => record.counts.has(p)), 'a ping for every written pair');
+    await waitUntil(() => written.every((p) => record.counts.has(p)), { what: 'a ping for every written pair', timeoutMs: 15_000 });
     await settleBoth();
     expect(record.pairs()).toEqual([...new Set(written)].sort());
     expect(daemon.supervisor!.status().map((s) => s.node)).toContain(`127.0.0.1:${replica!.port}`);
@@ -130,12 +126,12 @@ describe('Redis Cluster (3 masters, 3 replicas)', () => {
     // Documents that move with the slots but never change: their records move along.
     for (let i = 0; i < 3; i++) {
       const user = userInSlots(`stay${i}-`, 'Product', moving);
-      await pluginWrite(client, user, 'Product', '1', 'before');
-      await waitFor(() => record.counts.has(pair(user, 'Product')), 'the live ping');
+      await pushObjects(client, user, 'Product', { '1': { name: 'before' } });
+      await waitUntil(() => record.counts.has(pair(user, 'Product')), { what: 'the live ping', timeoutMs: 15_000 });
       written.push(pair(user, 'Product'));
     }
     await settleBoth();
-    await waitFor(() => daemon.supervisor!.keeper.trackedPairs === 0 && standby.supervisor!.keeper.trackedPairs === 0, 'records of the live pings');
+    await waitUntil(() => daemon.supervisor!.keeper.trackedPairs === 0 && standby.supervisor!.keeper.trackedPairs === 0, { what: 'records of the live pings', timeoutMs: 15_000 });
 
     const added = await cluster.addMaster();
     for (let i = 0; i < 10; i++) await write(`before-move${i}`, 'Product');
@@ -143,10 +139,10 @@ describe('Redis Cluster (3 masters, 3 replicas)', () => {
     expect(new Set(moved)).toEqual(moving);
     // Writes into the moved slots land on the new master only.
     for (let i = 0; i < 10; i++) await write(userInSlots(`moved${i}-`, i % 2 ? 'Contact' : 'Product', moving), i % 2 ? 'Contact' : 'Product');
-    await waitFor(capturedMasters, 'capture on the new master');
+    await waitUntil(capturedMasters, { what: 'capture on the new master', timeoutMs: 15_000 });
     for (let i = 0; i < 10; i++) await write(`after-move${i}`, 'Product');
     await settleBoth();
-    await waitFor(() => written.every((p) => record.counts.has(p)), 'a ping for every written pair');
+    await waitUntil(() => written.every((p) => record.counts.has(p)), { what: 'a ping for every written pair', timeoutMs: 15_000 });
     await settleBoth();
     expect(daemon.supervisor!.status().map((s) => s.node)).toContain(`127.0.0.1:${added.port}`);
     expect(standby.supervisor!.status().map((s) => s.node)).toContain(`127.0.0.1:${added.port}`);

@@ -2,8 +2,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { createDaemon } from '../src/daemon.js';
-import { startRedisServer, type RedisServerProcess } from '../src/kit/redis-server-process.js';
-import { pluginWrite, scaleSettings, settle } from './helpers/scale.js';
+import { pushObjects, startRedisServer, type RedisServerProcess } from '../src/kit/index.js';
+import { scaleSettings, settle } from './helpers/scale.js';
 
 let server: RedisServerProcess;
 let redis: Redis;
@@ -34,7 +34,7 @@ describe('scale metrics', () => {
     await first.stop();
 
     // Changed while nobody listened: the next start pings exactly this pair.
-    await pluginWrite(redis, 'ann', 'Product', '1', 'gap');
+    await pushObjects(redis, 'ann', 'Product', { '1': { name: 'gap' } });
     const second = createDaemon({ settings, http: false });
     await second.start();
     await settle(second);

@@ -4,9 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { createDaemon, type Daemon } from '../src/daemon.js';
 import { replayFiles } from '../src/replay/replay.js';
-import { startRedisServer, type RedisServerProcess } from '../src/kit/redis-server-process.js';
-import { createUser, registerClient } from './helpers/rhoconnect.js';
-import { deviceSyncWrite, pair, PingRecord, pluginWrite, scaleSettings, settle, waitFor } from './helpers/scale.js';
+import { createUser, deviceSync, pushObjects, registerClient, RhoConnectInstances, startRedisServer, waitUntil, type RedisServerProcess } from '../src/kit/index.js';
+import { pair, PingRecord, scaleSettings, settle } from './helpers/scale.js';
 
 describe('fixture 17 (two instances)', () => {
   it('replays through the real multi-instance path and matches RhoConnect', async () => {
@@ -42,15 +41,15 @@ describe('three instances', () => {
   });
 
   const settings = () => scaleSettings({ redis: servers.map((s) => `127.0.0.1:${s.port}`) });
-  /** The instance holding a user's documents (1 or 2), as a sharded deployment would. */
-  const docs = (user: string) => clients[1 + (user.charCodeAt(user.length - 1) % 2)]!;
+  /** RhoConnect's layout: users and locks on instance 0, each user's documents on 1 or 2. */
+  const rhoconnect = new RhoConnectInstances(clients);
 
 
   it('captures every instance, reads users from the first, and loses nothing across faults', async () => {
     const redis0 = clients[0]!;
     await createUser(redis0, 'u0');
     await registerClient(redis0, 'u0', { id: 'c-u0', device_type: 'APPLE', device_pin: 'aa11', device_app_id: 'app' });
-    for (let i = 0; i < 6; i++) await pluginWrite(docs(`quiet${i}`), `quiet${i}`, 'Product', '1', 'before', redis0);
+    for (let i = 0; i < 6; i++) await pushObjects(rhoconnect, `quiet${i}`, 'Product', { '1': { name: 'before' } });
 
     const record = new PingRecord();
     const devicePushes: string[] = [];
@@ -69,7 +68,7 @@ describe('three instances', () => {
 
     const written: string[] = [];
     const write = async (user: string, source = 'Product') => {
-      await pluginWrite(docs(user), user, source, '1', 'x', redis0);
+      await pushObjects(rhoconnect, user, source, { '1': { name: 'x' } });
       written.push(pair(user, source));
     };
     await write('u0');
@@ -78,24 +77,24 @@ describe('three instances', () => {
       if (i === 8) await servers[2]!.restart();
       await write(`w${i}`, i % 3 ? 'Product' : 'Contact');
     }
-    await waitFor(() => daemon!.supervisor!.status().every((s) => s.leaseHeld && s.subscribed), 'every instance captured again');
+    await waitUntil(() => daemon!.supervisor!.status().every((s) => s.leaseHeld && s.subscribed), { what: 'every instance captured again', timeoutMs: 15_000 });
     await settle(daemon);
     // A device's sync on a document instance needs no ping (captured live, not during a gap); its
     // record is written once instance 0 shows no lock on the document.
-    await deviceSyncWrite(docs('d1'), 'd1', 'Product', '5', 'device', redis0);
-    await waitFor(() => written.every((p) => record.counts.has(p)), 'a ping for every written pair');
+    await deviceSync(rhoconnect, 'd1', 'c-d1', 'Product', { '5': { name: 'device' } });
+    await waitUntil(() => written.every((p) => record.counts.has(p)), { what: 'a ping for every written pair', timeoutMs: 15_000 });
     await settle(daemon);
     expect(record.pairs()).toEqual([...new Set(written)].sort());
     // u0's client lives on instance 0 and was pushed.
     expect(devicePushes).toContain('u0');
-    await waitFor(() => daemon!.supervisor!.keeper.trackedPairs === 0, 'records of the device sync');
+    await waitUntil(() => daemon!.supervisor!.keeper.trackedPairs === 0, { what: 'records of the device sync', timeoutMs: 15_000 });
 
     // A gap across every instance: rhopush stopped while documents on instances 1 and 2 change.
     await daemon.stop();
     daemon = undefined;
     const gap: string[] = [];
     for (const u of ['g1', 'g2', 'g3', 'g4']) {
-      await pluginWrite(docs(u), u, 'Contact', '1', 'gap', redis0);
+      await pushObjects(rhoconnect, u, 'Contact', { '1': { name: 'gap' } });
       gap.push(pair(u, 'Contact'));
     }
     const after = new PingRecord();

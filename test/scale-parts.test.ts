@@ -8,9 +8,9 @@ import { documentFingerprint, NodeFingerprintStore } from '../src/recovery/finge
 import { NodeLease } from '../src/recovery/node-lease.js';
 import { silentLogger } from '../src/logger.js';
 import { crc16, hashTagOf, keySlot, tagForSlot } from '../src/store/cluster-slots.js';
-import { startRedisServer, type RedisServerProcess } from '../src/kit/redis-server-process.js';
+import { startRedisServer, waitUntil, type RedisServerProcess } from '../src/kit/index.js';
 import { createDaemon } from '../src/daemon.js';
-import { scaleSettings, waitFor } from './helpers/scale.js';
+import { scaleSettings } from './helpers/scale.js';
 
 describe('cluster key slots', () => {
   it('computes Redis Cluster slots, honouring hash tags', () => {
@@ -127,7 +127,7 @@ describe('capture lease', () => {
       expect(b.heldElsewhere).toBe(true);
       await a.release();
       expect(await redis.get('rhopush:lease')).toBeNull();
-      await waitFor(() => b.held, 'b to take the released lease');
+      await waitUntil(() => b.held, { what: 'b to take the released lease', timeoutMs: 15_000 });
       expect(b.sawOtherHolder).toBe(true);
 
       // Another instance overwrites it (as after b's lease lapsed): b notices and lets go.

@@ -12,8 +12,8 @@ import type { Change } from '../src/intake/capture.js';
 import type { CatchUpResult } from '../src/recovery/catch-up.js';
 import { NodeFingerprintStore } from '../src/recovery/fingerprint-store.js';
 import { createDaemon, type Daemon } from '../src/daemon.js';
-import { startRedisServer, type RedisServerProcess } from '../src/kit/redis-server-process.js';
-import { pair, PingRecord, pluginWrite, scaleSettings, scaleSettingsYaml, settle, waitFor } from './helpers/scale.js';
+import { pushObjects, RhoConnectInstances, sleep, startRedisServer, waitUntil, type RedisServerProcess } from '../src/kit/index.js';
+import { pair, PingRecord, scaleSettings, scaleSettingsYaml, settle } from './helpers/scale.js';
 
 const servers: RedisServerProcess[] = [];
 const clients: Redis[] = [];
@@ -45,8 +45,8 @@ beforeEach(async () => {
 });
 
 const redisList = () => servers.map((s) => `127.0.0.1:${s.port}`);
-/** Documents spread over both instances. */
-const docs = (user: string) => clients[user.length % 2]!;
+/** Documents spread over both instances (instance 0 too, unlike RhoConnect's own layout). */
+const rhoconnect = new RhoConnectInstances(clients, (doc) => doc.partition.length % 2);
 
 async function startDaemon(record: PingRecord, http = false, leaseMs?: number): Promise<Daemon> {
   const d = createDaemon({
@@ -98,13 +98,13 @@ describe('two rhopush instances', () => {
         await a.stop();
       }
       const user = `user${i}`;
-      await pluginWrite(docs(user), user, 'Product', '1', 'x');
+      await pushObjects(rhoconnect, user, 'Product', { '1': { name: 'x' } });
       written.push(pair(user, 'Product'));
     }
-    await waitFor(() => b.supervisor!.status().every((s) => s.leaseHeld && s.subscribed), 'the standby to take over');
+    await waitUntil(() => b.supervisor!.status().every((s) => s.leaseHeld && s.subscribed), { what: 'the standby to take over', timeoutMs: 15_000 });
     await settle(b);
     const all = () => new Set([...recordA.pairs(), ...recordB.pairs()]);
-    await waitFor(() => written.every((p) => all().has(p)), 'a ping for every written pair');
+    await waitUntil(() => written.every((p) => all().has(p)), { what: 'a ping for every written pair', timeoutMs: 15_000 });
     await settle(b);
     expect([...all()].sort()).toEqual([...written].sort());
     const both = recordA.pairs().filter((p) => recordB.has(...(p.split('/') as [string, string])));
@@ -140,12 +140,12 @@ describe('two rhopush instances', () => {
       });
       let stderr = '';
       child.stderr!.on('data', (d) => (stderr += String(d)));
-      await waitFor(() => started || child.exitCode !== null, 'rhopush run to start', 20_000);
+      await waitUntil(() => started || child.exitCode !== null, { what: 'rhopush run to start', timeoutMs: 20_000 });
       if (!started) throw new Error(`rhopush run exited: ${stderr}`);
       return { child, pings: own };
     };
 
-    for (let i = 0; i < 6; i++) await pluginWrite(docs(`quiet${i}`), `quiet${i}`, 'Product', '1', 'before');
+    for (let i = 0; i < 6; i++) await pushObjects(rhoconnect, `quiet${i}`, 'Product', { '1': { name: 'before' } });
     const first = await startChild();
     const firstId = await clients[0]!.get('rhopush:lease');
     expect(firstId).toMatch(/^[0-9a-f-]{36}$/);
@@ -168,20 +168,20 @@ describe('two rhopush instances', () => {
       if (i === 45) second = await startChild();
       const user = `user${i}`;
       const source = i % 2 ? 'Contact' : 'Product';
-      await pluginWrite(docs(user), user, source, '1', 'x');
+      await pushObjects(rhoconnect, user, source, { '1': { name: 'x' } });
       written.push(pair(user, source));
-      await new Promise((r) => setTimeout(r, 25));
+      await sleep(25);
     }
-    await waitFor(() => b.supervisor!.status().every((s) => s.leaseHeld && s.subscribed), 'the in-process instance to take over');
+    await waitUntil(() => b.supervisor!.status().every((s) => s.leaseHeld && s.subscribed), { what: 'the in-process instance to take over', timeoutMs: 15_000 });
     await settle(b);
     // The killed process's pings: its log lines, and (since a SIGKILL can cut the last log line
     // short) the pairs it recorded as pinged, which it does only after a ping ran.
     const firstPinged = async () => new Set([...first.pings.pairs(), ...(await recordedAsPingedBy(firstId!))]);
     const all = async () => new Set([...(await firstPinged()), ...childPings.pairs(), ...recordB.pairs()]);
-    await waitFor(async () => {
+    await waitUntil(async () => {
       const pinged = await all();
       return written.every((p) => pinged.has(p));
-    }, 'a ping for every written pair');
+    }, { what: 'a ping for every written pair', timeoutMs: 15_000 });
     await settle(b);
 
     expect([...(await all())].sort()).toEqual([...written].sort());
@@ -198,18 +198,18 @@ describe('two rhopush instances', () => {
   it('pings again, and counts as a handover duplicate, a change a dead instance was about to ping', async () => {
     const first = new PingRecord();
     const a = await startDaemon(first);
-    await pluginWrite(docs('pat'), 'pat', 'Product', '1', 'v1');
-    await pluginWrite(docs('quinn'), 'quinn', 'Product', '1', 'v1');
-    await waitFor(() => first.has('pat', 'Product') && first.has('quinn', 'Product'), 'live pings');
+    await pushObjects(rhoconnect, 'pat', 'Product', { '1': { name: 'v1' } });
+    await pushObjects(rhoconnect, 'quinn', 'Product', { '1': { name: 'v1' } });
+    await waitUntil(() => first.has('pat', 'Product') && first.has('quinn', 'Product'), { what: 'live pings', timeoutMs: 15_000 });
     await settle(a);
     await a.stop();
     daemons.splice(daemons.indexOf(a), 1);
 
     // Changes nobody captured; for pat, an instance read the state and marked it pending just
     // before sending its ping, then died before recording it.
-    await pluginWrite(docs('pat'), 'pat', 'Product', '2', 'v2');
-    await pluginWrite(docs('quinn'), 'quinn', 'Product', '2', 'v2');
-    const dead = new NodeFingerprintStore(docs('pat'));
+    await pushObjects(rhoconnect, 'pat', 'Product', { '2': { name: 'v2' } });
+    await pushObjects(rhoconnect, 'quinn', 'Product', { '2': { name: 'v2' } });
+    const dead = new NodeFingerprintStore(rhoconnect.documents({ partition: 'pat', source: 'Product' }) as Redis);
     const [marked] = await dead.snapshot([{ partition: 'pat', source: 'Product' }], 'dead-instance');
     expect(marked!.current).not.toBe(marked!.stored);
 

@@ -4,9 +4,8 @@
 // {count: true} with {count} (requests received since the last count); {answerDelayMs: n} makes it
 // answer every request n ms after it arrived (APNs over a real network: the round trip); exits on
 // {stop: true}.
-import { ApnsStandIn } from '../../src/kit/apns-stand-in.js';
+import { ApnsStandIn, apnsTokenKey } from '../../src/kit/index.js';
 import { BENCH_TOPIC } from './devices.js';
-import { apnsTokenKey } from './live-settings.js';
 
 const key = apnsTokenKey();
 let received = 0;

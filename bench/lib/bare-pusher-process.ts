@@ -8,14 +8,15 @@ import { join } from 'node:path';
 import apn from '@parse/node-apn';
 import { Redis } from 'ioredis';
 import { keyspacePatterns, parseKey } from '../../src/store/keys.js';
-import { BENCH_TOPIC, benchToken } from './devices.js';
+import { CREDENTIAL_FILES, hexToken } from '../../src/kit/index.js';
+import { BENCH_TOPIC } from './devices.js';
 
 const [redisPort, apnsPort, dir, keyId, teamId] = process.argv.slice(2) as [string, string, string, string, string];
 const provider = new apn.Provider({
-  token: { key: readFileSync(join(dir, 'AuthKey.p8'), 'utf8'), keyId, teamId },
+  token: { key: readFileSync(join(dir, CREDENTIAL_FILES.apnsKey), 'utf8'), keyId, teamId },
   address: '127.0.0.1',
   port: Number(apnsPort),
-  ca: [readFileSync(join(dir, 'ca.pem'), 'utf8')],
+  ca: [readFileSync(join(dir, CREDENTIAL_FILES.ca), 'utf8')],
   production: false,
 });
 const sub = new Redis(Number(redisPort), '127.0.0.1');
@@ -28,7 +29,7 @@ sub.on('pmessage', (_pattern: string, channel: string, event: string) => {
   n.topic = BENCH_TOPIC;
   n.pushType = 'background';
   n.priority = 5;
-  void provider.send(n, benchToken(Number(parsed.partition.slice('user'.length))));
+  void provider.send(n, hexToken(Number(parsed.partition.slice('user'.length))));
 });
 await sub.psubscribe(keyspacePatterns(0)[0]!);
 process.stdout.write('ready\n');

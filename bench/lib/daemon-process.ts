@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../../src/kit/redis-server-process.js';
+import { freePort, waitUntil, WaitTimeoutError } from '../../src/kit/index.js';
 import { EXTRA_NODE_ARGS } from './processes.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -35,21 +35,17 @@ export async function startDaemonProcess(settingsFile: string, port: number, env
   void exited.then((c) => (exitCode = c));
 
   const base = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (exitCode !== undefined) throw new Error(`rhopush run exited with ${exitCode}: ${stderr}`);
-    try {
-      const res = await fetch(`${base}/healthz`);
-      if (res.status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`rhopush run did not become healthy within 30 s: ${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitUntil(
+    async () => {
+      if (exitCode !== undefined) throw new Error(`rhopush run exited with ${exitCode}: ${stderr}`);
+      const res = await fetch(`${base}/healthz`).catch(() => undefined); // not listening yet
+      return res?.status === 200;
+    },
+    { what: 'rhopush run to answer /healthz with 200', timeoutMs: 30_000, intervalMs: 100 },
+  ).catch((err: unknown) => {
+    child.kill('SIGKILL');
+    throw err instanceof WaitTimeoutError ? new Error(`${err.message}: ${stderr}`) : err;
+  });
 
   return {
     pid: child.pid!,

@@ -1,5 +1,6 @@
 // Benchmark plumbing: figures as ratios against a baseline measured in the same run, each the
 // median of several runs with min and max, printed as a table or as JSON lines.
+import type { PushAdapters } from '../../src/push/registry.js';
 
 export interface Figure {
   name: string;
@@ -72,15 +73,11 @@ export function printJson(figures: Figure[]): void {
   }
 }
 
-/** Polls until `check` is true or the deadline passes; returns whether it became true. */
-export async function waitFor(check: () => boolean, timeoutMs: number, stepMs = 5): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-  return true;
-}
+/** Delivery switched off: every device push counts as logged, nothing is printed or sent. */
+export const noDelivery: PushAdapters = {
+  adapterFor: () => ({ send: async () => ({ outcome: 'logged' as const }), close: async () => {} }),
+  close: async () => {},
+};
 
 export interface BenchContext {
   /** Smaller sizes and one run: for the smoke test in `npm test`. */

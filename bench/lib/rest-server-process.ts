@@ -5,18 +5,14 @@
 //  - `hello`: a fastify hello-world route (POST, JSON body parsed, small JSON answer).
 // Prints `ready <port>`; stops on SIGTERM.
 import Fastify from 'fastify';
-import { parseSettings } from '../../src/config/load-settings.js';
 import { createDaemon } from '../../src/daemon.js';
+import { buildSettings } from '../../src/kit/index.js';
 
 const [mode, redisPort, apiToken] = process.argv.slice(2) as [string, string?, string?];
 let port: number;
 let stop: () => Promise<unknown>;
 if (mode === 'rhopush') {
-  const settings = parseSettings(
-    `:bench:\n  :redis: 127.0.0.1:${redisPort}\n  :api_token: ${apiToken}\n  :rhopush:\n    :listen: 127.0.0.1:0\n    :delivery: log\n`,
-    '<inline>',
-    { environment: 'bench', env: {} },
-  );
+  const settings = buildSettings({ environment: 'bench', redis: Number(redisPort), apiToken });
   const daemon = createDaemon({ settings, capture: false, queue: false });
   await daemon.start();
   port = daemon.apiAddress!.port;

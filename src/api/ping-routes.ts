@@ -82,6 +82,7 @@ const pushSchema = {
 } as const;
 
 const summaryProperties = {
+  id: { type: 'string', description: "The ping's id: GET /rc/v1/pings/{id} shows its record (for an async ping, once queued)." },
   users: { type: 'array', items: { type: 'string' } },
   sources: { type: 'array', items: { type: 'string' } },
   pushes: { type: 'array', items: pushSchema },

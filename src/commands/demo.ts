@@ -2,21 +2,28 @@
 // loopback stand-ins for APNs, FCM and RhoConnect Push, a user with one device on each, the daemon
 // delivering live to the stand-ins, and plugin writes shaped like RhoConnect's push_objects. It
 // prints what happened: change captured → decision → grouped ping → device push with its payload.
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { loadSettings } from '../config/load-settings.js';
 import { createDaemon, type Daemon } from '../daemon.js';
 import { silentLogger } from '../logger.js';
-import { startRedisServer, type RedisServerProcess } from '../kit/redis-server-process.js';
-import { ApnsStandIn } from '../kit/apns-stand-in.js';
-import { createTestAuthority } from '../kit/certificates.js';
-import { FcmStandIn } from '../kit/fcm-stand-in.js';
-import { PushStandIn } from '../kit/push-stand-in.js';
-import { createUser, pushObjects, registerClient } from '../kit/rhoconnect-writes.js';
-import { terminalProgress } from '../util/progress.js';
+import {
+  ApnsStandIn,
+  apnsTokenKey,
+  createUser,
+  FcmStandIn,
+  pushObjects,
+  PushStandIn,
+  registerClient,
+  startRedisServer,
+  waitUntil,
+  writeSettings,
+  type RedisServerProcess,
+  type SettingsOptions,
+} from '../kit/index.js';
+import { terminalProgress, type Progress } from '../util/progress.js';
 
 const TOPIC = 'com.example.demo';
 const PROJECT = 'rhopush-demo';
@@ -50,159 +57,199 @@ export interface DemoOptions {
 }
 
 export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
-  const lines: string[] = [];
-  const print = (line = '') => {
-    lines.push(line);
-    (options.print ?? console.log)(line);
-  };
-  const started = performance.now();
-  const at = () => `+${String(Math.round(performance.now() - started)).padStart(4)} ms`;
+  const out = account(options.print ?? console.log);
   const progress = terminalProgress('starting');
-  const dir = mkdtempSync(join(tmpdir(), 'rhopush-demo-'));
-  let redisServer: RedisServerProcess | undefined;
-  let apns: ApnsStandIn | undefined;
-  let fcm: FcmStandIn | undefined;
-  let push: PushStandIn | undefined;
-  let daemon: Daemon | undefined;
-  let redis: Redis | undefined;
-  let pings = 0;
-
+  const stage = new Stage();
   try {
-    print('rhopush demo: a backend changes alice\'s data in RhoConnect\'s Redis; her three devices are told to sync.');
-    print();
-    progress.update(0, 5, 'redis-server');
-    redisServer = await startRedisServer();
-    progress.update(1, 5, 'APNs, FCM and RhoConnect Push stand-ins');
-    const authority = await createTestAuthority('rhopush demo authority');
-    const key = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-    const token = { keyId: 'DEMOKEY001', teamId: 'DEMOTEAM01', publicKey: key.publicKey };
-    apns = await ApnsStandIn.start({ authority, token, topics: [TOPIC], relay: false });
-    fcm = await FcmStandIn.start({ projectId: PROJECT, authority });
-    push = await PushStandIn.start({ credentials: 'demo:secret' });
-    writeFileSync(join(dir, 'AuthKey_DEMOKEY001.p8'), key.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
-    writeFileSync(join(dir, 'ca.pem'), authority.cert);
-    writeFileSync(join(dir, 'service-account.json'), JSON.stringify(fcm.serviceAccount()));
-    const settingsFile = join(dir, 'settings.yml');
-    writeFileSync(settingsFile, demoSettings(redisServer.port, apns, fcm, push));
-
-    print('set up');
-    print(`  redis-server     127.0.0.1:${redisServer.port} (private; rhopush turns on notify-keyspace-events K$g)`);
-    print(`  APNs stand-in    https://127.0.0.1:${apns.port} (HTTP/2, token auth, topic ${TOPIC})`);
-    print(`  FCM stand-in     https://127.0.0.1:${fcm.port} (HTTP v1 and OAuth, project ${PROJECT})`);
-    print(`  Push stand-in    http://127.0.0.1:${push.port} (RhoConnect Push, basic auth)`);
-
+    out.print('rhopush demo: a backend changes alice\'s data in RhoConnect\'s Redis; her three devices are told to sync.');
+    out.print();
+    const services = await stage.startServices(progress);
+    printSetUp(out, services);
     progress.update(2, 5, 'registering devices');
-    redis = new Redis(redisServer.port, '127.0.0.1');
-    await createUser(redis, USER);
-    for (const { label: _label, ...client } of DEVICES) await registerClient(redis, USER, client);
-    print(`  user ${USER}       ${DEVICES.map((d) => `${d.label} (${d.device_type}${'device_push_type' in d ? `/${d.device_push_type}` : ''})`).join(', ')}`);
-    print(`  settings         Product, Contact: user partition, :push_notify: 'true'; Catalog: app partition`);
-
+    await registerDevices(services.redis);
+    printDevices(out);
     progress.update(3, 5, 'starting rhopush');
-    const settings = loadSettings(settingsFile, { environment: 'development', env: {} });
-    daemon = createDaemon({
-      settings,
+    const daemon = await stage.startDaemon(services, out);
+    progress.update(4, 5, 'plugin writes');
+    progress.end();
+    await pluginWrites(out, services.redis);
+    await untilDelivered(services, () => stage.pings, options.timeoutMs ?? 10_000);
+    await daemon.drain();
+    printDevicePushes(out, services);
+    return summarise(out, services, stage.pings);
+  } finally {
+    progress.end();
+    await stage.stop();
+  }
+}
+
+/** The account the demo prints: every line kept for the report, times since the start. */
+interface Account {
+  lines: string[];
+  print(line?: string): void;
+  /** `+ 392 ms`: time since the demo started. */
+  at(): string;
+  seconds(): string;
+}
+
+function account(sink: (line: string) => void): Account {
+  const started = performance.now();
+  const lines: string[] = [];
+  return {
+    lines,
+    print(line = '') {
+      lines.push(line);
+      sink(line);
+    },
+    at: () => `+${String(Math.round(performance.now() - started)).padStart(4)} ms`,
+    seconds: () => ((performance.now() - started) / 1000).toFixed(1),
+  };
+}
+
+interface Services {
+  redisServer: RedisServerProcess;
+  apns: ApnsStandIn;
+  fcm: FcmStandIn;
+  push: PushStandIn;
+  redis: Redis;
+  settingsFile: string;
+}
+
+/** What the demo started, stopped in reverse whatever happens. */
+class Stage {
+  readonly dir = mkdtempSync(join(tmpdir(), 'rhopush-demo-'));
+  private redisServer?: RedisServerProcess;
+  private redis?: Redis;
+  private readonly standIns: Array<{ close(): Promise<void> }> = [];
+  private daemon?: Daemon;
+  pings = 0;
+
+  /** A private redis-server and the three stand-ins, and the settings.yml that points at them. */
+  async startServices(progress: Progress): Promise<Services> {
+    progress.update(0, 5, 'redis-server');
+    const redisServer = (this.redisServer = await startRedisServer());
+    progress.update(1, 5, 'APNs, FCM and RhoConnect Push stand-ins');
+    const key = apnsTokenKey('DEMOKEY001', 'DEMOTEAM01');
+    const apns = this.track(await ApnsStandIn.start({ token: key, topics: [TOPIC], relay: false }));
+    const fcm = this.track(await FcmStandIn.start({ projectId: PROJECT }));
+    const push = this.track(await PushStandIn.start({ credentials: 'demo:secret' }));
+    const settings: SettingsOptions = {
+      environment: 'development',
+      redis: redisServer.port,
+      sources: {
+        Product: { partition: 'user', pushNotify: 'true' },
+        Contact: { partition: 'user', pushNotify: 'true' },
+        Catalog: { partition: 'app', pushNotify: 'true' },
+      },
+      env: { iphoneserver: 'gateway.sandbox.push.apple.com' },
+      delivery: 'live',
+      coalesceMs: 100,
+      maxDelayMs: 1000,
+      apns: { endpoint: apns, key, topic: TOPIC },
+      fcm: { standIn: fcm, packageName: 'com.example.demo' },
+      pushServer: `${push.url}/`,
+    };
+    const settingsFile = writeSettings(this.dir, settings);
+    const redis = (this.redis = new Redis(redisServer.port, '127.0.0.1'));
+    return { redisServer, apns, fcm, push, redis, settingsFile };
+  }
+
+  /** The daemon, delivering live to the stand-ins, printing each decision and group as it happens. */
+  async startDaemon(services: Services, out: Account): Promise<Daemon> {
+    const daemon = (this.daemon = createDaemon({
+      settings: loadSettings(services.settingsFile, { environment: 'development', env: {} }),
       logger: silentLogger,
       http: false,
       queue: false,
       onDecision: (d, event, _node, key) => {
         if (d.rule === 'device-edit-mark' || d.rule === 'unparsed-key') return;
         const verdict = d.ping ? `ping (${d.rule})` : `no ping (${d.rule})`;
-        print(`  ${at()}  captured ${event.toUpperCase()} ${key}  →  ${verdict}`);
+        out.print(`  ${out.at()}  captured ${event.toUpperCase()} ${key}  →  ${verdict}`);
       },
-      onGroup: (g) => print(`  ${at()}  grouped: ${g.user} → [${g.sources.join(', ')}] in one ping (${g.changes} changes)`),
-      onPing: () => (pings += 1),
-    });
+      onGroup: (g) => out.print(`  ${out.at()}  grouped: ${g.user} → [${g.sources.join(', ')}] in one ping (${g.changes} changes)`),
+      onPing: () => (this.pings += 1),
+    }));
     await daemon.start();
-    progress.update(4, 5, 'plugin writes');
-    progress.end();
-    print();
-    print('plugin writes (push_objects, the commands RhoConnect sends)');
-    for (const w of WRITES) {
-      print(`  ${at()}  ${w.what}`);
-      await pushObjects(redis, w.partition, w.source, w.objects);
-    }
-
-    const deadline = Date.now() + (options.timeoutMs ?? 10_000);
-    const count = () => apns!.requests.length + fcm!.messages.length + push!.requests.length;
-    while (count() < DEVICES.length || pings < 1) {
-      if (Date.now() > deadline) break;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    await daemon.drain();
-
-    print();
-    print('device pushes received by the stand-ins');
-    for (const r of apns.requests) {
-      print(`  APNs             POST ${r.path.replace(/[0-9a-f]{56}(?=[0-9a-f]{8}$)/, '…')}  apns-push-type: ${r.headers['apns-push-type']}, apns-priority: ${r.headers['apns-priority']}  → ${r.status}`);
-      print(`                   ${r.body}`);
-    }
-    for (const m of fcm.messages) {
-      print(`  FCM              POST /v1/projects/${m.project}/messages:send  → ${m.status}`);
-      print(`                   ${JSON.stringify({ ...m.message, token: shorten(String(m.message.token)) })}`);
-    }
-    for (const r of push.requests) {
-      print(`  RhoConnect Push  POST /messageQueue/${shorten(r.pin)}  → ${r.status}`);
-      print(`                   ${r.body}`);
-    }
-    const received = { apns: apns.delivered().length, fcm: fcm.delivered().length, rhoconnectPush: push.delivered().length };
-    const ok = received.apns === 1 && received.fcm === 1 && received.rhoconnectPush === 1 && pings === 1;
-    print();
-    print(
-      ok
-        ? `done: ${WRITES.length} plugin writes → 2 changes for ${USER} (Catalog is app-partitioned) → 1 ping → 3 device pushes, in ${((performance.now() - started) / 1000).toFixed(1)} s.`
-        : `incomplete: ${pings} ping(s), device pushes received: APNs ${received.apns}, FCM ${received.fcm}, RhoConnect Push ${received.rhoconnectPush} (expected 1 each).`,
-    );
-    return { lines, received, pings, ok };
-  } finally {
-    progress.end();
-    await daemon?.stop();
-    redis?.disconnect();
-    await Promise.allSettled([apns?.close(), fcm?.close(), push?.close()]);
-    await redisServer?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    return daemon;
   }
+
+  async stop(): Promise<void> {
+    await this.daemon?.stop();
+    this.redis?.disconnect();
+    await Promise.allSettled(this.standIns.map((s) => s.close()));
+    await this.redisServer?.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private track<T extends { close(): Promise<void> }>(standIn: T): T {
+    this.standIns.push(standIn);
+    return standIn;
+  }
+}
+
+function printSetUp(out: Account, s: Services): void {
+  out.print('set up');
+  out.print(`  redis-server     127.0.0.1:${s.redisServer.port} (private; rhopush turns on notify-keyspace-events K$g)`);
+  out.print(`  APNs stand-in    https://127.0.0.1:${s.apns.port} (HTTP/2, token auth, topic ${TOPIC})`);
+  out.print(`  FCM stand-in     https://127.0.0.1:${s.fcm.port} (HTTP v1 and OAuth, project ${PROJECT})`);
+  out.print(`  Push stand-in    http://127.0.0.1:${s.push.port} (RhoConnect Push, basic auth)`);
+}
+
+/** alice and her three devices, registered the way RhoConnect does. */
+async function registerDevices(redis: Redis): Promise<void> {
+  await createUser(redis, USER);
+  for (const { label: _label, ...client } of DEVICES) await registerClient(redis, USER, client);
+}
+
+function printDevices(out: Account): void {
+  out.print(`  user ${USER}       ${DEVICES.map((d) => `${d.label} (${d.device_type}${'device_push_type' in d ? `/${d.device_push_type}` : ''})`).join(', ')}`);
+  out.print(`  settings         Product, Contact: user partition, :push_notify: 'true'; Catalog: app partition`);
+}
+
+async function pluginWrites(out: Account, redis: Redis): Promise<void> {
+  out.print();
+  out.print('plugin writes (push_objects, the commands RhoConnect sends)');
+  for (const w of WRITES) {
+    out.print(`  ${out.at()}  ${w.what}`);
+    await pushObjects(redis, w.partition, w.source, w.objects);
+  }
+}
+
+/** Until every device's push arrived and the ping finished; past the deadline the summary says what is missing. */
+async function untilDelivered(s: Services, pings: () => number, timeoutMs: number): Promise<void> {
+  const arrived = () => s.apns.requests.length + s.fcm.messages.length + s.push.requests.length;
+  await waitUntil(() => arrived() >= DEVICES.length && pings() >= 1, { what: 'the device pushes', timeoutMs, intervalMs: 10 }).catch(() => undefined);
+}
+
+function printDevicePushes(out: Account, s: Services): void {
+  out.print();
+  out.print('device pushes received by the stand-ins');
+  for (const r of s.apns.requests) {
+    out.print(`  APNs             POST ${r.path.replace(/[0-9a-f]{56}(?=[0-9a-f]{8}$)/, '…')}  apns-push-type: ${r.headers['apns-push-type']}, apns-priority: ${r.headers['apns-priority']}  → ${r.status}`);
+    out.print(`                   ${r.body}`);
+  }
+  for (const m of s.fcm.messages) {
+    out.print(`  FCM              POST /v1/projects/${m.project}/messages:send  → ${m.status}`);
+    out.print(`                   ${JSON.stringify({ ...m.message, token: shorten(String(m.message.token)) })}`);
+  }
+  for (const r of s.push.requests) {
+    out.print(`  RhoConnect Push  POST /messageQueue/${shorten(r.pin)}  → ${r.status}`);
+    out.print(`                   ${r.body}`);
+  }
+}
+
+function summarise(out: Account, s: Services, pings: number): DemoReport {
+  const received = { apns: s.apns.delivered().length, fcm: s.fcm.delivered().length, rhoconnectPush: s.push.delivered().length };
+  const ok = received.apns === 1 && received.fcm === 1 && received.rhoconnectPush === 1 && pings === 1;
+  out.print();
+  out.print(
+    ok
+      ? `done: ${WRITES.length} plugin writes → 2 changes for ${USER} (Catalog is app-partitioned) → 1 ping → 3 device pushes, in ${out.seconds()} s.`
+      : `incomplete: ${pings} ping(s), device pushes received: APNs ${received.apns}, FCM ${received.fcm}, RhoConnect Push ${received.rhoconnectPush} (expected 1 each).`,
+  );
+  return { lines: out.lines, received, pings, ok };
 }
 
 function shorten(token: string): string {
   return token.length > 12 ? `${token.slice(0, 6)}…${token.slice(-4)}` : token;
-}
-
-/** A RhoConnect settings.yml for the demo: RhoConnect's own push keys plus rhopush's endpoints. */
-function demoSettings(redisPort: number, apns: ApnsStandIn, fcm: FcmStandIn, push: PushStandIn): string {
-  return `:sources:
-  Product:
-    :partition_type: user
-    :push_notify: 'true'
-  Contact:
-    :partition_type: user
-    :push_notify: 'true'
-  Catalog:
-    :partition_type: app
-    :push_notify: 'true'
-:development:
-  :redis: 127.0.0.1:${redisPort}
-  :push_notify: 'false'
-  :iphoneserver: gateway.sandbox.push.apple.com
-  :fcm_project_id: ${PROJECT}
-  :package_name: com.example.demo
-  :push_server: ${push.url}/
-  :rhopush:
-    :delivery: live
-    :coalesce_ms: 100
-    :max_delay_ms: 1000
-    :apns:
-      :token_key: AuthKey_DEMOKEY001.p8
-      :key_id: DEMOKEY001
-      :team_id: DEMOTEAM01
-      :topic: ${TOPIC}
-      :address: ${apns.address}
-      :port: ${apns.port}
-      :ca: ca.pem
-    :fcm:
-      :service_account: service-account.json
-      :address: ${fcm.address}
-      :port: ${fcm.port}
-      :ca: ca.pem
-`;
 }

@@ -15,6 +15,7 @@ import type { RhopushSettings } from '../config/settings.js';
 import { RHOPUSH_PREFIX } from '../store/keys.js';
 import type { StoreClient } from '../store/store-connection.js';
 import type { DecisionEntry, PingRecord } from './ping-record.js';
+import { within } from '../util/within.js';
 
 export const historyKeys = {
   ping: (id: string) => `${RHOPUSH_PREFIX}ping:{${id}}`,
@@ -57,6 +58,8 @@ export class PingHistory {
   private decisions = new Map<string, DecisionEntry[]>();
   private decisionTimer?: NodeJS.Timeout;
   private recentWrites = 0;
+  /** Writes not answered yet (close waits for them, so a one-off ping's record is not cut off). */
+  private readonly pending = new Set<Promise<unknown>>();
   private lastFailureLog = 0;
 
   constructor(
@@ -128,7 +131,7 @@ export class PingHistory {
     const { historyPerUser } = this.limits();
     for (const [user, entries] of batch) {
       const json = entries.slice(-historyPerUser).map((e) => JSON.stringify(e));
-      this.redis.rhopushDecisions(historyKeys.userDecisions(user), historyPerUser, this.ttlMs, ...json).catch((err: Error) => this.failure(err));
+      this.track(this.redis.rhopushDecisions(historyKeys.userDecisions(user), historyPerUser, this.ttlMs, ...json).catch((err: Error) => this.failure(err)));
     }
   }
 
@@ -141,17 +144,24 @@ export class PingHistory {
       this.failure(err);
       if (this.lostWrites.size < 10_000) this.lostWrites.set(record.id, `an earlier state of this record could not be written (${err.message})`);
     };
-    this.redis
-      .set(historyKeys.ping(record.id), JSON.stringify(body), 'PX', ttl)
-      .then(() => (record.status === 'succeeded' || record.status === 'failed') && this.lostWrites.delete(record.id), note);
+    this.track(
+      this.redis.set(historyKeys.ping(record.id), JSON.stringify(body), 'PX', ttl).then(() => {
+        if (record.status === 'succeeded' || record.status === 'failed') this.lostWrites.delete(record.id);
+      }, note),
+    );
     if (this.indexed.has(record.id)) return;
     if (record.status !== 'succeeded' && record.status !== 'failed') this.indexed.add(record.id);
     const at = record.queuedAt ?? record.startedAt ?? Date.now();
     const keep = this.limits().historyPerUser;
-    for (const user of record.users) this.redis.rhopushIndex(historyKeys.userPings(user), at, record.id, keep, ttl).catch(note);
+    for (const user of record.users) this.track(this.redis.rhopushIndex(historyKeys.userPings(user), at, record.id, keep, ttl).catch(note));
     // The latest pings overall: trimmed now and then, not at every ping.
     const trim = ++this.recentWrites % 100 === 0 ? RECENT_KEPT : Number.MAX_SAFE_INTEGER;
-    this.redis.rhopushIndex(historyKeys.recent, at, record.id, trim, ttl).catch(note);
+    this.track(this.redis.rhopushIndex(historyKeys.recent, at, record.id, trim, ttl).catch(note));
+  }
+
+  private track(write: Promise<unknown>): void {
+    this.pending.add(write);
+    void write.finally(() => this.pending.delete(write));
   }
 
   private failure(err: Error): void {
@@ -189,11 +199,12 @@ export class PingHistory {
     return found.filter((r): r is PingRecord => r !== undefined);
   }
 
-  /** Writes what is buffered; no more timers. */
-  close(): void {
+  /** Writes what is buffered, no more timers, and waits (up to `timeoutMs`) for the writes in flight. */
+  async close(timeoutMs = 2000): Promise<void> {
     for (const timer of this.running.values()) clearTimeout(timer);
     this.running.clear();
     this.flushDecisions();
+    await within(Promise.all([...this.pending]), timeoutMs);
   }
 }
 

@@ -7,7 +7,8 @@ import { createVerify, createPublicKey, type KeyObject } from 'node:crypto';
 import http2, { type Http2Session, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import net from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { createTestAuthority, type TestAuthority } from './certificates.js';
+import { LOOPBACK_TLS, type ServerTls } from './loopback-tls.js';
+import { closeServer, listenOnLoopback, readBody, ScriptedStandIn } from './stand-in-server.js';
 
 /** How the stand-in answers one request. */
 export type ApnsAnswer =
@@ -26,12 +27,15 @@ export interface ApnsTokenAuth {
 }
 
 export interface ApnsStandInOptions {
-  authority?: TestAuthority;
+  /** The server's TLS identity (default: the fixed loopback one, `LOOPBACK_TLS`). */
+  tls?: ServerTls;
+  /** The authority whose client certificates are accepted (certificate auth; default: `tls.ca`). */
+  clientCa?: string;
   /** SETTINGS_MAX_CONCURRENT_STREAMS the server announces and enforces (APNs: about 1000). */
   maxConcurrentStreams?: number;
   /** Accept provider tokens signed by this key. */
   token?: ApnsTokenAuth;
-  /** Accept client certificates (signed by the authority) with these common names. */
+  /** Accept client certificates (signed by `clientCa`) with these common names. */
   certificateNames?: string[];
   /** Topics accepted; any non-empty topic when omitted. */
   topics?: string[];
@@ -67,17 +71,23 @@ interface HeldStream {
 }
 
 const HEX = /^[0-9a-fA-F]+$/;
+
+/** A well-formed APNs device token (64 hex digits) that encodes `n`; `tokenNumber` reads it back. */
+export function hexToken(n: number): string {
+  return n.toString(16).padStart(64, '0');
+}
+
+export function tokenNumber(token: string): number {
+  return Number.parseInt(token, 16);
+}
 const PUSH_TYPES = new Set(['alert', 'background', 'voip', 'complication', 'fileprovider', 'mdm', 'liveactivity', 'location', 'pushtotalk']);
 
-export class ApnsStandIn {
+export class ApnsStandIn extends ScriptedStandIn<ApnsAnswer> {
   readonly requests: ApnsRequestRecord[] = [];
   /** TLS connections accepted so far. */
   connections = 0;
   /** Most streams one connection had open at once. */
   maxOpenStreams = 0;
-  private defaultAnswer: ApnsAnswer = { status: 200 };
-  private readonly nextAnswers = new Map<string, ApnsAnswer[]>();
-  private readonly alwaysAnswers = new Map<string, ApnsAnswer>();
   private stalled = false;
   private readonly held = new Set<HeldStream>();
   private readonly sessions = new Set<Http2Session>();
@@ -86,41 +96,36 @@ export class ApnsStandIn {
   private readonly publicKey?: KeyObject;
 
   private constructor(
-    readonly authority: TestAuthority,
+    private readonly tls: ServerTls,
     private readonly options: ApnsStandInOptions,
     private readonly server: http2.Http2SecureServer,
     private readonly front: net.Server | undefined,
     /** Port rhopush connects to (the relay in front of the HTTP/2 server). */
     readonly port: number,
   ) {
+    super({ status: 200 });
     if (options.token) {
       this.publicKey = typeof options.token.publicKey === 'string' ? createPublicKey(options.token.publicKey) : options.token.publicKey;
     }
   }
 
   static async start(options: ApnsStandInOptions = {}): Promise<ApnsStandIn> {
-    const authority = options.authority ?? (await createTestAuthority());
-    const { key, cert } = await authority.serverCertificate(['localhost', '127.0.0.1']);
+    const tls = options.tls ?? LOOPBACK_TLS;
     const server = http2.createSecureServer({
-      key,
-      cert,
-      ca: authority.cert,
+      key: tls.key,
+      cert: tls.cert,
+      ca: options.clientCa ?? tls.ca,
       requestCert: true,
       // Checked per request so a missing certificate gets APNs' 403 instead of a TLS alert.
       rejectUnauthorized: false,
       allowHTTP1: false,
       settings: { maxConcurrentStreams: options.maxConcurrentStreams ?? 1000 },
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const backendPort = (server.address() as net.AddressInfo).port;
+    const backendPort = await listenOnLoopback(server);
     let standIn: ApnsStandIn | undefined;
-    let front: net.Server | undefined;
-    if (options.relay !== false) {
-      front = net.createServer((client) => standIn?.relay(client, backendPort));
-      await new Promise<void>((resolve) => front!.listen(0, '127.0.0.1', resolve));
-    }
-    const port = front ? (front.address() as net.AddressInfo).port : backendPort;
-    standIn = new ApnsStandIn(authority, options, server, front, port);
+    const front = options.relay === false ? undefined : net.createServer((client) => standIn?.relay(client, backendPort));
+    const port = front ? await listenOnLoopback(front) : backendPort;
+    standIn = new ApnsStandIn(tls, options, server, front, port);
     standIn.listen();
     return standIn;
   }
@@ -132,27 +137,12 @@ export class ApnsStandIn {
 
   /** PEM of the CA to trust (`:apns: :ca:`). */
   get ca(): string {
-    return this.authority.cert;
+    return this.tls.ca;
   }
 
   /** Requests answered 200. */
   delivered(): ApnsRequestRecord[] {
     return this.requests.filter((r) => r.status === 200);
-  }
-
-  /** Answer for every request without a scripted answer (default 200). */
-  answerByDefault(answer: ApnsAnswer): void {
-    this.defaultAnswer = answer;
-  }
-
-  /** Answers for the next requests to `token`, in order; then the usual answer again. */
-  answerNext(token: string, ...answers: ApnsAnswer[]): void {
-    this.nextAnswers.set(token, [...(this.nextAnswers.get(token) ?? []), ...answers]);
-  }
-
-  /** Answer every request to `token` this way (e.g. 410 Unregistered). */
-  answerAlways(token: string, answer: ApnsAnswer): void {
-    this.alwaysAnswers.set(token, answer);
   }
 
   /** Hold every new request unanswered (a server that stopped answering). */
@@ -201,10 +191,7 @@ export class ApnsStandIn {
       r.backend.destroy();
     }
     for (const s of this.sessions) s.destroy();
-    await Promise.all([
-      new Promise<void>((resolve) => (this.front ? this.front.close(() => resolve()) : resolve())),
-      new Promise<void>((resolve) => this.server.close(() => resolve())),
-    ]);
+    await Promise.all([this.front ? closeServer(this.front) : undefined, closeServer(this.server)]);
   }
 
   private relay(client: net.Socket, backendPort: number): void {
@@ -253,9 +240,7 @@ export class ApnsStandIn {
       this.maxOpenStreams = Math.max(this.maxOpenStreams, counted.rhopushOpenStreams);
       stream.on('close', () => (counted.rhopushOpenStreams = (counted.rhopushOpenStreams ?? 1) - 1));
     }
-    const chunks: Buffer[] = [];
-    stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.on('end', () => {
+    void readBody(stream).then((body) => {
       const session = stream.session as (Http2Session & { rhopushConnection?: number }) | undefined;
       const path = String(headers[':path'] ?? '');
       const flat: Record<string, string> = {};
@@ -265,7 +250,7 @@ export class ApnsStandIn {
         method: String(headers[':method'] ?? ''),
         path,
         headers: flat,
-        body: Buffer.concat(chunks).toString('utf8'),
+        body,
         auth: { kind: 'none' },
         connection: session?.rhopushConnection ?? 0,
       };
@@ -360,17 +345,15 @@ export class ApnsStandIn {
     return { keyId: header.kid, teamId: claims.iss };
   }
 
+  /** A held request being answered on `resume()` is not held again by a queued or default stall. */
   private pickAnswer(token: string, resuming: boolean): ApnsAnswer {
-    const queued = this.nextAnswers.get(token);
-    if (queued && queued.length > 0) {
-      const next = queued.shift()!;
-      if (queued.length === 0) this.nextAnswers.delete(token);
-      if (!(resuming && 'stall' in next)) return next;
-    }
-    const always = this.alwaysAnswers.get(token);
+    const queued = this.answers.takeQueued(token);
+    if (queued && !(resuming && 'stall' in queued)) return queued;
+    const always = this.answers.standingFor(token);
     if (always) return always;
     if (this.stalled && !resuming) return { stall: true };
-    return resuming && 'stall' in this.defaultAnswer ? { status: 200 } : this.defaultAnswer;
+    const fallback = this.answers.byDefault;
+    return resuming && 'stall' in fallback ? { status: 200 } : fallback;
   }
 
   private respond(stream: ServerHttp2Stream, record: ApnsRequestRecord, answer: ApnsAnswer): void {

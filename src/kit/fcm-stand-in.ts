@@ -1,15 +1,15 @@
 // A loopback HTTPS server that behaves like FCM HTTP v1 and Google's OAuth token endpoint, for
 // tests, `rhopush demo` and benchmarks. rhopush reaches it through `:rhopush: :fcm: :address:`,
-// `:port:` and `:ca:`: the real firebase-admin SDK talks to it unchanged (the certificate names the
-// Google hosts and is signed by a CA made at run time). It checks the service-account assertion,
-// the bearer token, the path and the message, and answers like FCM or as scripted.
+// `:port:` and `:ca:`: the real firebase-admin SDK talks to it unchanged (the loopback certificate
+// names the Google hosts). It checks the service-account assertion, the bearer token, the path and
+// the message, and answers like FCM or as scripted.
 import { createVerify, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createTestAuthority, type TestAuthority } from './certificates.js';
+import { LOOPBACK_TLS, type ServerTls } from './loopback-tls.js';
+import { closeServer, listenOnLoopback, readBody, ScriptedStandIn } from './stand-in-server.js';
 
-export const GOOGLE_HOSTS = ['fcm.googleapis.com', 'oauth2.googleapis.com', 'www.googleapis.com', 'accounts.google.com'];
 const TOKEN_AUDIENCE = 'https://oauth2.googleapis.com/token';
 const MESSAGING_SCOPE = 'https://www.googleapis.com/auth/firebase.messaging';
 
@@ -43,7 +43,8 @@ export interface FcmMessageRecord {
 
 export interface FcmStandInOptions {
   projectId: string;
-  authority?: TestAuthority;
+  /** The server's TLS identity (default: the fixed loopback one, whose certificate names the Google hosts). */
+  tls?: ServerTls;
   clientEmail?: string;
 }
 
@@ -58,33 +59,31 @@ export interface ServiceAccountJson {
   token_uri: string;
 }
 
-export class FcmStandIn {
+export class FcmStandIn extends ScriptedStandIn<FcmAnswer> {
   readonly messages: FcmMessageRecord[] = [];
   /** OAuth token requests answered (each checked against the service account key). */
   tokenRequests = 0;
   private readonly issuedTokens = new Set<string>();
-  private defaultAnswer: FcmAnswer = { ok: true };
-  private readonly nextAnswers = new Map<string, FcmAnswer[]>();
-  private readonly alwaysAnswers = new Map<string, FcmAnswer>();
   private readonly held = new Set<() => void>();
   private sent = 0;
 
   private constructor(
-    readonly authority: TestAuthority,
+    private readonly tls: ServerTls,
     readonly projectId: string,
     readonly clientEmail: string,
     private readonly privateKeyPem: string,
     private readonly publicKey: KeyObject,
     private readonly server: https.Server,
-  ) {}
+  ) {
+    super({ ok: true });
+  }
 
   static async start(options: FcmStandInOptions): Promise<FcmStandIn> {
-    const authority = options.authority ?? (await createTestAuthority());
-    const { key, cert } = await authority.serverCertificate([...GOOGLE_HOSTS, 'localhost', '127.0.0.1']);
+    const tls = options.tls ?? LOOPBACK_TLS;
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    const server = https.createServer({ key, cert });
+    const server = https.createServer({ key: tls.key, cert: tls.cert });
     const standIn = new FcmStandIn(
-      authority,
+      tls,
       options.projectId,
       options.clientEmail ?? `rhopush-test@${options.projectId}.iam.gserviceaccount.com`,
       privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
@@ -92,7 +91,7 @@ export class FcmStandIn {
       server,
     );
     server.on('request', (req, res) => standIn.onRequest(req, res));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await listenOnLoopback(server);
     return standIn;
   }
 
@@ -106,7 +105,7 @@ export class FcmStandIn {
 
   /** PEM of the CA to trust (`:fcm: :ca:`). */
   get ca(): string {
-    return this.authority.cert;
+    return this.tls.ca;
   }
 
   /** A service account whose key the stand-in's token endpoint accepts. */
@@ -128,29 +127,13 @@ export class FcmStandIn {
     return this.messages.filter((m) => m.status === 200);
   }
 
-  answerByDefault(answer: FcmAnswer): void {
-    this.defaultAnswer = answer;
-  }
-
-  answerNext(token: string, ...answers: FcmAnswer[]): void {
-    this.nextAnswers.set(token, [...(this.nextAnswers.get(token) ?? []), ...answers]);
-  }
-
-  answerAlways(token: string, answer: FcmAnswer): void {
-    this.alwaysAnswers.set(token, answer);
-  }
-
   async close(): Promise<void> {
     for (const release of this.held) release();
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await closeServer(this.server);
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
+    void readBody(req).then((body) => {
       const path = (req.url ?? '').split('?')[0] ?? '';
       if (req.method === 'POST' && path === '/token') return this.onToken(body, res);
       const m = /^\/v1\/projects\/([^/]+)\/messages:send$/.exec(path);
@@ -211,17 +194,7 @@ export class FcmStandIn {
     this.messages.push(record);
     if (project !== this.projectId) return this.answer(record, res, { error: 'SENDER_ID_MISMATCH' });
     if (typeof record.message.token !== 'string' || record.message.token === '') return this.answer(record, res, { error: 'INVALID_ARGUMENT' });
-    this.answer(record, res, this.pickAnswer(record.message.token));
-  }
-
-  private pickAnswer(token: string): FcmAnswer {
-    const queued = this.nextAnswers.get(token);
-    if (queued && queued.length > 0) {
-      const next = queued.shift()!;
-      if (queued.length === 0) this.nextAnswers.delete(token);
-      return next;
-    }
-    return this.alwaysAnswers.get(token) ?? this.defaultAnswer;
+    this.answer(record, res, this.answers.pick(record.message.token));
   }
 
   private answer(record: FcmMessageRecord, res: ServerResponse, answer: FcmAnswer): void {

@@ -3,6 +3,7 @@
 // as scripted.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { closeServer, listenOnLoopback, readBody, ScriptedStandIn } from './stand-in-server.js';
 
 export type PushServerAnswer = { status: number; retryAfter?: number | string } | { stall: true };
 
@@ -22,22 +23,22 @@ export interface PushStandInOptions {
   credentials?: string;
 }
 
-export class PushStandIn {
+export class PushStandIn extends ScriptedStandIn<PushServerAnswer> {
   readonly requests: PushServerRecord[] = [];
-  private defaultAnswer: PushServerAnswer = { status: 200 };
-  private readonly nextAnswers = new Map<string, PushServerAnswer[]>();
   private readonly held = new Set<ServerResponse>();
 
   private constructor(
     private readonly server: http.Server,
     private readonly options: PushStandInOptions,
-  ) {}
+  ) {
+    super({ status: 200 });
+  }
 
   static async start(options: PushStandInOptions = {}): Promise<PushStandIn> {
     const server = http.createServer();
     const standIn = new PushStandIn(server, options);
     server.on('request', (req, res) => standIn.onRequest(req, res));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await listenOnLoopback(server);
     return standIn;
   }
 
@@ -55,24 +56,13 @@ export class PushStandIn {
     return this.requests.filter((r) => r.status === 200 || r.status === 204);
   }
 
-  answerByDefault(answer: PushServerAnswer): void {
-    this.defaultAnswer = answer;
-  }
-
-  answerNext(pin: string, ...answers: PushServerAnswer[]): void {
-    this.nextAnswers.set(pin, [...(this.nextAnswers.get(pin) ?? []), ...answers]);
-  }
-
   async close(): Promise<void> {
     for (const res of this.held) res.destroy();
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await closeServer(this.server);
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
+    void readBody(req).then((body) => {
       const path = req.url ?? '';
       const auth = String(req.headers.authorization ?? '');
       const record: PushServerRecord = {
@@ -81,7 +71,7 @@ export class PushStandIn {
         path,
         contentType: String(req.headers['content-type'] ?? ''),
         credentials: auth.startsWith('Basic ') ? Buffer.from(auth.slice(6), 'base64').toString('utf8') : undefined,
-        body: Buffer.concat(chunks).toString('utf8'),
+        body,
       };
       this.requests.push(record);
       if (this.options.credentials && record.credentials !== this.options.credentials) return this.respond(record, res, { status: 401 });
@@ -92,10 +82,7 @@ export class PushStandIn {
       } catch {
         return this.respond(record, res, { status: 400 });
       }
-      const queued = this.nextAnswers.get(record.pin);
-      const answer = queued?.shift() ?? this.defaultAnswer;
-      if (queued && queued.length === 0) this.nextAnswers.delete(record.pin);
-      this.respond(record, res, answer);
+      this.respond(record, res, this.answers.pick(record.pin));
     });
   }
 

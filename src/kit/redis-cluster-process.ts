@@ -4,6 +4,7 @@
 import { Redis } from 'ioredis';
 import { CLUSTER_SLOTS } from '../store/cluster-slots.js';
 import { startRedisServer, type RedisServerProcess } from './redis-server-process.js';
+import { waitUntil, type WaitOptions } from './wait.js';
 
 export interface ClusterNodeProcess {
   server: RedisServerProcess;
@@ -87,20 +88,20 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       }),
     );
     for (const n of nodes.slice(1)) await nodes[0]!.admin.call('CLUSTER', 'MEET', n.host, String(n.port), String(n.busPort));
-    await waitFor(async () => {
+    await waitUntil(async () => {
       for (const n of nodes) if (knownNodes(await clusterNodes(n.admin)) < nodes.length) return false;
       return true;
-    }, 15_000, 'cluster nodes to meet');
+    }, clusterWait('cluster nodes to meet', 15_000));
     for (const [i, r] of replicas.entries()) {
       const master = masters[i % masterCount]!;
       await r.admin.call('CLUSTER', 'REPLICATE', master.id);
     }
     const cluster = handle(nodes, launch);
     await cluster.waitStable();
-    await waitFor(async () => {
+    await waitUntil(async () => {
       for (const r of replicas) if (!/master_link_status:up/.test(await r.admin.info('replication'))) return false;
       return true;
-    }, 15_000, 'replicas to sync');
+    }, clusterWait('replicas to sync', 15_000));
     return cluster;
   } catch (err) {
     await Promise.allSettled(nodes.map((n) => stopNode(n)));
@@ -150,26 +151,26 @@ function handle(nodes: ClusterNodeProcess[], launch: () => Promise<ClusterNodePr
       for (let attempt = 0; !(await promoted()); attempt++) {
         if (attempt === 3) throw new Error(`replica ${replicaPort} was not promoted`);
         await replica.admin.call('CLUSTER', 'FAILOVER', ...(attempt === 2 ? ['FORCE'] : []));
-        await waitFor(promoted, 6000, `failover to ${replicaPort}`).catch(() => undefined);
+        await waitUntil(promoted, clusterWait(`failover to ${replicaPort}`, 6000)).catch(() => undefined);
       }
-      await waitFor(async () => {
+      await waitUntil(async () => {
         for (const n of live()) {
           const me = parseNodes(await clusterNodes(n.admin)).find((x) => x.id === replica.id);
           if (!me?.master) return false;
         }
         return true;
-      }, 15_000, `failover to ${replicaPort}`);
+      }, clusterWait(`failover to ${replicaPort}`, 15_000));
       await cluster.waitStable();
     },
     async addMaster() {
       const node = await launch();
       nodes.push(node);
       await nodes[0]!.admin.call('CLUSTER', 'MEET', node.host, String(node.port), String(node.busPort));
-      await waitFor(async () => {
+      await waitUntil(async () => {
         for (const n of live()) if (!(await clusterNodes(n.admin)).includes(node.id)) return false;
         if (knownNodes(await clusterNodes(node.admin)) < live().length) return false;
         return /cluster_state:ok/.test((await node.admin.call('CLUSTER', 'INFO')) as string);
-      }, 15_000, 'new master to join');
+      }, clusterWait('new master to join', 15_000));
       return node;
     },
     async moveSlots(fromPort, toPort, count) {
@@ -199,7 +200,7 @@ function handle(nodes: ClusterNodeProcess[], launch: () => Promise<ClusterNodePr
       return slots;
     },
     async waitStable(timeoutMs = 15_000) {
-      await waitFor(async () => {
+      await waitUntil(async () => {
         let reference: string | undefined;
         for (const n of live()) {
           const info = (await n.admin.call('CLUSTER', 'INFO')) as string;
@@ -213,7 +214,7 @@ function handle(nodes: ClusterNodeProcess[], launch: () => Promise<ClusterNodePr
           else if (owners !== reference) return false;
         }
         return true;
-      }, timeoutMs, 'cluster to agree on slot owners');
+      }, clusterWait('cluster to agree on slot owners', timeoutMs));
     },
     async stop() {
       await Promise.allSettled(nodes.map((n) => stopNode(n)));
@@ -272,16 +273,7 @@ function parseNodes(text: string): NodeLine[] {
     });
 }
 
-async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? ` (${(last as Error).message})` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** Cluster nodes answer errors while they meet, fail over or migrate: such a check is tried again. */
+function clusterWait(what: string, timeoutMs: number): WaitOptions {
+  return { what, timeoutMs, intervalMs: 50, retryErrors: true };
 }

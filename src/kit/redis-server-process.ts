@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { sleep, waitUntil } from './wait.js';
 
 /** A private redis-server process on a free loopback port (tests, replay, demo, benchmarks). */
 export interface RedisServerProcess {
@@ -108,7 +109,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
         return;
       } catch (err) {
         if (!(err instanceof PortTakenError) || attempt >= START_ATTEMPTS) throw err;
-        if (samePort) await new Promise((r) => setTimeout(r, 200));
+        if (samePort) await sleep(200);
         else port = await pickPort();
       }
     }
@@ -152,7 +153,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
 }
 
 async function terminate(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
+  if (exited(child)) return;
   await new Promise<void>((resolve) => {
     child.once('exit', () => resolve());
     child.kill(signal);
@@ -164,22 +165,29 @@ async function terminate(child: ChildProcess, signal: NodeJS.Signals): Promise<v
  * caller races it against the exit, which says why.
  */
 async function waitForPort(port: number, child: ChildProcess, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) return new Promise<void>(() => undefined);
-    const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-    probe.on('error', () => undefined);
-    try {
-      await probe.connect();
-      // Ours, not another server that took the port first (ours then exits: address in use).
-      const pid = /process_id:(\d+)/.exec(await probe.info('server'))?.[1];
-      if (Number(pid) === child.pid) return;
-    } catch {
-      // not listening yet
-    } finally {
-      probe.disconnect();
-    }
-    if (Date.now() > deadline) throw new Error(`redis-server did not answer on port ${port}`);
-    await new Promise((r) => setTimeout(r, 25));
+  const seen = await waitUntil(async () => (exited(child) ? 'exited' : (await answersAsItself(port, child)) && 'ours'), {
+    what: `redis-server to answer on port ${port}`,
+    timeoutMs,
+    intervalMs: 25,
+  });
+  if (seen === 'exited') return new Promise<void>(() => undefined);
+}
+
+function exited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+/** Whether the server on `port` is the child (not another one that took the port first: ours then exits). */
+async function answersAsItself(port: number, child: ChildProcess): Promise<boolean> {
+  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+  probe.on('error', () => undefined);
+  try {
+    await probe.connect();
+    const pid = /process_id:(\d+)/.exec(await probe.info('server'))?.[1];
+    return Number(pid) === child.pid;
+  } catch {
+    return false; // not listening yet
+  } finally {
+    probe.disconnect();
   }
 }

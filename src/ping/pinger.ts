@@ -102,7 +102,7 @@ export class Pinger {
 
   /** Closes the push adapters (their connections), and the store connection if it is its own. */
   async close(): Promise<void> {
-    this.options.history?.close();
+    await this.options.history?.close();
     await this.options.adapters.close();
     await this.options.link?.close();
   }

@@ -1,13 +1,11 @@
 // Shared by the entry-point tests (REST, Resque, library): a push adapter that records every device
 // push, and a daemon built on a test Redis with it.
 import type { Redis } from 'ioredis';
-import { parseSettings } from '../../src/config/load-settings.js';
 import type { Settings } from '../../src/config/settings.js';
 import { createDaemon, type Daemon, type DaemonOptions } from '../../src/daemon.js';
 import type { DevicePushRequest, PushAdapter } from '../../src/push/adapter.js';
 import type { PushAdapters } from '../../src/push/registry.js';
-import { testSettingsYaml } from './redis.js';
-import { createUser, registerClient } from './rhoconnect.js';
+import { buildSettings, createUser, registerClient, type YamlMap } from '../../src/kit/index.js';
 
 export const ADMIN_TOKEN = 'test-admin-token';
 
@@ -68,10 +66,9 @@ export class RecordingAdapters implements PushAdapters {
   }
 }
 
-/** Settings for a test Redis; `extraRhopush` lines go under `:rhopush:` (indent them by four spaces). */
-export function entrySettings(port: number, extraRhopush = ''): Settings {
-  const yaml = testSettingsYaml(port, `    :listen: 127.0.0.1:0\n${extraRhopush}`);
-  return parseSettings(yaml, '<test>', { environment: 'test', env: {} });
+/** Settings for a test Redis with the admin token, log delivery and an API on a free port; `rhopush`: more `:rhopush:` keys. */
+export function entrySettings(port: number, rhopush: YamlMap = {}): Settings {
+  return buildSettings({ redis: port, apiToken: ADMIN_TOKEN, rhopush });
 }
 
 export async function startDaemon(settings: Settings, options: Partial<DaemonOptions> = {}): Promise<{ daemon: Daemon; adapters: RecordingAdapters; url: string }> {
@@ -87,15 +84,4 @@ export async function userWithDevices(redis: Redis, login: string, fields: Recor
   await createUser(redis, login, fields);
   await registerClient(redis, login, { id: `${login}-ios`, device_type: 'APPLE', device_pin: `ios-token-${login}-0123456789`, phone_id: `phone-${login}-1` });
   await registerClient(redis, login, { id: `${login}-android`, device_type: 'ANDROID', device_push_type: 'fcm', device_pin: `fcm-token-${login}-0123456789`, phone_id: `phone-${login}-2` });
-}
-
-/** Polls until `check` returns a value other than undefined/false, or fails after the deadline. */
-export async function eventually<T>(check: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }

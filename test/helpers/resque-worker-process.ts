@@ -6,7 +6,7 @@ import type { PushAdapters } from '../../src/push/registry.js';
 import { entrySettings } from './entry-points.js';
 
 const [port, leaseMs] = process.argv.slice(2).map(Number);
-const settings = entrySettings(port!, `    :lease_ms: ${leaseMs}\n`);
+const settings = entrySettings(port!, { lease_ms: leaseMs! });
 const stuck: PushAdapters = {
   adapterFor: () => ({
     send: () => {

@@ -1,46 +1,8 @@
-// Helpers for the scale and fault tests: RhoConnect-shaped plugin writes that also work on a Redis
-// Cluster, a record of which (user, source) pairs got pinged, and polling with a deadline.
-import type { Cluster, Redis } from 'ioredis';
-import { parseSettings } from '../../src/config/load-settings.js';
+// Shared by the scale and fault tests: their settings, a record of which (user, source) pairs got
+// pinged, and waiting until a daemon has pinged everything it captured.
 import type { Settings } from '../../src/config/settings.js';
 import type { Daemon } from '../../src/daemon.js';
-
-export type AnyRedis = Redis | Cluster;
-
-export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/**
- * push_objects as RhoConnect runs it (fixture 01), one command at a time so that it works across
- * cluster slots: lock, bucket index, bucket, md_size INCRBY, unlock.
- */
-export async function pluginWrite(redis: AnyRedis, user: string, source: string, id: string, value: string, lockRedis: AnyRedis = redis): Promise<void> {
-  const doc = `source:application:${user}:${source}:md`;
-  const lock = `lock:${doc}`;
-  await lockRedis.setnx(lock, String(Math.floor(Date.now() / 1000) + 60));
-  const bucket = id.slice(-2).padStart(2, '0');
-  await redis.hsetnx(`${doc}:indices`, bucket, `${doc}:${bucket}`);
-  await redis.sadd(`${doc}:${bucket}`, `${id}:^rho&:name:${value}`);
-  await redis.incrby(`source:application:${user}:${source}:md_size`, 1);
-  await lockRedis.del(lock);
-}
-
-/** A device's own sync rewriting the document (fixture 20): md_size SET, no ping. */
-export async function deviceSyncWrite(redis: AnyRedis, user: string, source: string, id: string, value: string, lockRedis: AnyRedis = redis): Promise<void> {
-  const doc = `source:application:${user}:${source}:md`;
-  const lock = `lock:${doc}`;
-  await lockRedis.setnx(lock, String(Math.floor(Date.now() / 1000) + 60));
-  const bucket = id.slice(-2).padStart(2, '0');
-  await redis.hsetnx(`${doc}:indices`, bucket, `${doc}:${bucket}`);
-  await redis.sadd(`${doc}:${bucket}`, `${id}:^rho&:name:${value}`);
-  await redis.set(`source:application:${user}:${source}:md_size`, '99');
-  await lockRedis.del(lock);
-}
+import { buildSettings, settingsYaml, type SettingsOptions } from '../../src/kit/index.js';
 
 /** Which pairs were pinged, and how often. */
 export class PingRecord {
@@ -67,44 +29,26 @@ export interface ScaleSettingsOptions {
   redis: string[];
   cluster?: boolean;
   leaseMs?: number;
-  canaryIntervalMs?: number;
-  canaryTimeoutMs?: number;
-  listen?: string;
 }
 
-/** Settings text for scale tests: Product and Contact ping, Note does not, Catalog is app-partitioned. */
+/** Product and Contact ping, Note does not, Catalog is app-partitioned; short grouping, leases and canaries. */
+function scaleOptions(o: ScaleSettingsOptions): SettingsOptions {
+  return {
+    redis: o.redis,
+    cluster: o.cluster ?? false,
+    apiToken: 'test-admin-token',
+    coalesceMs: 20,
+    maxDelayMs: 100,
+    rhopush: { lease_ms: o.leaseMs ?? 900, canary_interval_ms: 200, canary_timeout_ms: 600 },
+  };
+}
+
 export function scaleSettingsYaml(o: ScaleSettingsOptions): string {
-  return `:sources:
-  Product:
-    :partition_type: user
-    :push_notify: 'true'
-  Contact:
-    :partition_type: user
-    :push_notify: 'true'
-  Note:
-    :partition_type: user
-  Catalog:
-    :partition_type: app
-    :push_notify: 'true'
-:test:
-  :redis:
-${o.redis.map((r) => `    - ${r}`).join('\n')}
-  :api_token: test-admin-token
-  :push_notify: 'false'
-  :rhopush:
-    :delivery: log
-    :listen: ${o.listen ?? '127.0.0.1:0'}
-    :coalesce_ms: 20
-    :max_delay_ms: 100
-    :cluster: ${o.cluster ? 'true' : 'false'}
-    :lease_ms: ${o.leaseMs ?? 900}
-    :canary_interval_ms: ${o.canaryIntervalMs ?? 200}
-    :canary_timeout_ms: ${o.canaryTimeoutMs ?? 600}
-`;
+  return settingsYaml(scaleOptions(o));
 }
 
 export function scaleSettings(o: ScaleSettingsOptions): Settings {
-  return parseSettings(scaleSettingsYaml(o), '<scale test>', { environment: 'test', env: {} });
+  return buildSettings(scaleOptions(o));
 }
 
 /**

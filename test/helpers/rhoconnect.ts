@@ -1,1 +1,0 @@
-export * from '../../src/kit/rhoconnect-writes.js';
