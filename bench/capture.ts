@@ -50,15 +50,29 @@ export async function benchCapture(ctx: BenchContext): Promise<Figure[]> {
       rates.push(rhopush.count / ((rhopush.last - rhopush.first) / 1000));
       rss.push(rhopush.maxRssMiB);
       lost.push(calls - rhopush.count);
-      ctx.log(`capture run ${run + 1}: rhopush ${Math.round(rates.at(-1)!)}/s (${rhopush.count}/${calls}), bare ${Math.round(baseRates.at(-1)!)}/s (${bare.count}/${calls}); generator ${Math.round(generated)} writes/s; peak RSS ${Math.round(rss.at(-1)!)} vs ${Math.round(baseRss.at(-1)!)} MiB`);
+      ctx.log(
+        `capture run ${run + 1}: rhopush ${Math.round(rates.at(-1)!)}/s (${rhopush.count}/${calls}), bare ${Math.round(baseRates.at(-1)!)}/s (${bare.count}/${calls}); generator ${Math.round(generated)} writes/s; peak RSS ${Math.round(rss.at(-1)!)} vs ${Math.round(baseRss.at(-1)!)} MiB`,
+      );
     }
   } finally {
     admin.disconnect();
     await server.stop();
   }
   return [
-    figure('capture.rate', 'changes/s', rates, baseRates, `${calls} push_objects over ${users} users × ${SOURCES} sources; baseline: bare ioredis psubscribe counter; target ≥ 0.95×`),
+    figure(
+      'capture.rate',
+      'changes/s',
+      rates,
+      baseRates,
+      `${calls} push_objects over ${users} users × ${SOURCES} sources; baseline: bare ioredis psubscribe counter; target ≥ 0.95×`,
+    ),
     figure('capture.lost', 'events', lost, null, 'plugin writes issued − changes classified (must be 0)'),
-    figure('capture.peak_rss', 'MiB', rss, baseRss, `peak RSS of the process at ${calls} distinct (user, source) pairs, grouped pings included; baseline: bare subscriber process`),
+    figure(
+      'capture.peak_rss',
+      'MiB',
+      rss,
+      baseRss,
+      `peak RSS of the process at ${calls} distinct (user, source) pairs, grouped pings included; baseline: bare subscriber process`,
+    ),
   ];
 }

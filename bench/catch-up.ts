@@ -19,7 +19,6 @@ const QUIET_SOURCE = 'Quiet';
 /** Keys per SCAN call: catch-up's own batch size. */
 const SCAN_COUNT = 500;
 
-
 interface Started {
   daemon: Daemon;
   result: CatchUpResult;
@@ -44,7 +43,9 @@ async function startAndCatchUp(port: number): Promise<Started> {
   await waitUntil(() => result !== undefined, { what: 'the catch-up to finish', timeoutMs: 120_000, intervalMs: 10 });
   const wallMs = performance.now() - started;
   // Its pings go out like any others; let them finish before the next step.
-  await waitUntil(() => daemon.window.size === 0, { what: 'the catch-up pings grouped and sent', timeoutMs: 30_000 }).catch(() => undefined);
+  await waitUntil(() => daemon.window.size === 0, { what: 'the catch-up pings grouped and sent', timeoutMs: 30_000 }).catch(
+    () => undefined,
+  );
   await daemon.drain();
   return { daemon, result: result!, wallMs, pinged };
 }
@@ -124,6 +125,12 @@ export async function benchCatchUp(ctx: BenchContext): Promise<Figure[]> {
     figure('catchup.reconcile', 'ms', reconcile, floor, `${setup}; baseline: SCAN + GET of every md_size key (the floor)`),
     figure('catchup.wrong_pings', 'pairs', wrong, null, 'pairs pinged that did not change or never ping (must be 0)'),
     figure('catchup.missed', 'pairs', missed, null, 'pairs changed during the gap and not pinged (must be 0)'),
-    figure('catchup.first_baseline', 'ms', baseline, floor, `first start: records all ${pairs} pairs, pings none; baseline: the same floor`),
+    figure(
+      'catchup.first_baseline',
+      'ms',
+      baseline,
+      floor,
+      `first start: records all ${pairs} pairs, pings none; baseline: the same floor`,
+    ),
   ];
 }

@@ -43,7 +43,10 @@ interface StandInProcess {
 }
 
 export async function startStandInProcess(): Promise<StandInProcess> {
-  const child = fork(join(HERE, 'lib', 'apns-stand-in-process.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(join(HERE, 'lib', 'apns-stand-in-process.ts'), [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const ready = await new Promise<{ port: number; ca: string; key: StandInProcess['key'] }>((resolve, reject) => {
     child.once('message', (m) => resolve(m as never));
     child.once('exit', (code) => reject(new Error(`APNs stand-in process exited with ${code}`)));
@@ -82,7 +85,13 @@ export function rhopushSender(settingsFile: string): Sender {
     send: async (tokens) => {
       const results = await Promise.all(
         tokens.map((token, i) =>
-          adapter.send({ platform: 'apple', user: `user${i}`, client: { id: `client${i}`, device_type: 'APPLE', device_pin: token, device_app_id: BENCH_TOPIC }, token, ping }),
+          adapter.send({
+            platform: 'apple',
+            user: `user${i}`,
+            client: { id: `client${i}`, device_type: 'APPLE', device_pin: token, device_app_id: BENCH_TOPIC },
+            token,
+            ping,
+          }),
         ),
       );
       return results.filter((r) => r.outcome === 'sent').length;
@@ -93,20 +102,33 @@ export function rhopushSender(settingsFile: string): Sender {
 
 export function parsePushAdapterSender(s: StandInProcess): Sender {
   const adapter = new ParsePushAdapter({
-    ios: { token: { key: s.key.pem, keyId: s.key.keyId, teamId: s.key.teamId }, topic: BENCH_TOPIC, production: false, address: '127.0.0.1', port: s.port, ca: [s.ca] },
+    ios: {
+      token: { key: s.key.pem, keyId: s.key.keyId, teamId: s.key.teamId },
+      topic: BENCH_TOPIC,
+      production: false,
+      address: '127.0.0.1',
+      port: s.port,
+      ca: [s.ca],
+    },
   });
   return {
     send: async (tokens) => {
       let sent = 0;
       for (let i = 0; i < tokens.length; i += STREAM_LIMIT) {
-        const installations = tokens.slice(i, i + STREAM_LIMIT).map((deviceToken) => ({ deviceType: 'ios', deviceToken, appIdentifier: BENCH_TOPIC }));
-        const results = (await adapter.send({ data: PAYLOAD, push_type: 'background', priority: 5 }, installations)) as Array<{ transmitted: boolean }>;
+        const installations = tokens
+          .slice(i, i + STREAM_LIMIT)
+          .map((deviceToken) => ({ deviceType: 'ios', deviceToken, appIdentifier: BENCH_TOPIC }));
+        const results = (await adapter.send({ data: PAYLOAD, push_type: 'background', priority: 5 }, installations)) as Array<{
+          transmitted: boolean;
+        }>;
         sent += results.filter((r) => r.transmitted).length;
       }
       return sent;
     },
     close: async () => {
-      for (const sender of Object.values((adapter as unknown as { senderMap: Record<string, { providers: Array<{ shutdown(): Promise<void> }> }> }).senderMap)) {
+      for (const sender of Object.values(
+        (adapter as unknown as { senderMap: Record<string, { providers: Array<{ shutdown(): Promise<void> }> }> }).senderMap,
+      )) {
         await Promise.all(sender.providers.map((p) => p.shutdown()));
       }
     },
@@ -114,7 +136,13 @@ export function parsePushAdapterSender(s: StandInProcess): Sender {
 }
 
 export function nodeApnSender(s: StandInProcess): Sender {
-  const provider = new apn.Provider({ token: { key: s.key.pem, keyId: s.key.keyId, teamId: s.key.teamId }, address: '127.0.0.1', port: s.port, ca: [s.ca], production: false });
+  const provider = new apn.Provider({
+    token: { key: s.key.pem, keyId: s.key.keyId, teamId: s.key.teamId },
+    address: '127.0.0.1',
+    port: s.port,
+    ca: [s.ca],
+    production: false,
+  });
   const notification = new apn.Notification();
   notification.rawPayload = PAYLOAD;
   notification.topic = BENCH_TOPIC;
@@ -123,7 +151,8 @@ export function nodeApnSender(s: StandInProcess): Sender {
   return {
     send: async (tokens) => {
       let sent = 0;
-      for (let i = 0; i < tokens.length; i += STREAM_LIMIT) sent += (await provider.send(notification, tokens.slice(i, i + STREAM_LIMIT))).sent.length;
+      for (let i = 0; i < tokens.length; i += STREAM_LIMIT)
+        sent += (await provider.send(notification, tokens.slice(i, i + STREAM_LIMIT))).sent.length;
       return sent;
     },
     close: () => provider.shutdown(),
@@ -175,7 +204,9 @@ export async function benchDispatch(ctx: BenchContext): Promise<Figure[]> {
             const m = { rate: sent / seconds, cpuUsPerPush: (used.user + used.system) / n, lost: n - Math.min(sent, arrived) };
             const key = `${name}${condition.name}`;
             results.set(key, [...(results.get(key) ?? []), m]);
-            ctx.log(`dispatch ${key} run ${run + 1}: ${Math.round(m.rate)} pushes/s, ${m.cpuUsPerPush.toFixed(0)} µs CPU/push, lost ${m.lost}`);
+            ctx.log(
+              `dispatch ${key} run ${run + 1}: ${Math.round(m.rate)} pushes/s, ${m.cpuUsPerPush.toFixed(0)} µs CPU/push, lost ${m.lost}`,
+            );
           } finally {
             await sender.close();
           }
@@ -192,10 +223,34 @@ export async function benchDispatch(ctx: BenchContext): Promise<Figure[]> {
     const setup = `${n} pushes, ${c.what}, server limit ${STREAM_LIMIT} streams/connection`;
     const k = (sender: string) => `${sender}${c.name}`;
     figures.push(
-      figure(`dispatch.rate${c.name}`, 'pushes/s', r(k('rhopush'), (m) => m.rate), r(k('parse-push-adapter'), (m) => m.rate), `${setup}; baseline: @parse/push-adapter; target ≥ 1.5×`),
-      figure(`dispatch.rate_vs_node_apn${c.name}`, 'pushes/s', r(k('rhopush'), (m) => m.rate), r(k('node-apn'), (m) => m.rate), `${setup}; baseline: @parse/node-apn Provider used directly`),
-      figure(`dispatch.cpu_per_push${c.name}`, 'µs', r(k('rhopush'), (m) => m.cpuUsPerPush), r(k('parse-push-adapter'), (m) => m.cpuUsPerPush), `${c.what}; CPU time of the sending process per push; baseline: @parse/push-adapter`),
-      figure(`dispatch.lost${c.name}`, 'pushes', r(k('rhopush'), (m) => m.lost), r(k('parse-push-adapter'), (m) => m.lost), `${c.what}; pushes not delivered (must be 0); baseline: @parse/push-adapter`),
+      figure(
+        `dispatch.rate${c.name}`,
+        'pushes/s',
+        r(k('rhopush'), (m) => m.rate),
+        r(k('parse-push-adapter'), (m) => m.rate),
+        `${setup}; baseline: @parse/push-adapter; target ≥ 1.5×`,
+      ),
+      figure(
+        `dispatch.rate_vs_node_apn${c.name}`,
+        'pushes/s',
+        r(k('rhopush'), (m) => m.rate),
+        r(k('node-apn'), (m) => m.rate),
+        `${setup}; baseline: @parse/node-apn Provider used directly`,
+      ),
+      figure(
+        `dispatch.cpu_per_push${c.name}`,
+        'µs',
+        r(k('rhopush'), (m) => m.cpuUsPerPush),
+        r(k('parse-push-adapter'), (m) => m.cpuUsPerPush),
+        `${c.what}; CPU time of the sending process per push; baseline: @parse/push-adapter`,
+      ),
+      figure(
+        `dispatch.lost${c.name}`,
+        'pushes',
+        r(k('rhopush'), (m) => m.lost),
+        r(k('parse-push-adapter'), (m) => m.lost),
+        `${c.what}; pushes not delivered (must be 0); baseline: @parse/push-adapter`,
+      ),
     );
   }
   return figures;

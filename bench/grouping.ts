@@ -17,7 +17,13 @@ export async function benchGrouping(ctx: BenchContext): Promise<Figure[]> {
       const settings = buildSettings({ redis: server.port, sources: numberedSources(sources) });
       let changes = 0;
       let count = 0;
-      const daemon = createDaemon({ settings, http: false, adapters: noDelivery, onChange: () => (changes += 1), onGroup: () => (count += 1) });
+      const daemon = createDaemon({
+        settings,
+        http: false,
+        adapters: noDelivery,
+        onChange: () => (changes += 1),
+        onGroup: () => (count += 1),
+      });
       await daemon.start();
       const writer = new Redis(server.port, '127.0.0.1');
       await pluginWriteBurst(writer, users, sources, calls);
@@ -33,5 +39,13 @@ export async function benchGrouping(ctx: BenchContext): Promise<Figure[]> {
   } finally {
     await server.stop();
   }
-  return [figure('grouping.pings', 'pings', pings, pings.map(() => calls), `${calls} plugin writes over ${users} users × ${sources} sources; baseline: one ping per call; target: ${users}`)];
+  return [
+    figure(
+      'grouping.pings',
+      'pings',
+      pings,
+      pings.map(() => calls),
+      `${calls} plugin writes over ${users} users × ${sources} sources; baseline: one ping per call; target: ${users}`,
+    ),
+  ];
 }

@@ -87,11 +87,20 @@ export async function benchLatency(ctx: BenchContext): Promise<Figure[]> {
       const a = arrivals[from + i]!;
       if (!Number.isNaN(a)) latencies.push(a - sentAt[i]!);
     }
-    return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: Math.max(...latencies), lost: count - latencies.length, rate: achieved, cpuUs };
+    return {
+      p50: percentile(latencies, 50),
+      p99: percentile(latencies, 99),
+      max: Math.max(...latencies),
+      lost: count - latencies.length,
+      rate: achieved,
+      cpuUs,
+    };
   };
   const record = (name: string, s: RunStats) => {
     stats.set(name, [...(stats.get(name) ?? []), s]);
-    ctx.log(`latency ${name}: p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms, max ${s.max.toFixed(1)} ms, lost ${s.lost}, ${Math.round(s.rate)} writes/s, ${Math.round(s.cpuUs)} µs CPU per write`);
+    ctx.log(
+      `latency ${name}: p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms, max ${s.max.toFixed(1)} ms, lost ${s.lost}, ${Math.round(s.rate)} writes/s, ${Math.round(s.cpuUs)} µs CPU per write`,
+    );
   };
   const warmUp = (rate: number, pid: number) => measure(measured, Math.min(warm, rate), rate, 20_000, pid);
 
@@ -101,12 +110,19 @@ export async function benchLatency(ctx: BenchContext): Promise<Figure[]> {
       try {
         // Warm-up (connections, provider token, JIT), not measured.
         await warmUp(g.rate, daemon.pid);
-        for (let run = 0; run < ctx.runs; run++) record(g.name, await measure(0, countAt(g.rate), g.rate, g.maxDelayMs + 20_000, daemon.pid));
+        for (let run = 0; run < ctx.runs; run++)
+          record(g.name, await measure(0, countAt(g.rate), g.rate, g.maxDelayMs + 20_000, daemon.pid));
       } finally {
         await daemon.stop();
       }
     }
-    const bare = await startHelperProcess('bare-pusher-process.ts', [String(rig.redisServer.port), String(rig.standIn.port), rig.dir.dir, rig.key.keyId, rig.key.teamId]);
+    const bare = await startHelperProcess('bare-pusher-process.ts', [
+      String(rig.redisServer.port),
+      String(rig.standIn.port),
+      rig.dir.dir,
+      rig.key.keyId,
+      rig.key.teamId,
+    ]);
     try {
       for (const rate of RATES) {
         await warmUp(rate, bare.pid);
@@ -126,10 +142,20 @@ export async function benchLatency(ctx: BenchContext): Promise<Figure[]> {
     const setting = `${g.rate} writes/s, coalesce_ms ${g.quietMs}, max_delay_ms ${g.maxDelayMs}`;
     const pick = (f: (r: RunStats) => number) => [runs.map(f), bare.map(f)] as const;
     figures.push(
-      figure(`latency.${g.name}.p50`, 'ms', ...pick((r) => r.p50), `${setting}; ${countAt(g.rate)} writes per run, 1 per user; baseline: bare psubscribe → node-apn push, no grouping`),
+      figure(
+        `latency.${g.name}.p50`,
+        'ms',
+        ...pick((r) => r.p50),
+        `${setting}; ${countAt(g.rate)} writes per run, 1 per user; baseline: bare psubscribe → node-apn push, no grouping`,
+      ),
       figure(`latency.${g.name}.p99`, 'ms', ...pick((r) => r.p99), `${setting}; target ≤ ${g.quietMs + 10} ms`),
       figure(`latency.${g.name}.max`, 'ms', ...pick((r) => r.max), setting),
-      figure(`latency.${g.name}.cpu_per_write`, 'µs', ...pick((r) => r.cpuUs), `${setting}; CPU time of the pushing process per write (rhopush: capture, grouping, user and client reads, fingerprints, APNs)`),
+      figure(
+        `latency.${g.name}.cpu_per_write`,
+        'µs',
+        ...pick((r) => r.cpuUs),
+        `${setting}; CPU time of the pushing process per write (rhopush: capture, grouping, user and client reads, fingerprints, APNs)`,
+      ),
       figure(`latency.${g.name}.lost`, 'pushes', ...pick((r) => r.lost), `${setting}; writes whose push never arrived (must be 0)`),
     );
   }

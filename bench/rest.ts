@@ -38,7 +38,6 @@ export async function benchRest(ctx: BenchContext): Promise<Figure[]> {
   const rhopushPort = Number(rhopush.ready.split(' ')[1]);
   const helloPort = Number(hello.ready.split(' ')[1]);
   const results: Record<'rhopush' | 'hello', Load[]> = { rhopush: [], hello: [] };
-  let queued = 0;
   try {
     // Warm-up (JIT, connections), not measured.
     await load(rhopushPort, '/rc/v1/users/ping', 1);
@@ -46,11 +45,13 @@ export async function benchRest(ctx: BenchContext): Promise<Figure[]> {
     for (let run = 0; run < ctx.runs; run++) {
       await redis.del('resque:queue:ping');
       const r = await load(rhopushPort, '/rc/v1/users/ping', seconds);
-      queued = await redis.llen('resque:queue:ping');
+      const queued = await redis.llen('resque:queue:ping');
       const h = await load(helloPort, '/hello', seconds);
       results.rhopush.push(r);
       results.hello.push(h);
-      ctx.log(`rest run ${run + 1}: ping async ${Math.round(r.rate)} req/s (${r.failed} failed, ${queued} queued), hello-world ${Math.round(h.rate)} req/s`);
+      ctx.log(
+        `rest run ${run + 1}: ping async ${Math.round(r.rate)} req/s (${r.failed} failed, ${queued} queued), hello-world ${Math.round(h.rate)} req/s`,
+      );
     }
   } finally {
     await rhopush.stop();
@@ -60,8 +61,26 @@ export async function benchRest(ctx: BenchContext): Promise<Figure[]> {
   }
   const setup = `autocannon, ${CONNECTIONS} connections, ${seconds} s per run`;
   return [
-    figure('rest.ping_async', 'req/s', results.rhopush.map((r) => r.rate), results.hello.map((r) => r.rate), `${setup}; baseline: fastify hello-world POST; target ≥ 0.5×`),
-    figure('rest.p99_latency', 'ms', results.rhopush.map((r) => r.p99), results.hello.map((r) => r.p99), 'request latency p99 under that load; baseline: hello-world'),
-    figure('rest.failed', 'requests', results.rhopush.map((r) => r.failed), results.hello.map((r) => r.failed), 'non-2xx answers, errors and timeouts (must be 0)'),
+    figure(
+      'rest.ping_async',
+      'req/s',
+      results.rhopush.map((r) => r.rate),
+      results.hello.map((r) => r.rate),
+      `${setup}; baseline: fastify hello-world POST; target ≥ 0.5×`,
+    ),
+    figure(
+      'rest.p99_latency',
+      'ms',
+      results.rhopush.map((r) => r.p99),
+      results.hello.map((r) => r.p99),
+      'request latency p99 under that load; baseline: hello-world',
+    ),
+    figure(
+      'rest.failed',
+      'requests',
+      results.rhopush.map((r) => r.failed),
+      results.hello.map((r) => r.failed),
+      'non-2xx answers, errors and timeouts (must be 0)',
+    ),
   ];
 }

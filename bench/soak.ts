@@ -120,7 +120,11 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       clearInterval(sampler);
       // Every write's ping is due within the maximum delay; allow for the backlog of a busy moment.
       // What never got its push is counted as lost below.
-      await waitUntil(() => unanswered(lastWrite, lastPush) === 0, { what: 'a push after every write', timeoutMs: 30_000, intervalMs: 50 }).catch(() => undefined);
+      await waitUntil(() => unanswered(lastWrite, lastPush) === 0, {
+        what: 'a push after every write',
+        timeoutMs: 30_000,
+        intervalMs: 50,
+      }).catch(() => undefined);
     } finally {
       await daemon.stop();
     }
@@ -174,9 +178,19 @@ export function soakFigures(r: SoakResult, o: SoakOptions): Figure[] {
   return [
     one('soak.rss_growth', '%', r.rssGrowthPercent, `RSS from minute ${o.fromMinute} to the end; ${setup}; target < 10 %`),
     one('soak.rss_slope', 'MiB/min', r.rssSlopeMiBPerMinute, `least-squares trend of RSS from minute ${o.fromMinute}`),
-    one('soak.rss_caught_up_growth', '%', r.rssCaughtUpGrowthPercent, `RSS from minute ${o.fromMinute} to the end, samples where rhopush kept up (pings waiting < 0.1 s of writes) only (a backlog while the machine is busy lifts RSS until it clears; a leak does not clear)`),
+    one(
+      'soak.rss_caught_up_growth',
+      '%',
+      r.rssCaughtUpGrowthPercent,
+      `RSS from minute ${o.fromMinute} to the end, samples where rhopush kept up (pings waiting < 0.1 s of writes) only (a backlog while the machine is busy lifts RSS until it clears; a leak does not clear)`,
+    ),
     one('soak.rss_caught_up_slope', 'MiB/min', r.rssCaughtUpSlopeMiBPerMinute, 'least-squares trend of those samples'),
-    one('soak.lost', 'pings', r.lost, `users whose last write got no push after it (must be 0); ${r.writes} writes, ${r.pushes} pushes (${r.merged} writes joined a ping already waiting)`),
+    one(
+      'soak.lost',
+      'pings',
+      r.lost,
+      `users whose last write got no push after it (must be 0); ${r.writes} writes, ${r.pushes} pushes (${r.merged} writes joined a ping already waiting)`,
+    ),
     one('soak.event_loop_p99', 'ms', r.eventLoopP99MaxMs, `worst ${o.sampleSeconds} s interval's event-loop delay p99 in rhopush`),
   ];
 }
@@ -190,8 +204,14 @@ export async function benchSoak(ctx: BenchContext): Promise<Figure[]> {
 }
 
 function markdown(r: SoakResult): string {
-  const lines = ['| t (s) | RSS (MiB) | heap used (MiB) | event loop p99 (ms) | event loop max (ms) | writes/s | pushes/s | pings waiting |', '|---:|---:|---:|---:|---:|---:|---:|---:|'];
-  for (const s of r.samples) lines.push(`| ${s.t} | ${s.rssMiB} | ${s.heapUsedMiB} | ${s.eventLoopP99Ms} | ${s.eventLoopMaxMs} | ${s.writesPerSecond} | ${s.pushesPerSecond} | ${s.waiting} |`);
+  const lines = [
+    '| t (s) | RSS (MiB) | heap used (MiB) | event loop p99 (ms) | event loop max (ms) | writes/s | pushes/s | pings waiting |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const s of r.samples)
+    lines.push(
+      `| ${s.t} | ${s.rssMiB} | ${s.heapUsedMiB} | ${s.eventLoopP99Ms} | ${s.eventLoopMaxMs} | ${s.writesPerSecond} | ${s.pushesPerSecond} | ${s.waiting} |`,
+    );
   return lines.join('\n');
 }
 

@@ -148,7 +148,10 @@ export class Daemon {
       classifier: this.classifier,
       settings: () => this.currentSettings,
       store: this.redis,
-      cluster: topology && isCluster(this.redis) ? { client: this.redis, slotsOf: (node) => topology.masters.find((m) => m.label === node)?.slots ?? [] } : undefined,
+      cluster:
+        topology && isCluster(this.redis)
+          ? { client: this.redis, slotsOf: (node) => topology.masters.find((m) => m.label === node)?.slots ?? [] }
+          : undefined,
       handlers: {
         onChange: (change) => {
           this.options.onChange?.(change);
@@ -232,7 +235,12 @@ export class Daemon {
 
   /** Every part's state, for /healthz. */
   health(): HealthReport {
-    return healthReport(this.link.healthParts(), this.supervisor?.healthParts() ?? {}, this.worker?.healthParts() ?? {}, this.watcher?.healthParts() ?? { config: { ok: true, detail: this.settings.file } });
+    return healthReport(
+      this.link.healthParts(),
+      this.supervisor?.healthParts() ?? {},
+      this.worker?.healthParts() ?? {},
+      this.watcher?.healthParts() ?? { config: { ok: true, detail: this.settings.file } },
+    );
   }
 
   /** Reads the settings file again now (SIGHUP), even when it looks unchanged. */
@@ -243,7 +251,8 @@ export class Daemon {
   /** Applies new settings to the parts that can change live. */
   applySettings(settings: Settings): void {
     // Only a logger of our caller's: the shared silent logger must stay silent.
-    if (this.options.logger && settings.rhopush.logLevel !== this.currentSettings.rhopush.logLevel) this.logger.level = settings.rhopush.logLevel;
+    if (this.options.logger && settings.rhopush.logLevel !== this.currentSettings.rhopush.logLevel)
+      this.logger.level = settings.rhopush.logLevel;
     this.currentSettings = settings;
     this.classifier.setSettings(settings);
     this.window.setOptions(grouping(settings));

@@ -254,7 +254,9 @@ async function eventsDelivered(endpoint: RedisEndpoint, redis: Redis, timeoutMs:
 function checkDelivery(settings: Settings): DoctorCheck[] {
   const { delivery } = settings.rhopush;
   if (delivery === 'log') {
-    return [{ status: 'skip', line: 'delivery: log (device pushes are written to the log, not sent; :rhopush: :delivery: live sends them)' }];
+    return [
+      { status: 'skip', line: 'delivery: log (device pushes are written to the log, not sent; :rhopush: :delivery: live sends them)' },
+    ];
   }
   const configured = apnsConfigured(settings) || fcmConfigured(settings) || Boolean(settings.push.pushServer);
   return [
@@ -271,7 +273,9 @@ function checkDelivery(settings: Settings): DoctorCheck[] {
 // --- APNs --------------------------------------------------------------------------------------
 
 function apnsConfigured(settings: Settings): boolean {
-  return Boolean(settings.rhopush.apns.tokenKey || settings.push.iphoneCertFile || Object.keys(settings.push.iphoneCertificates).length > 0);
+  return Boolean(
+    settings.rhopush.apns.tokenKey || settings.push.iphoneCertFile || Object.keys(settings.push.iphoneCertificates).length > 0,
+  );
 }
 
 function checkApns(settings: Settings, warnDays: number): DoctorCheck[] {
@@ -290,13 +294,23 @@ function checkApns(settings: Settings, warnDays: number): DoctorCheck[] {
       checks.push(
         value
           ? { status: 'ok', line: `APNs :${key}: ${value}` }
-          : { status: 'fail', line: `APNs :${key}: not set (token authentication needs it)`, fix: `set :rhopush: :apns: :${key}: to ${what}` },
+          : {
+              status: 'fail',
+              line: `APNs :${key}: not set (token authentication needs it)`,
+              fix: `set :rhopush: :apns: :${key}: to ${what}`,
+            },
       );
     }
   }
   const certificates: Array<[string, string, string | undefined]> = [];
-  if (settings.push.iphoneCertFile) certificates.push([':iphonecertfile:', resolveCredentialPath(settings.file, settings.push.iphoneCertFile), settings.push.iphonePassphrase]);
-  for (const [app, c] of Object.entries(settings.push.iphoneCertificates)) certificates.push([`:iphonecertificates: ${app}`, resolveCredentialPath(settings.file, c.certFile), c.passphrase]);
+  if (settings.push.iphoneCertFile)
+    certificates.push([
+      ':iphonecertfile:',
+      resolveCredentialPath(settings.file, settings.push.iphoneCertFile),
+      settings.push.iphonePassphrase,
+    ]);
+  for (const [app, c] of Object.entries(settings.push.iphoneCertificates))
+    certificates.push([`:iphonecertificates: ${app}`, resolveCredentialPath(settings.file, c.certFile), c.passphrase]);
   for (const [label, file, passphrase] of certificates) {
     const { check, subject } = checkCertificate(label, file, passphrase, warnDays);
     checks.push(check);
@@ -320,7 +334,14 @@ function checkApns(settings: Settings, warnDays: number): DoctorCheck[] {
       line: `APNs topic: not set; Apple takes it from the certificate${uid ? ` (UID ${uid})` : ''}`,
     });
   }
-  if (apns.ca) checks.push(readable('APNs :ca:', resolveCredentialPath(settings.file, apns.ca), 'point :rhopush: :apns: :ca: at a readable PEM file, or remove it to use the system CAs'));
+  if (apns.ca)
+    checks.push(
+      readable(
+        'APNs :ca:',
+        resolveCredentialPath(settings.file, apns.ca),
+        'point :rhopush: :apns: :ca: at a readable PEM file, or remove it to use the system CAs',
+      ),
+    );
   return checks;
 }
 
@@ -347,14 +368,25 @@ function checkTokenKey(file: string): DoctorCheck {
   return { status: 'ok', line: `${label}: loads (EC P-256)` };
 }
 
-function checkCertificate(label: string, file: string, passphrase: string | undefined, warnDays: number): { check: DoctorCheck; subject?: string } {
+function checkCertificate(
+  label: string,
+  file: string,
+  passphrase: string | undefined,
+  warnDays: number,
+): { check: DoctorCheck; subject?: string } {
   const name = `APNs certificate ${label} ${file}`;
   const convert = 'export the push certificate and its key from Keychain as .p12, then: openssl pkcs12 -in cert.p12 -out cert.pem -nodes';
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    return { check: { status: 'fail', line: `${name}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, fix: `make the file readable by rhopush, or correct ${label}` } };
+    return {
+      check: {
+        status: 'fail',
+        line: `${name}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+        fix: `make the file readable by rhopush, or correct ${label}`,
+      },
+    };
   }
   const certPem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(text)?.[0];
   const keyPem = /-----BEGIN (?:[A-Z ]+ )?PRIVATE KEY-----[\s\S]+?-----END (?:[A-Z ]+ )?PRIVATE KEY-----/.exec(text)?.[0];
@@ -370,14 +402,26 @@ function checkCertificate(label: string, file: string, passphrase: string | unde
   const validFrom = new Date(cert.validFrom);
   const now = Date.now();
   const expiry = validTo.toISOString().slice(0, 10);
-  const renew = 'renew the Apple push certificate in your Apple developer account and replace the PEM file (or switch to a .p8 token key, which does not expire)';
+  const renew =
+    'renew the Apple push certificate in your Apple developer account and replace the PEM file (or switch to a .p8 token key, which does not expire)';
   if (validTo.getTime() < now) {
     return { subject, check: { status: 'fail', line: `${name}: expired on ${expiry}`, fix: renew } };
   }
   if (validFrom.getTime() > now) {
-    return { subject, check: { status: 'fail', line: `${name}: not valid before ${validFrom.toISOString().slice(0, 10)}`, fix: 'check the clock of this machine, or use a certificate that is valid now' } };
+    return {
+      subject,
+      check: {
+        status: 'fail',
+        line: `${name}: not valid before ${validFrom.toISOString().slice(0, 10)}`,
+        fix: 'check the clock of this machine, or use a certificate that is valid now',
+      },
+    };
   }
-  if (!keyPem) return { subject, check: { status: 'fail', line: `${name}: no private key in the file (it must hold the certificate and its key)`, fix: convert } };
+  if (!keyPem)
+    return {
+      subject,
+      check: { status: 'fail', line: `${name}: no private key in the file (it must hold the certificate and its key)`, fix: convert },
+    };
   let key: KeyObject;
   try {
     key = createPrivateKey({ key: keyPem, passphrase: passphrase ?? '' });
@@ -437,7 +481,11 @@ function checkFcm(settings: Settings, env: NodeJS.ProcessEnv): DoctorCheck[] {
   checks.push(
     settings.push.packageName
       ? { status: 'ok', line: `FCM package name: ${settings.push.packageName}` }
-      : { status: 'fail', line: `FCM package name: ${errorMessage('FCM_NO_PACKAGE')}`, fix: "set :package_name: to the Android app's package name" },
+      : {
+          status: 'fail',
+          line: `FCM package name: ${errorMessage('FCM_NO_PACKAGE')}`,
+          fix: "set :package_name: to the Android app's package name",
+        },
   );
   return checks;
 }
@@ -503,7 +551,11 @@ async function checkApiToken(settings: Settings, timeoutMs: number, env: NodeJS.
   try {
     await redis.connect();
     const user = await redis.get(keys.apiTokenUser(token));
-    if (user) known = (await redis.get(keys.userField(user, 'admin'))) === '1' ? `; RhoConnect also knows it (admin user ${user})` : `; RhoConnect also knows it (user ${user}, not an admin)`;
+    if (user)
+      known =
+        (await redis.get(keys.userField(user, 'admin'))) === '1'
+          ? `; RhoConnect also knows it (admin user ${user})`
+          : `; RhoConnect also knows it (user ${user}, not an admin)`;
   } catch {
     // Not looked up: the Redis checks above say why.
   } finally {
@@ -517,7 +569,11 @@ function readable(label: string, file: string, fix: string): DoctorCheck {
     readFileSync(file);
     return { status: 'ok', line: `${label} ${file}: readable` };
   } catch (err) {
-    return { status: 'fail', line: `${label} ${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, fix };
+    return {
+      status: 'fail',
+      line: `${label} ${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      fix,
+    };
   }
 }
 
@@ -545,6 +601,7 @@ function formatSources(rows: SourceRow[]): string[] {
   const width = (k: keyof typeof header) => Math.max(...cells.map((c) => String(c[k]).length));
   const w = { source: width('source'), pushNotify: width('pushNotify'), partition: width('partition') };
   return cells.map(
-    (c) => `    ${String(c.source).padEnd(w.source)}  ${String(c.pushNotify).padEnd(w.pushNotify)}  ${String(c.partition).padEnd(w.partition)}  ${c.autoPing}`,
+    (c) =>
+      `    ${String(c.source).padEnd(w.source)}  ${String(c.pushNotify).padEnd(w.pushNotify)}  ${String(c.partition).padEnd(w.partition)}  ${c.autoPing}`,
   );
 }

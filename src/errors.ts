@@ -22,7 +22,10 @@ export const ERRORS = {
     message: 'cannot connect to Redis {endpoint} ({reason}): start it or correct :redis: (or REDIS_URL); `rhopush doctor` checks the setup',
     exit: 2,
   },
-  HTTP_LISTEN: { message: 'cannot serve the HTTP API on {address} ({reason}): correct :rhopush: :listen:, or stop what holds the port', exit: 2 },
+  HTTP_LISTEN: {
+    message: 'cannot serve the HTTP API on {address} ({reason}): correct :rhopush: :listen:, or stop what holds the port',
+    exit: 2,
+  },
   NOTIFY_FLAGS: {
     message:
       'Redis {node} does not send the keyspace notifications rhopush needs and refuses CONFIG SET ({reason}). Set notify-keyspace-events to "{wanted}" (currently "{current}") in that server\'s configuration (redis.conf: notify-keyspace-events {wanted}; on managed Redis, the notify-keyspace-events parameter), then start rhopush again.',

@@ -108,18 +108,33 @@ export class Metrics {
 
   constructor(options: MetricsOptions = {}) {
     this.includeProcess = options.processMetrics !== false;
-    const self = this;
     // capture
-    this.keyspaceEvents = this.labelled('keyspace_events_total', 'Keyspace notifications received from Redis (rhopush canaries excluded), by event type', 'event', KNOWN_EVENTS);
-    this.decisions = this.labelled('decisions_total', 'Capture decisions, by the rule that made them (plugin-write is the only one that pings)', 'rule', [
-      ...DECISION_RULES.map((r) => r.rule),
-      ...NON_DECISION_RULES,
-      ...SIGNAL_RULES.map((r) => r.name),
-    ]);
+    this.keyspaceEvents = this.labelled(
+      'keyspace_events_total',
+      'Keyspace notifications received from Redis (rhopush canaries excluded), by event type',
+      'event',
+      KNOWN_EVENTS,
+    );
+    this.decisions = this.labelled(
+      'decisions_total',
+      'Capture decisions, by the rule that made them (plugin-write is the only one that pings)',
+      'rule',
+      [...DECISION_RULES.map((r) => r.rule), ...NON_DECISION_RULES, ...SIGNAL_RULES.map((r) => r.name)],
+    );
     // pings and device pushes
     this.pings = this.labelled('pings_total', 'Pings run, by trigger', 'trigger', PING_TRIGGERS);
-    this.pingDuration = this.histogram('ping_duration_seconds', 'Time to run one ping (read clients, push every device), by trigger', [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], ['trigger']);
-    this.devicePushes = new Counter({ name: `${PREFIX}device_pushes_total`, help: 'Device pushes, by platform and outcome', labelNames: ['platform', 'outcome'], registers: [this.registry] });
+    this.pingDuration = this.histogram(
+      'ping_duration_seconds',
+      'Time to run one ping (read clients, push every device), by trigger',
+      [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      ['trigger'],
+    );
+    this.devicePushes = new Counter({
+      name: `${PREFIX}device_pushes_total`,
+      help: 'Device pushes, by platform and outcome',
+      labelNames: ['platform', 'outcome'],
+      registers: [this.registry],
+    });
     for (const platform of PLATFORMS) {
       for (const outcome of PUSH_OUTCOMES) {
         const child = this.devicePushes.labels(platform, outcome);
@@ -127,15 +142,40 @@ export class Metrics {
         this.devicePushChildren.set(`${platform}\u0000${outcome}`, child);
       }
     }
-    this.deadTokens = this.labelled('dead_tokens_total', 'Device tokens the platform reported as no longer valid, by platform', 'platform', PLATFORMS);
-    this.retries = this.labelled('push_retries_total', 'Retries of device pushes before their final outcome, by platform', 'platform', PLATFORMS);
+    this.deadTokens = this.labelled(
+      'dead_tokens_total',
+      'Device tokens the platform reported as no longer valid, by platform',
+      'platform',
+      PLATFORMS,
+    );
+    this.retries = this.labelled(
+      'push_retries_total',
+      'Retries of device pushes before their final outcome, by platform',
+      'platform',
+      PLATFORMS,
+    );
     // the Resque queue
-    this.queueDepth = new Gauge({ name: `${PREFIX}queue_depth`, help: 'Ping jobs waiting in a Resque queue, as last seen by the worker', labelNames: ['queue'], registers: [this.registry] });
+    this.queueDepth = new Gauge({
+      name: `${PREFIX}queue_depth`,
+      help: 'Ping jobs waiting in a Resque queue, as last seen by the worker',
+      labelNames: ['queue'],
+      registers: [this.registry],
+    });
     this.jobs = this.labelled('queue_jobs_total', 'Queue jobs finished, by outcome', 'outcome', ['done', 'failed', 'retried', 'invalid']);
     // grouping and latency
-    this.groupChanges = this.histogram('changes_per_ping', 'Captured changes merged into one automatic ping (grouping); sum/count is the grouping ratio', [1, 2, 3, 5, 10, 20, 50, 100, 500]);
-    this.gauge('grouping_ratio', 'Captured changes per automatic ping since start (1 means no grouping happened)', () => (self.groups === 0 ? 0 : self.groupedChanges / self.groups));
-    this.gauge('auto_pings_waiting', 'Automatic pings grouped and waiting for a free slot (stays near 0 while rhopush keeps up)', () => self.waitingPings?.() ?? 0);
+    this.groupChanges = this.histogram(
+      'changes_per_ping',
+      'Captured changes merged into one automatic ping (grouping); sum/count is the grouping ratio',
+      [1, 2, 3, 5, 10, 20, 50, 100, 500],
+    );
+    this.gauge('grouping_ratio', 'Captured changes per automatic ping since start (1 means no grouping happened)', () =>
+      this.groups === 0 ? 0 : this.groupedChanges / this.groups,
+    );
+    this.gauge(
+      'auto_pings_waiting',
+      'Automatic pings grouped and waiting for a free slot (stays near 0 while rhopush keeps up)',
+      () => this.waitingPings?.() ?? 0,
+    );
     this.writeToPing = this.histogram(
       'write_to_ping_seconds',
       'From capturing the first change of a group to its ping starting (stage=start) and finishing (stage=finish)',
@@ -145,21 +185,54 @@ export class Metrics {
     this.writeToPingStart = this.writeToPing.labels('start');
     this.writeToPingFinish = this.writeToPing.labels('finish');
     // settings
-    this.configReloads = this.labelled('config_reloads_total', 'Reloads of settings.yml, by result (applied; rejected: the file did not parse or validate, the last good settings kept)', 'result', ['applied', 'rejected']);
-    this.configOk = new Gauge({ name: `${PREFIX}config_last_reload_ok`, help: '1 when the settings file in use is the one on disk, 0 while a bad file is being ignored', registers: [this.registry] });
+    this.configReloads = this.labelled(
+      'config_reloads_total',
+      'Reloads of settings.yml, by result (applied; rejected: the file did not parse or validate, the last good settings kept)',
+      'result',
+      ['applied', 'rejected'],
+    );
+    this.configOk = new Gauge({
+      name: `${PREFIX}config_last_reload_ok`,
+      help: '1 when the settings file in use is the one on disk, 0 while a bad file is being ignored',
+      registers: [this.registry],
+    });
     this.configOk.set(1);
     // recovery: reconnects, canaries, catch-up, leases
-    this.reconnects = this.labelled('redis_reconnects_total', 'Keyspace subscriptions re-established after a dropped link, by node', 'node', []);
-    this.canaryFailures = this.labelled('canary_failures_total', 'Canaries that did not come back in time on a node (capture reconnected and caught up), by node', 'node', []);
-    this.catchUps = this.labelled('catch_ups_total', 'Catch-up runs after a gap, by reason (start, reconnect, takeover, canary, new node)', 'reason', []);
-    this.catchUpDuration = this.histogram('catch_up_duration_seconds', 'Time one catch-up run took on one node', [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120]);
-    this.catchUpPairs = this.labelled('catch_up_pairs_total', '(user, source) pairs seen by catch-up, by result: scanned, changed (pinged), recorded, handover_duplicate', 'result', [
-      'scanned',
-      'changed',
-      'recorded',
-      'handover_duplicate',
-    ]);
-    this.leaseEvents = this.labelled('capture_leases_total', 'Capture leases on Redis nodes acquired or lost by this instance (several rhopush instances)', 'event', ['acquired', 'lost']);
+    this.reconnects = this.labelled(
+      'redis_reconnects_total',
+      'Keyspace subscriptions re-established after a dropped link, by node',
+      'node',
+      [],
+    );
+    this.canaryFailures = this.labelled(
+      'canary_failures_total',
+      'Canaries that did not come back in time on a node (capture reconnected and caught up), by node',
+      'node',
+      [],
+    );
+    this.catchUps = this.labelled(
+      'catch_ups_total',
+      'Catch-up runs after a gap, by reason (start, reconnect, takeover, canary, new node)',
+      'reason',
+      [],
+    );
+    this.catchUpDuration = this.histogram(
+      'catch_up_duration_seconds',
+      'Time one catch-up run took on one node',
+      [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+    );
+    this.catchUpPairs = this.labelled(
+      'catch_up_pairs_total',
+      '(user, source) pairs seen by catch-up, by result: scanned, changed (pinged), recorded, handover_duplicate',
+      'result',
+      ['scanned', 'changed', 'recorded', 'handover_duplicate'],
+    );
+    this.leaseEvents = this.labelled(
+      'capture_leases_total',
+      'Capture leases on Redis nodes acquired or lost by this instance (several rhopush instances)',
+      'event',
+      ['acquired', 'lost'],
+    );
   }
 
   private labelled(name: string, help: string, label: string, known: readonly string[]): LabelledCounter {
@@ -225,7 +298,14 @@ export class Metrics {
   }
 
   /** One catch-up run finished on one node. */
-  catchUp(result: { reason: string; scanned: number; changed: number; recorded: number; possibleDuplicates: number; durationMs: number }): void {
+  catchUp(result: {
+    reason: string;
+    scanned: number;
+    changed: number;
+    recorded: number;
+    possibleDuplicates: number;
+    durationMs: number;
+  }): void {
     this.catchUps.inc(result.reason);
     this.catchUpDuration.observe(result.durationMs / 1000);
     this.catchUpPairs.inc('scanned', result.scanned);

@@ -39,7 +39,10 @@ describe('the REST API at its limits', () => {
     await userWithDevices(redis, 'alice');
     await createUser(redis, longLogin);
     await registerClient(redis, longLogin, { id: 'bb-1', device_type: 'BLACKBERRY', device_pin: 'bb-pin' });
-    ({ daemon, url: base } = await startDaemon(entrySettings(server.port, { http_request_timeout_ms: 300, max_users_per_ping: 20000 }), { logger: log.logger, queue: false }));
+    ({ daemon, url: base } = await startDaemon(entrySettings(server.port, { http_request_timeout_ms: 300, max_users_per_ping: 20000 }), {
+      logger: log.logger,
+      queue: false,
+    }));
   });
 
   afterAll(async () => {
@@ -51,7 +54,11 @@ describe('the REST API at its limits', () => {
   it('logs one line for 10,000 unknown users, naming the first few, and one for the ping', async () => {
     const users = [...Array.from({ length: 10_000 }, (_, i) => `ghost-${i}`), 'alice'];
     const before = log.lines.length;
-    const res = await fetch(`${base}/rc/v1/users/ping`, { method: 'POST', headers: withToken, body: JSON.stringify({ user_id: users, sources: ['Product'] }) });
+    const res = await fetch(`${base}/rc/v1/users/ping`, {
+      method: 'POST',
+      headers: withToken,
+      body: JSON.stringify({ user_id: users, sources: ['Product'] }),
+    });
     expect(res.status).toBe(200);
     expect(((await res.json()) as { skippedUsers: string[] }).skippedUsers).toHaveLength(10_000);
     const lines = log.lines.slice(before).map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -68,9 +75,17 @@ describe('the REST API at its limits', () => {
   it('cuts a 500,000-character login short in every line, saying how long it was', async () => {
     const before = log.lines.length;
     const unknown = 'U'.repeat(500_000);
-    const res = await fetch(`${base}/rc/v1/users/ping`, { method: 'POST', headers: withToken, body: JSON.stringify({ user_id: [longLogin] }) });
+    const res = await fetch(`${base}/rc/v1/users/ping`, {
+      method: 'POST',
+      headers: withToken,
+      body: JSON.stringify({ user_id: [longLogin] }),
+    });
     expect(res.status).toBe(200);
-    const other = await fetch(`${base}/rc/v1/users/ping`, { method: 'POST', headers: withToken, body: JSON.stringify({ user_id: [unknown] }) });
+    const other = await fetch(`${base}/rc/v1/users/ping`, {
+      method: 'POST',
+      headers: withToken,
+      body: JSON.stringify({ user_id: [unknown] }),
+    });
     expect(other.status).toBe(200);
     const lines = log.lines.slice(before);
     // The known login: its unsupported device and its ping; the unknown one: skipped, and its ping.
@@ -85,10 +100,18 @@ describe('the REST API at its limits', () => {
   });
 
   it("refuses a body with a __proto__ key, saying which key and why, and malformed JSON with the parser's reason", async () => {
-    const poisoned = await fetch(`${base}/rc/v1/users/ping`, { method: 'POST', headers: withToken, body: '{"user_id":"alice","__proto__":{"admin":1}}' });
+    const poisoned = await fetch(`${base}/rc/v1/users/ping`, {
+      method: 'POST',
+      headers: withToken,
+      body: '{"user_id":"alice","__proto__":{"admin":1}}',
+    });
     expect(poisoned.status).toBe(400);
     expect(((await poisoned.json()) as { error: string }).error).toMatch(/^body: the key "__proto__" is refused: .*prototype poisoning/);
-    const nested = await fetch(`${base}/rc/v1/users/ping`, { method: 'POST', headers: withToken, body: '{"user_id":"alice","x":{"constructor":{"prototype":{}}}}' });
+    const nested = await fetch(`${base}/rc/v1/users/ping`, {
+      method: 'POST',
+      headers: withToken,
+      body: '{"user_id":"alice","x":{"constructor":{"prototype":{}}}}',
+    });
     expect(((await nested.json()) as { error: string }).error).toMatch(/^body: the key "constructor.prototype" is refused/);
     const broken = await fetch(`${base}/rc/v1/users/ping`, { method: 'POST', headers: withToken, body: '{"user_id":' });
     expect(broken.status).toBe(400);
@@ -140,10 +163,16 @@ describe('a REST ping while Redis is down', () => {
         // Answered without waiting for the reconnection (which never comes while it is down).
         const res = await ping(body);
         expect(res.status).toBe(503);
-        expect(((await res.json()) as { error: string }).error).toMatch(/^Redis 127\.0\.0\.1:\d+ unreachable \(connection \w+.*\): the ping was not (sent|queued); try again once it is back$/);
+        expect(((await res.json()) as { error: string }).error).toMatch(
+          /^Redis 127\.0\.0\.1:\d+ unreachable \(connection \w+.*\): the ping was not (sent|queued); try again once it is back$/,
+        );
       }
       // A token RhoConnect issued needs Redis to be checked: 503 too, not 422.
-      const record = await fetch(`${url}/rc/v1/users/ping`, { method: 'POST', headers: { 'content-type': 'application/json', 'X-RhoConnect-API-TOKEN': 'some-record-token' }, body: '{"user_id":"alice"}' });
+      const record = await fetch(`${url}/rc/v1/users/ping`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'X-RhoConnect-API-TOKEN': 'some-record-token' },
+        body: '{"user_id":"alice"}',
+      });
       expect(record.status).toBe(503);
       expect(((await record.json()) as { error: string }).error).toMatch(/^cannot check the API token: Redis .* unreachable/);
       const health = await fetch(`${url}/healthz`);
@@ -151,13 +180,21 @@ describe('a REST ping while Redis is down', () => {
       expect(((await health.json()) as { parts: { redis: { detail: string } } }).parts.redis.detail).toMatch(/unreachable/);
 
       await server.restart();
-      const status = await waitUntil(async () => {
-        const answered = (await ping({ user_id: 'alice' })).status;
-        return answered === 200 && answered;
-      }, { what: 'a ping answered 200 once Redis is back', intervalMs: 50 });
+      const status = await waitUntil(
+        async () => {
+          const answered = (await ping({ user_id: 'alice' })).status;
+          return answered === 200 && answered;
+        },
+        { what: 'a ping answered 200 once Redis is back', intervalMs: 50 },
+      );
       expect(status).toBe(200);
       const msgs = log.lines.map((l) => String((JSON.parse(l) as { msg: string }).msg));
-      expect(msgs).toEqual(expect.arrayContaining([expect.stringMatching(/^Redis 127\.0\.0\.1:\d+ unreachable: waiting for it/), expect.stringMatching(/^Redis 127\.0\.0\.1:\d+ is back after \d+\.\d s$/)]));
+      expect(msgs).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/^Redis 127\.0\.0\.1:\d+ unreachable: waiting for it/),
+          expect.stringMatching(/^Redis 127\.0\.0\.1:\d+ is back after \d+\.\d s$/),
+        ]),
+      );
     } finally {
       await daemon.stop();
       redis.disconnect();
@@ -172,8 +209,12 @@ describe('a database the server does not have', () => {
     const redis = new Redis(server.port, '127.0.0.1');
     try {
       const settings = entrySettings(server.port);
-      const daemon = createDaemon({ settings: { ...settings, redis: [{ ...settings.redis[0]!, db: 99, label: `127.0.0.1:${server.port}/99` }] } });
-      await expect(daemon.start()).rejects.toThrow(/^Redis 127\.0\.0\.1:\d+\/99: database 99 cannot be used \(it has 16: 0 to 15\): ERR DB index is out of range\. Correct the database number in :redis:/);
+      const daemon = createDaemon({
+        settings: { ...settings, redis: [{ ...settings.redis[0]!, db: 99, label: `127.0.0.1:${server.port}/99` }] },
+      });
+      await expect(daemon.start()).rejects.toThrow(
+        /^Redis 127\.0\.0\.1:\d+\/99: database 99 cannot be used \(it has 16: 0 to 15\): ERR DB index is out of range\. Correct the database number in :redis:/,
+      );
       const keyspace = await redis.info('keyspace');
       expect(keyspace.trim()).toBe('# Keyspace');
     } finally {

@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Daemon } from '../src/daemon.js';
 import { useRedisServer } from './helpers/redis.js';
 import { createUser, registerClient } from '../src/kit/index.js';
-import { ADMIN_TOKEN, entrySettings, RecordingAdapters, startDaemon, userWithDevices } from './helpers/entry-points.js';
+import { ADMIN_TOKEN, entrySettings, type RecordingAdapters, startDaemon, userWithDevices } from './helpers/entry-points.js';
 
 const redis = useRedisServer();
 let daemon: Daemon;
@@ -16,7 +16,12 @@ beforeAll(async () => {
   await userWithDevices(r, 'alice');
   await userWithDevices(r, 'bob');
   await createUser(r, 'carol');
-  await registerClient(r, 'carol', { id: 'carol-bad', device_type: 'APPLE', device_pin: 'fail-carol-ios-token', phone_id: 'phone-carol-1' });
+  await registerClient(r, 'carol', {
+    id: 'carol-bad',
+    device_type: 'APPLE',
+    device_pin: 'fail-carol-ios-token',
+    phone_id: 'phone-carol-1',
+  });
   await registerClient(r, 'carol', { id: 'carol-bad2', device_type: 'fcm', device_pin: 'fail-carol-fcm-token', phone_id: 'phone-carol-2' });
   // RhoConnect's own token records: one of an admin, one of an ordinary user, one of a deleted user.
   await createUser(r, 'rhoadmin', { admin: '1' });
@@ -34,14 +39,20 @@ afterAll(async () => {
 
 afterEach(() => adapters.reset());
 
-async function post(path: string, body: string | undefined, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
+async function post(
+  path: string,
+  body: string | undefined,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
   const res = await fetch(`${base}${path}`, { method: 'POST', body, headers });
   const text = await res.text();
   return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {}, headers: res.headers };
 }
 
-const json = (body: unknown, headers: Record<string, string> = {}) => ['/rc/v1/users/ping', JSON.stringify(body), { 'content-type': 'application/json', ...headers }] as const;
-const form = (body: string, headers: Record<string, string> = {}) => ['/rc/v1/users/ping', body, { 'content-type': 'application/x-www-form-urlencoded', ...headers }] as const;
+const json = (body: unknown, headers: Record<string, string> = {}) =>
+  ['/rc/v1/users/ping', JSON.stringify(body), { 'content-type': 'application/json', ...headers }] as const;
+const form = (body: string, headers: Record<string, string> = {}) =>
+  ['/rc/v1/users/ping', body, { 'content-type': 'application/x-www-form-urlencoded', ...headers }] as const;
 const withToken = { 'X-RhoConnect-API-TOKEN': ADMIN_TOKEN };
 
 describe('API token', () => {
@@ -99,7 +110,7 @@ describe('API token', () => {
     expect(adapters.of('alice')).toHaveLength(2 * calls.length);
   });
 
-  it("accepts a RhoConnect token record of an admin user", async () => {
+  it('accepts a RhoConnect token record of an admin user', async () => {
     const res = await post(...json({ user_id: 'alice' }, { 'X-RhoConnect-API-TOKEN': 'admin-record-token' }));
     expect(res.status).toBe(200);
     expect(adapters.of('alice')).toHaveLength(2);
@@ -113,13 +124,31 @@ describe('API token', () => {
 
 describe('bodies', () => {
   it('pings every device of a user named by a JSON string, with the sources, message and numbers as strings', async () => {
-    const res = await post(...json({ user_id: 'alice', sources: ['Product', 'Contact'], message: 'hello', badge: 3, sound: 'hello.mp3', vibrate: 2000 }, withToken));
+    const res = await post(
+      ...json(
+        { user_id: 'alice', sources: ['Product', 'Contact'], message: 'hello', badge: 3, sound: 'hello.mp3', vibrate: 2000 },
+        withToken,
+      ),
+    );
     expect(res.status).toBe(200);
-    expect(res.json).toMatchObject({ users: ['alice'], sources: ['Product', 'Contact'], outcomes: { sent: 2 }, errors: [], skippedUsers: [] });
+    expect(res.json).toMatchObject({
+      users: ['alice'],
+      sources: ['Product', 'Contact'],
+      outcomes: { sent: 2 },
+      errors: [],
+      skippedUsers: [],
+    });
     expect((res.json.pushes as unknown[]).length).toBe(2);
     const pushes = adapters.of('alice');
     expect(pushes.map((p) => p.platform).sort()).toEqual(['apple', 'fcm']);
-    expect(pushes[0]!.ping).toEqual({ users: ['alice'], sources: ['Product', 'Contact'], message: 'hello', badge: '3', sound: 'hello.mp3', vibrate: '2000' });
+    expect(pushes[0]!.ping).toEqual({
+      users: ['alice'],
+      sources: ['Product', 'Contact'],
+      message: 'hello',
+      badge: '3',
+      sound: 'hello.mp3',
+      vibrate: '2000',
+    });
   });
 
   it('accepts user_id as a JSON list, sources as a comma-separated string, and reports unknown users', async () => {
@@ -140,7 +169,10 @@ describe('bodies', () => {
   });
 
   it('accepts form arrays (user_id[]=a&user_id[]=b) and repeated plain fields', async () => {
-    for (const body of ['user_id[]=alice&user_id[]=bob&sources[]=Product&sources[]=Contact', 'user_id=alice&user_id=bob&sources=Product,Contact']) {
+    for (const body of [
+      'user_id[]=alice&user_id[]=bob&sources[]=Product&sources[]=Contact',
+      'user_id=alice&user_id=bob&sources=Product,Contact',
+    ]) {
       adapters.reset();
       const res = await post(...form(body, withToken));
       expect(res.status, body).toBe(200);
@@ -156,7 +188,13 @@ describe('bodies', () => {
     const res = await post(...form(body));
     expect(res.status).toBe(200);
     expect(adapters.pushes).toHaveLength(4);
-    expect(adapters.pushes[0]!.ping).toMatchObject({ users: ['alice', 'bob'], sources: ['Product'], message: 'hello world', vibrate: '2000', sound: 'hello.mp3' });
+    expect(adapters.pushes[0]!.ping).toMatchObject({
+      users: ['alice', 'bob'],
+      sources: ['Product'],
+      message: 'hello world',
+      vibrate: '2000',
+      sound: 'hello.mp3',
+    });
   });
 
   it('accepts indexed form lists (user_id[0]=a&user_id[1]=b) in index order', async () => {
@@ -166,7 +204,10 @@ describe('bodies', () => {
   });
 
   it('takes parameters from the query string too, the body winning', async () => {
-    const res = await post(`/rc/v1/users/ping?user_id=bob&message=from-query&sources=Product`, JSON.stringify({ user_id: 'alice' }), { 'content-type': 'application/json', ...withToken });
+    const res = await post(`/rc/v1/users/ping?user_id=bob&message=from-query&sources=Product`, JSON.stringify({ user_id: 'alice' }), {
+      'content-type': 'application/json',
+      ...withToken,
+    });
     expect(res.status).toBe(200);
     expect(res.json.users).toEqual(['alice']);
     expect(adapters.pushes[0]!.ping).toMatchObject({ message: 'from-query', sources: ['Product'] });
@@ -231,7 +272,10 @@ describe('invalid input', () => {
   });
 
   it('refuses a malformed query string with 400 instead of failing', async () => {
-    const res = await post(`/rc/v1/users/ping?user_id=a&user_id[x]=b`, JSON.stringify({ user_id: 'alice' }), { 'content-type': 'application/json', ...withToken });
+    const res = await post(`/rc/v1/users/ping?user_id=a&user_id[x]=b`, JSON.stringify({ user_id: 'alice' }), {
+      'content-type': 'application/json',
+      ...withToken,
+    });
     expect(res.status).toBe(400);
     expect(res.json.error).toMatch(/^query string: user_id/);
   });
@@ -272,17 +316,27 @@ describe('async', () => {
     await redis.client().del('resque:queue:ping', 'resque:queues');
   });
 
-  it('queues a Resque job in Ruby\'s format and answers at once', async () => {
-    const res = await post(...json({ user_id: ['alice', 'bob'], sources: 'Product', message: 'hi', vibrate: 2000, async: true, api_token: ADMIN_TOKEN }));
+  it("queues a Resque job in Ruby's format and answers at once", async () => {
+    const res = await post(
+      ...json({ user_id: ['alice', 'bob'], sources: 'Product', message: 'hi', vibrate: 2000, async: true, api_token: ADMIN_TOKEN }),
+    );
     expect(res.status).toBe(200);
-    expect(res.json).toEqual({ id: expect.stringMatching(/^[0-9a-z]{16,}$/), queued: true, queue: 'ping', users: ['alice', 'bob'], sources: ['Product'] });
+    expect(res.json).toEqual({
+      id: expect.stringMatching(/^[0-9a-z]{16,}$/),
+      queued: true,
+      queue: 'ping',
+      users: ['alice', 'bob'],
+      sources: ['Product'],
+    });
     expect(adapters.pushes).toHaveLength(0);
     expect(await redis.client().smembers('resque:queues')).toEqual(['ping']);
     const jobs = await redis.client().lrange('resque:queue:ping', 0, -1);
     expect(jobs).toHaveLength(1);
     // No api_token and no async in the job: the token is a secret, and the job is already queued. The
     // ping's id and queuing time come last; Ruby's PingJob ignores keys it does not use.
-    expect(jobs[0]).toMatch(/^\{"class":"Rhoconnect::PingJob","args":\[\{"user_id":\["alice","bob"\],"sources":\["Product"\],"message":"hi","vibrate":"2000","ping_id":"[0-9a-z]+","queued_at":\d+\}\]\}$/);
+    expect(jobs[0]).toMatch(
+      /^\{"class":"Rhoconnect::PingJob","args":\[\{"user_id":\["alice","bob"\],"sources":\["Product"\],"message":"hi","vibrate":"2000","ping_id":"[0-9a-z]+","queued_at":\d+\}\]\}$/,
+    );
     expect(JSON.parse(jobs[0]!).args[0].ping_id).toBe(res.json.id);
   });
 
@@ -312,7 +366,7 @@ describe('async', () => {
 });
 
 describe('deprecated routes', () => {
-  it.each(['/api/ping', '/api/client/ping'])('%s pings and adds RhoConnect\'s Warning header', async (path) => {
+  it.each(['/api/ping', '/api/client/ping'])("%s pings and adds RhoConnect's Warning header", async (path) => {
     const res = await post(path, JSON.stringify({ user_id: 'alice' }), { 'content-type': 'application/json', ...withToken });
     expect(res.status).toBe(200);
     expect(res.headers.get('warning')).toBe(`Use of the POST ${path} is deprecated. Use Rhoconnect API v1 instead.`);
@@ -335,6 +389,7 @@ describe('OpenAPI', () => {
   it('describes the ping routes, their bodies, token and answers at /docs/json', async () => {
     const res = await fetch(`${base}/docs/json`);
     expect(res.status).toBe(200);
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- an OpenAPI document, read as plain JSON
     const doc = (await res.json()) as { paths: Record<string, { post?: Record<string, any> }> };
     const ping = doc.paths['/rc/v1/users/ping']?.post;
     expect(ping).toBeDefined();

@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Daemon } from '../src/daemon.js';
 import { DOTNET_EXAMPLE_WARNING } from '../src/api/ping-routes.js';
 import { useRedisServer } from './helpers/redis.js';
-import { ADMIN_TOKEN, entrySettings, RecordingAdapters, startDaemon, userWithDevices } from './helpers/entry-points.js';
+import { ADMIN_TOKEN, entrySettings, type RecordingAdapters, startDaemon, userWithDevices } from './helpers/entry-points.js';
 
 const redis = useRedisServer();
 let daemon: Daemon;
@@ -111,7 +111,14 @@ describe("the seed's Ruby example (RestClient, JSON body, token header)", () => 
     expect(adapters.pushes).toHaveLength(4);
     expect(new Set(adapters.pushes.map((p) => p.user))).toEqual(new Set(['alice', 'bob']));
     for (const push of adapters.pushes) {
-      expect(push.ping).toEqual({ users: ['alice', 'bob'], sources: ['Product'], message: 'hello world', sound: 'hello.mp3', vibrate: '2000', badge: undefined });
+      expect(push.ping).toEqual({
+        users: ['alice', 'bob'],
+        sources: ['Product'],
+        message: 'hello world',
+        sound: 'hello.mp3',
+        vibrate: '2000',
+        badge: undefined,
+      });
     }
   });
 
@@ -183,7 +190,13 @@ describe("the seed's Java example (RestTemplate, JSON body, token in the body)",
     expect(res.status).toBe(200);
     expect(adapters.pushes).toHaveLength(2);
     expect(adapters.pushes.every((p) => p.user === 'alice')).toBe(true);
-    expect(adapters.pushes[0]!.ping).toMatchObject({ users: ['alice'], sources: ['Product'], message: 'hello world', vibrate: '2000', sound: 'hello.mp3' });
+    expect(adapters.pushes[0]!.ping).toMatchObject({
+      users: ['alice'],
+      sources: ['Product'],
+      message: 'hello world',
+      vibrate: '2000',
+      sound: 'hello.mp3',
+    });
   });
 });
 

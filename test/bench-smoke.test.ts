@@ -35,7 +35,19 @@ const EXPECTED = [
 ];
 
 /** Figures that count something lost or wrong: zero whatever the machine's speed. */
-const MUST_BE_ZERO = ['capture.lost', 'latency.q100.lost', 'latency.q5.lost', 'latency.q100_1k.lost', 'latency.q5_1k.lost', 'dispatch.lost', 'dispatch.lost_rtt50', 'rest.failed', 'catchup.wrong_pings', 'catchup.missed', 'soak.lost'];
+const MUST_BE_ZERO = [
+  'capture.lost',
+  'latency.q100.lost',
+  'latency.q5.lost',
+  'latency.q100_1k.lost',
+  'latency.q5_1k.lost',
+  'dispatch.lost',
+  'dispatch.lost_rtt50',
+  'rest.failed',
+  'catchup.wrong_pings',
+  'catchup.missed',
+  'soak.lost',
+];
 
 function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

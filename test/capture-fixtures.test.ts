@@ -22,11 +22,13 @@ async function replay(f: Fixture) {
   try {
     return await replayFixture(f, urls);
   } finally {
-    await Promise.all(servers.map(async (s) => {
-      const r = new Redis(s.port, '127.0.0.1');
-      await r.flushall();
-      r.disconnect();
-    }));
+    await Promise.all(
+      servers.map(async (s) => {
+        const r = new Redis(s.port, '127.0.0.1');
+        await r.flushall();
+        r.disconnect();
+      }),
+    );
   }
 }
 

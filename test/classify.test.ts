@@ -15,7 +15,8 @@ const settings = buildSettings({
 const md = (user: string, source: string) => `source:application:${user}:${source}:md_size`;
 const cd = (user: string, client: string, source: string) => `client:application:${user}:${client}:${source}:cd_size`;
 /** A client's entry in a shared CUD queue of `source`. */
-const entry = (source: string, score: number, client: string, op = 'create') => `source:application:${source}:${op}:${score}:${client}:${source}:0:indices`;
+const entry = (source: string, score: number, client: string, op = 'create') =>
+  `source:application:${source}:${op}:${score}:${client}:${source}:0:indices`;
 /** A request running the shared queue of `source`: deletes these clients' entries, then the queue. */
 const flush = (source: string, ...clients: string[]): [string, string][] => {
   const op = clients.at(-1) === 'delete' ? clients.pop()! : 'create';
@@ -83,43 +84,49 @@ describe('capture rules (data tables)', () => {
 
   it('one run of a shared queue for several clients of a user writes once: a later plugin write still pings', () => {
     const c = new ChangeClassifier(settings);
-    expect(pingsFor(c, [
-      ...flush('Product', 'c1', 'c2', 'b1'),
-      [cd('alice', 'c1', 'Product'), 'incrby'],
-      [cd('bob', 'b1', 'Product'), 'incrby'],
-      [cd('alice', 'c2', 'Product'), 'incrby'],
-      [md('alice', 'Product'), 'incrby'], // one write per user of the run
-      [md('bob', 'Product'), 'incrby'],
-      [md('alice', 'Product'), 'incrby'], // a plugin write: pings
-    ])).toEqual([{ user_id: ['alice'], sources: ['Product'] }]);
+    expect(
+      pingsFor(c, [
+        ...flush('Product', 'c1', 'c2', 'b1'),
+        [cd('alice', 'c1', 'Product'), 'incrby'],
+        [cd('bob', 'b1', 'Product'), 'incrby'],
+        [cd('alice', 'c2', 'Product'), 'incrby'],
+        [md('alice', 'Product'), 'incrby'], // one write per user of the run
+        [md('bob', 'Product'), 'incrby'],
+        [md('alice', 'Product'), 'incrby'], // a plugin write: pings
+      ]),
+    ).toEqual([{ user_id: ['alice'], sources: ['Product'] }]);
   });
 
   it('two runs of one user, the first waiting a second for the lock behind the second: no ping', () => {
     const c = new ChangeClassifier(settings);
-    expect(pingsFor(c, [
-      ...flush('Product', 'c1'),
-      [cd('alice', 'c1', 'Product'), 'incrby'], // run 1 marks, then waits for the :md lock
-      ...flush('Product', 'c2'),
-      [cd('alice', 'c2', 'Product'), 'incrby'],
-      [md('alice', 'Product'), 'incrby'], // run 2 writes
-      [md('alice', 'Product'), 'incrby'], // run 1 writes a second later
-    ])).toEqual([]);
+    expect(
+      pingsFor(c, [
+        ...flush('Product', 'c1'),
+        [cd('alice', 'c1', 'Product'), 'incrby'], // run 1 marks, then waits for the :md lock
+        ...flush('Product', 'c2'),
+        [cd('alice', 'c2', 'Product'), 'incrby'],
+        [md('alice', 'Product'), 'incrby'], // run 2 writes
+        [md('alice', 'Product'), 'incrby'], // run 1 writes a second later
+      ]),
+    ).toEqual([]);
     expect(c.pendingDeviceEdits).toBe(0);
   });
 
   it('requests that read one queue at once (its lock expired on a second boundary) each write once', () => {
     const c = new ChangeClassifier(settings);
-    expect(pingsFor(c, [
-      ...flush('Product', 'c1', 'c2'), // only the first reader's DELs show
-      [cd('alice', 'c1', 'Product'), 'incrby'],
-      [cd('alice', 'c2', 'Product'), 'incrby'],
-      [cd('alice', 'c1', 'Product'), 'incrby'], // second reader
-      [md('alice', 'Product'), 'incrby'],
-      [cd('alice', 'c2', 'Product'), 'incrby'],
-      [cd('alice', 'c1', 'Product'), 'incrby'], // third reader (c1 only)
-      [md('alice', 'Product'), 'incrby'],
-      [md('alice', 'Product'), 'incrby'],
-    ])).toEqual([]);
+    expect(
+      pingsFor(c, [
+        ...flush('Product', 'c1', 'c2'), // only the first reader's DELs show
+        [cd('alice', 'c1', 'Product'), 'incrby'],
+        [cd('alice', 'c2', 'Product'), 'incrby'],
+        [cd('alice', 'c1', 'Product'), 'incrby'], // second reader
+        [md('alice', 'Product'), 'incrby'],
+        [cd('alice', 'c2', 'Product'), 'incrby'],
+        [cd('alice', 'c1', 'Product'), 'incrby'], // third reader (c1 only)
+        [md('alice', 'Product'), 'incrby'],
+        [md('alice', 'Product'), 'incrby'],
+      ]),
+    ).toEqual([]);
     expect(c.pendingDeviceEdits).toBe(0);
     expect(c.classify(md('alice', 'Product'), 'incrby').ping).toBe(true);
   });
@@ -145,17 +152,19 @@ describe('capture rules (data tables)', () => {
 
   it("a flush's entry that no run processed does not swallow that client's later runs", () => {
     const c = new ChangeClassifier(settings);
-    expect(pingsFor(c, [
-      ...flush('Product', 'c1', 'c2'), // c2 queued after the run read the queue: deleted, never run
-      [cd('alice', 'c1', 'Product'), 'incrby'],
-      [md('alice', 'Product'), 'incrby'],
-      ...flush('Product', 'c2'),
-      [cd('alice', 'c2', 'Product'), 'incrby'],
-      [cd('alice', 'c2', 'Product'), 'incrby'], // a second reader of that run
-      [md('alice', 'Product'), 'incrby'],
-      [md('alice', 'Product'), 'incrby'],
-      [md('alice', 'Product'), 'incrby'], // plugin write
-    ])).toEqual([{ user_id: ['alice'], sources: ['Product'] }]);
+    expect(
+      pingsFor(c, [
+        ...flush('Product', 'c1', 'c2'), // c2 queued after the run read the queue: deleted, never run
+        [cd('alice', 'c1', 'Product'), 'incrby'],
+        [md('alice', 'Product'), 'incrby'],
+        ...flush('Product', 'c2'),
+        [cd('alice', 'c2', 'Product'), 'incrby'],
+        [cd('alice', 'c2', 'Product'), 'incrby'], // a second reader of that run
+        [md('alice', 'Product'), 'incrby'],
+        [md('alice', 'Product'), 'incrby'],
+        [md('alice', 'Product'), 'incrby'], // plugin write
+      ]),
+    ).toEqual([{ user_id: ['alice'], sources: ['Product'] }]);
   });
 
   it('still pings once when a plugin write for the same user and source lands inside a device create', () => {
@@ -181,7 +190,8 @@ describe('capture rules (data tables)', () => {
     let now = 0;
     const c = new ChangeClassifier(settings, { deviceEditTtlMs: 5_000, now: () => now });
     const run = (client: string, dup = false) => {
-      for (const [key, event] of [...flush('Product', client), [cd('alice', client, 'Product'), 'incrby'] as [string, string]]) c.classify(key, event);
+      for (const [key, event] of [...flush('Product', client), [cd('alice', client, 'Product'), 'incrby'] as [string, string]])
+        c.classify(key, event);
       if (dup) c.classify(cd('alice', 'c0', 'Product'), 'incrby'); // counted once too often
       return c.classify(md('alice', 'Product'), 'incrby').ping;
     };

@@ -15,7 +15,7 @@ describe('CoalescingWindow', () => {
     vi.useRealTimers();
   });
 
-  it("sends one ping per user with every changed source, deduplicated, after the quiet period", () => {
+  it('sends one ping per user with every changed source, deduplicated, after the quiet period', () => {
     window.add('alice', 'Product');
     vi.advanceTimersByTime(50);
     window.add('alice', 'Contact');

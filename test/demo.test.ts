@@ -10,9 +10,14 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 function run(): Promise<{ code: number; stdout: string }> {
   return new Promise((resolve) => {
     // No settings file, no Redis on a known port, no credentials: the demo brings its own.
-    execFile(process.execPath, [join(ROOT, 'dist', 'cli.js'), 'demo'], { cwd: '/', env: { PATH: process.env.PATH ?? '' }, timeout: 60_000 }, (err, stdout) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout });
-    });
+    execFile(
+      process.execPath,
+      [join(ROOT, 'dist', 'cli.js'), 'demo'],
+      { cwd: '/', env: { PATH: process.env.PATH ?? '' }, timeout: 60_000 },
+      (err, stdout) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout });
+      },
+    );
   });
 }
 

@@ -113,7 +113,10 @@ describe('faults never stop the daemon', () => {
       for (let i = from; i < from + 500; i++) {
         const token = hexToken(i + 1);
         userOfToken.set(token, i);
-        queueSteps(batch, [...createUserSteps(user(i)), ...registerClientSteps(user(i), { id: `c${i}`, device_type: 'APPLE', device_pin: token })]);
+        queueSteps(batch, [
+          ...createUserSteps(user(i)),
+          ...registerClientSteps(user(i), { id: `c${i}`, device_type: 'APPLE', device_pin: token }),
+        ]);
       }
       await batch.exec();
     }
@@ -159,10 +162,13 @@ describe('faults never stop the daemon', () => {
     await waitUntil(async () => (await health()) === 200, recovery(`/healthz 200 after ${fault}`));
     const mark = writer.next;
     if (moreWrites) await waitUntil(() => writer.productWrites().filter((i) => i >= mark).length >= 5, recovery(`writes after ${fault}`));
-    await waitUntil(() => {
-      const got = pinged();
-      return writer.productWrites().every((i) => got.has(i));
-    }, recovery(`every pair written by the end of ${fault} to be pinged`));
+    await waitUntil(
+      () => {
+        const got = pinged();
+        return writer.productWrites().every((i) => got.has(i));
+      },
+      recovery(`every pair written by the end of ${fault} to be pinged`),
+    );
     expect(daemon.child.exitCode, `rhopush exited after ${fault}: ${daemon.stderr}`).toBeNull();
     expect(() => process.kill(daemon.child.pid!, 0)).not.toThrow();
   }
@@ -197,9 +203,16 @@ describe('faults never stop the daemon', () => {
     // APNs fails the next users' first push with 500, the retry with 429 and Retry-After: 1.
     const next = Array.from({ length: 40 }, (_, k) => writer.next + k).filter((i) => !isNoteWrite(i));
     for (const i of next) {
-      apns.answerNext(hexToken(i + 1), { status: 500, reason: 'InternalServerError' }, { status: 429, reason: 'TooManyRequests', retryAfter: 1 });
+      apns.answerNext(
+        hexToken(i + 1),
+        { status: 500, reason: 'InternalServerError' },
+        { status: 429, reason: 'TooManyRequests', retryAfter: 1 },
+      );
     }
-    await waitUntil(() => next.every((i) => writer.written.has(i) || writer.unwritten.has(i) || writer.partial.has(i)), recovery('writes to the users APNs fails'));
+    await waitUntil(
+      () => next.every((i) => writer.written.has(i) || writer.unwritten.has(i) || writer.partial.has(i)),
+      recovery('writes to the users APNs fails'),
+    );
     await recovered('APNs answering 500 then 429');
     for (const i of next.filter((k) => writer.written.has(k))) {
       const statuses = apns.requests.filter((r) => r.token === hexToken(i + 1)).map((r) => r.status);

@@ -8,7 +8,7 @@ import type { PingResult } from '../src/ping/ping-job.js';
 import { resqueKeys, type ResqueFailure } from '../src/queue/resque-queue.js';
 import { useRedisServer } from './helpers/redis.js';
 import { waitUntil } from '../src/kit/index.js';
-import { ADMIN_TOKEN, entrySettings, RecordingAdapters, startDaemon, userWithDevices } from './helpers/entry-points.js';
+import { ADMIN_TOKEN, entrySettings, type RecordingAdapters, startDaemon, userWithDevices } from './helpers/entry-points.js';
 
 const SEED = 0x5eed_2026;
 const REQUESTS = 2500;
@@ -39,7 +39,22 @@ function prng(seed: number) {
 type Rng = ReturnType<typeof prng>;
 
 const USERS = ['alice', 'bob', 'ghost', 'nobody', 'ünïcödé', 'with space', 'a:b'];
-const FIELDS = ['user_id', 'sources', 'source_id', 'message', 'badge', 'sound', 'vibrate', 'async', 'api_token', '__proto__', 'constructor', 'prototype', 'extra', ''];
+const FIELDS = [
+  'user_id',
+  'sources',
+  'source_id',
+  'message',
+  'badge',
+  'sound',
+  'vibrate',
+  'async',
+  'api_token',
+  '__proto__',
+  'constructor',
+  'prototype',
+  'extra',
+  '',
+];
 
 function randomValue(rng: Rng, depth = 0): unknown {
   switch (rng.int(depth > 3 ? 5 : 8)) {
@@ -68,7 +83,9 @@ function randomValue(rng: Rng, depth = 0): unknown {
 function randomParams(rng: Rng): Record<string, unknown> {
   const params: Record<string, unknown> = {};
   if (rng.chance(0.85)) {
-    params.user_id = rng.chance(0.5) ? rng.pick(USERS) : Array.from({ length: rng.chance(0.05) ? MAX_USERS + 1 : 1 + rng.int(3) }, () => rng.pick(USERS));
+    params.user_id = rng.chance(0.5)
+      ? rng.pick(USERS)
+      : Array.from({ length: rng.chance(0.05) ? MAX_USERS + 1 : 1 + rng.int(3) }, () => rng.pick(USERS));
   }
   for (const field of ['sources', 'source_id', 'message', 'badge', 'sound', 'vibrate', 'async']) {
     if (rng.chance(0.3)) params[field] = randomValue(rng);
@@ -95,8 +112,16 @@ interface FuzzRequest {
 }
 
 function randomRequest(rng: Rng): FuzzRequest {
-  const path = rng.pick(['/rc/v1/users/ping', '/rc/v1/users/ping', '/rc/v1/users/ping', '/api/ping', '/api/client/ping', '/rc/v1/users%20/ping', '/rc/v1/users/pong']) +
-    (rng.chance(0.2) ? `?${randomFormBody(rng)}` : '');
+  const path =
+    rng.pick([
+      '/rc/v1/users/ping',
+      '/rc/v1/users/ping',
+      '/rc/v1/users/ping',
+      '/api/ping',
+      '/api/client/ping',
+      '/rc/v1/users%20/ping',
+      '/rc/v1/users/pong',
+    ]) + (rng.chance(0.2) ? `?${randomFormBody(rng)}` : '');
   const headers: Record<string, string> = {};
   const token = rng.int(10);
   if (token < 6) headers['x-rhoconnect-api-token'] = ADMIN_TOKEN;
@@ -107,7 +132,8 @@ function randomRequest(rng: Rng): FuzzRequest {
     case 1:
     case 2: {
       const params = rng.chance(0.9) ? randomParams(rng) : randomValue(rng);
-      if (token >= 7 && rng.chance(0.5) && params && typeof params === 'object' && !Array.isArray(params)) (params as Record<string, unknown>).api_token = ADMIN_TOKEN;
+      if (token >= 7 && rng.chance(0.5) && params && typeof params === 'object' && !Array.isArray(params))
+        (params as Record<string, unknown>).api_token = ADMIN_TOKEN;
       body = JSON.stringify(params);
       if (rng.chance(0.1)) body = body.slice(0, rng.int(body.length));
       headers['content-type'] = rng.pick(['application/json', 'application/json; charset=utf-8', 'application/JSON']);
@@ -121,7 +147,14 @@ function randomRequest(rng: Rng): FuzzRequest {
       break;
     case 5:
       body = rng.text(40);
-      headers['content-type'] = rng.pick(['text/plain', 'multipart/form-data; boundary=x', 'application/xml', 'a/b', 'application/x-www-form-urlencoded', 'application/json']);
+      headers['content-type'] = rng.pick([
+        'text/plain',
+        'multipart/form-data; boundary=x',
+        'application/xml',
+        'a/b',
+        'application/x-www-form-urlencoded',
+        'application/json',
+      ]);
       break;
     default:
       if (rng.chance(0.5)) body = '';
@@ -133,7 +166,11 @@ function randomRequest(rng: Rng): FuzzRequest {
 function randomQueueItem(rng: Rng): { raw: string; good: boolean } {
   const goodParams = (): Record<string, unknown> => {
     const p: Record<string, unknown> = {
-      user_id: rng.chance(0.5) ? rng.pick(USERS) : rng.chance(0.8) ? Array.from({ length: 1 + rng.int(3) }, () => rng.pick(USERS)) : [[rng.pick(USERS), rng.pick(USERS)]],
+      user_id: rng.chance(0.5)
+        ? rng.pick(USERS)
+        : rng.chance(0.8)
+          ? Array.from({ length: 1 + rng.int(3) }, () => rng.pick(USERS))
+          : [[rng.pick(USERS), rng.pick(USERS)]],
     };
     if (rng.chance(0.6)) p.sources = rng.pick([['Product'], ['Product', 'Contact'], 'all', ['all'], 'Product,Contact', []]);
     if (rng.chance(0.3)) p.source_id = rng.pick(['Product', ['Contact']]);
@@ -157,7 +194,10 @@ function randomQueueItem(rng: Rng): { raw: string; good: boolean } {
     case 2:
       return { raw: JSON.stringify(randomValue(rng, 4) ?? null), good: false };
     case 3:
-      return { raw: JSON.stringify({ class: rng.pick(['SourceJob', 'Rhoconnect::BulkDataJob', 'pingjob', '', 42, null]), args: [params] }), good: false };
+      return {
+        raw: JSON.stringify({ class: rng.pick(['SourceJob', 'Rhoconnect::BulkDataJob', 'pingjob', '', 42, null]), args: [params] }),
+        good: false,
+      };
     case 4:
       return { raw: JSON.stringify({ args: [params] }), good: false };
     case 5:
@@ -165,15 +205,36 @@ function randomQueueItem(rng: Rng): { raw: string; good: boolean } {
     case 6:
       return { raw: JSON.stringify({ class: cls(), args: [rng.pick(['alice', 1, null, ['alice'], true])] }), good: false };
     case 7:
-      return { raw: JSON.stringify({ class: cls(), args: [{ ...params, user_id: rng.pick([null, '', [], {}, [null], [{}], [['a', ['b']]], true]) }] }), good: false };
+      return {
+        raw: JSON.stringify({
+          class: cls(),
+          args: [{ ...params, user_id: rng.pick([null, '', [], {}, [null], [{}], [['a', ['b']]], true]) }],
+        }),
+        good: false,
+      };
     case 8:
       return { raw: JSON.stringify({ class: cls(), args: [{ ...params, badge: rng.pick(['many', '1.5', 'x1', {}, []]) }] }), good: false };
     case 9:
-      return { raw: JSON.stringify({ class: cls(), args: [{ ...params, [rng.pick(['message', 'sound', 'vibrate'])]: rng.pick([{}, [], [1], { a: 'b' }]) }] }), good: false };
+      return {
+        raw: JSON.stringify({
+          class: cls(),
+          args: [{ ...params, [rng.pick(['message', 'sound', 'vibrate'])]: rng.pick([{}, [], [1], { a: 'b' }]) }],
+        }),
+        good: false,
+      };
     case 10:
-      return { raw: JSON.stringify({ class: cls(), args: [{ ...params, user_id: Array.from({ length: MAX_USERS + 1 + rng.int(20) }, (_, i) => `u${i}`) }] }), good: false };
+      return {
+        raw: JSON.stringify({
+          class: cls(),
+          args: [{ ...params, user_id: Array.from({ length: MAX_USERS + 1 + rng.int(20) }, (_, i) => `u${i}`) }],
+        }),
+        good: false,
+      };
     default:
-      return { raw: JSON.stringify({ class: cls(), args: [{ ...params, sources: rng.pick([{}, [{}], [null], { all: true }]) }] }), good: false };
+      return {
+        raw: JSON.stringify({ class: cls(), args: [{ ...params, sources: rng.pick([{}, [{}], [null], { all: true }]) }] }),
+        good: false,
+      };
   }
 }
 
@@ -187,7 +248,11 @@ beforeAll(async () => {
   await userWithDevices(redis.client(), 'alice');
   await userWithDevices(redis.client(), 'bob');
   await userWithDevices(redis.client(), 'ünïcödé');
-  ({ daemon, adapters, url: base } = await startDaemon(entrySettings(redis.server().port, { max_users_per_ping: MAX_USERS }), {
+  ({
+    daemon,
+    adapters,
+    url: base,
+  } = await startDaemon(entrySettings(redis.server().port, { max_users_per_ping: MAX_USERS }), {
     onPing: (result) => {
       if (result.trigger === 'queue') queuePings.push(result);
     },
@@ -261,7 +326,9 @@ describe('fuzz', () => {
   it(`runs every good job and records every bad one in resque:failed, over ${QUEUE_ITEMS} random queue items`, async () => {
     const r = redis.client();
     // Let the REST fuzz's async jobs finish first; they were validated, so none may fail.
-    await waitUntil(async () => (await r.llen('resque:queue:ping')) === 0 && daemon.worker!.status().inHand === 0, { what: 'the REST jobs done' });
+    await waitUntil(async () => (await r.llen('resque:queue:ping')) === 0 && daemon.worker!.status().inHand === 0, {
+      what: 'the REST jobs done',
+    });
     expect(await r.llen(resqueKeys.failed)).toBe(0);
     const processedBefore = Number((await r.get(resqueKeys.processed)) ?? 0);
     queuePings.length = 0;
@@ -277,7 +344,10 @@ describe('fuzz', () => {
     const bad = items.filter((i) => !i.good);
     const good = items.filter((i) => i.good);
     expect(bad.length).toBeGreaterThan(QUEUE_ITEMS / 3);
-    await waitUntil(async () => Number(await r.get(resqueKeys.processed)) - processedBefore === QUEUE_ITEMS, { what: 'every item processed', timeoutMs: 30_000 });
+    await waitUntil(async () => Number(await r.get(resqueKeys.processed)) - processedBefore === QUEUE_ITEMS, {
+      what: 'every item processed',
+      timeoutMs: 30_000,
+    });
 
     const failed = (await r.lrange(resqueKeys.failed, 0, -1)).map((s) => JSON.parse(s) as ResqueFailure);
     expect(failed).toHaveLength(bad.length);
@@ -291,15 +361,17 @@ describe('fuzz', () => {
     }
     // Each bad item is in resque:failed exactly once, recognisable by its payload.
     const recorded = failed.map((f) => JSON.stringify(f.payload)).sort();
-    const expected = bad.map((b) => {
-      try {
-        const value = JSON.parse(b.raw) as unknown;
-        if (value !== null && typeof value === 'object' && !Array.isArray(value)) return JSON.stringify(value);
-      } catch {
-        // not JSON: kept as raw text
-      }
-      return JSON.stringify({ raw: b.raw });
-    }).sort();
+    const expected = bad
+      .map((b) => {
+        try {
+          const value = JSON.parse(b.raw) as unknown;
+          if (value !== null && typeof value === 'object' && !Array.isArray(value)) return JSON.stringify(value);
+        } catch {
+          // not JSON: kept as raw text
+        }
+        return JSON.stringify({ raw: b.raw });
+      })
+      .sort();
     expect(recorded).toEqual(expected);
     expect(await r.llen('resque:queue:ping')).toBe(0);
     expect(await r.llen(`rhopush:queue:worker:${daemon.worker!.id}:processing:ping`)).toBe(0);

@@ -52,7 +52,9 @@ async function eventsOf(connections: Redis[], write: () => Promise<void>): Promi
       await c.flushall();
       const sub = new Redis(c.options.port!, '127.0.0.1');
       const events: Event[] = [];
-      sub.on('pmessage', (_pattern: string, channel: string, event: string) => events.push([channel.slice('__keyspace@0__:'.length), event]));
+      sub.on('pmessage', (_pattern: string, channel: string, event: string) =>
+        events.push([channel.slice('__keyspace@0__:'.length), event]),
+      );
       await sub.psubscribe('__keyspace@0__:*');
       return { c, sub, events };
     }),
@@ -67,7 +69,8 @@ async function eventsOf(connections: Redis[], write: () => Promise<void>): Promi
   return logs.map(({ events }) => events.filter(([key]) => key !== 'kit-test:marker'));
 }
 
-const one = async (target: RhoConnectTarget, write: (t: RhoConnectTarget) => Promise<void>) => (await eventsOf([first.client()], () => write(target)))[0]!;
+const one = async (target: RhoConnectTarget, write: (t: RhoConnectTarget) => Promise<void>) =>
+  (await eventsOf([first.client()], () => write(target)))[0]!;
 
 describe("the kit's writes are RhoConnect's", () => {
   it('createUser: scenario 25, event for event', async () => {
@@ -85,7 +88,9 @@ describe("the kit's writes are RhoConnect's", () => {
       device_app_id: 'com.example.fixture',
       device_app_version: '1.0.0',
     };
-    expect(await one(first.client(), (r) => registerClient(r, 'alice', client))).toEqual(recorded('13-client-create-register').keyspace_events);
+    expect(await one(first.client(), (r) => registerClient(r, 'alice', client))).toEqual(
+      recorded('13-client-create-register').keyspace_events,
+    );
   });
 
   const products = {
@@ -95,16 +100,24 @@ describe("the kit's writes are RhoConnect's", () => {
   };
 
   it('pushObjects: scenario 01, event for event, and the document holds the objects as RhoConnect stores them', async () => {
-    expect(await one(first.client(), (r) => pushObjects(r, 'alice', 'Product', products))).toEqual(recorded('01-push-objects-new').keyspace_events);
-    expect(await first.client().smembers('source:application:alice:Product:md:35')).toEqual(['1:^rho&:name:iPhone:^rho&:brand:Apple:^rho&:price:199.99']);
+    expect(await one(first.client(), (r) => pushObjects(r, 'alice', 'Product', products))).toEqual(
+      recorded('01-push-objects-new').keyspace_events,
+    );
+    expect(await first.client().smembers('source:application:alice:Product:md:35')).toEqual([
+      '1:^rho&:name:iPhone:^rho&:brand:Apple:^rho&:price:199.99',
+    ]);
     expect(await first.client().get('source:application:alice:Product:md_size')).toBe('3');
   });
 
   it('deviceCreate: scenario 14, queue run included, event for event (the empty update and delete queue runs left out)', async () => {
     const events = await one(first.client(), (r) =>
-      deviceCreate(r, 'alice', 'f726a47f01d58cb5ec3e28978f2ce94e', 'Product', { srv101: { name: 'Nexus', brand: 'Google', price: '349.00' } }),
+      deviceCreate(r, 'alice', 'f726a47f01d58cb5ec3e28978f2ce94e', 'Product', {
+        srv101: { name: 'Nexus', brand: 'Google', price: '349.00' },
+      }),
     );
-    const expected = recorded('14-cud-create-from-device').keyspace_events.filter(([key]) => !/^lock:source:application:Product:(update|delete)$/.test(key));
+    const expected = recorded('14-cud-create-from-device').keyspace_events.filter(
+      ([key]) => !/^lock:source:application:Product:(update|delete)$/.test(key),
+    );
     expect(events).toEqual(expected);
   });
 
@@ -150,7 +163,13 @@ describe('settings built by the kit', () => {
     expect(s.redis.map((r) => `${r.host}:${r.port}`)).toEqual(['127.0.0.1:7000', '10.0.0.2:7001']);
     expect(s.environment).toBe('test');
     expect(s.apiToken).toBe('token');
-    expect(s.rhopush).toMatchObject({ cluster: true, delivery: 'log', coalesceMs: 20, queues: ['urgent', 'ping'], listen: { host: '127.0.0.1', port: 0 } });
+    expect(s.rhopush).toMatchObject({
+      cluster: true,
+      delivery: 'log',
+      coalesceMs: 20,
+      queues: ['urgent', 'ping'],
+      listen: { host: '127.0.0.1', port: 0 },
+    });
     expect(s.rhopush.retry.attempts).toBe(2);
     expect(sourcePolicy(s, 'Source1')).toMatchObject({ pushNotify: true, partitionType: 'user' });
     expect(sourcePolicy(s, 'Shared').partitionType).toBe('app');
@@ -211,6 +230,8 @@ describe('waitUntil', () => {
       throw new Error('not ready');
     };
     await expect(waitUntil(failing, { what: 'x', timeoutMs: 1000 })).rejects.toThrow(/^not ready$/);
-    await expect(waitUntil(failing, { what: 'x', timeoutMs: 30, retryErrors: true })).rejects.toThrow('timed out after 30 ms waiting for x (last error: not ready)');
+    await expect(waitUntil(failing, { what: 'x', timeoutMs: 30, retryErrors: true })).rejects.toThrow(
+      'timed out after 30 ms waiting for x (last error: not ready)',
+    );
   });
 });

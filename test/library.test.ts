@@ -16,8 +16,18 @@ let settingsFile: string;
 beforeAll(async () => {
   await userWithDevices(redis.client(), 'alice');
   await createUser(redis.client(), 'carol');
-  await registerClient(redis.client(), 'carol', { id: 'carol-bad', device_type: 'APPLE', device_pin: 'fail-carol-ios-token', phone_id: 'phone-carol-1' });
-  await registerClient(redis.client(), 'carol', { id: 'carol-ok', device_type: 'fcm', device_pin: 'carol-fcm-token-0123456', phone_id: 'phone-carol-2' });
+  await registerClient(redis.client(), 'carol', {
+    id: 'carol-bad',
+    device_type: 'APPLE',
+    device_pin: 'fail-carol-ios-token',
+    phone_id: 'phone-carol-1',
+  });
+  await registerClient(redis.client(), 'carol', {
+    id: 'carol-ok',
+    device_type: 'fcm',
+    device_pin: 'carol-fcm-token-0123456',
+    phone_id: 'phone-carol-2',
+  });
   settingsFile = join(dir, 'settings.yml');
   writeFileSync(settingsFile, settingsYaml({ redis: redis.server().port, apiToken: ADMIN_TOKEN }));
 });
@@ -43,7 +53,10 @@ describe('ping()', () => {
     const connection = new Redis(redis.server().port, '127.0.0.1');
     const adapters = new RecordingAdapters();
     try {
-      const result = await ping({ user_id: ['alice', 'nobody'], sources: 'all', badge: 1 }, { settings: entrySettings(redis.server().port), redis: connection, adapters });
+      const result = await ping(
+        { user_id: ['alice', 'nobody'], sources: 'all', badge: 1 },
+        { settings: entrySettings(redis.server().port), redis: connection, adapters },
+      );
       expect(result.skippedUsers).toEqual(['nobody']);
       expect(adapters.pushes.map((p) => p.ping.badge)).toEqual(['1', '1']);
       expect(connection.status).toBe('ready');

@@ -33,8 +33,20 @@ describe('log delivery', () => {
     await r.flushall();
     await createUser(r, 'alice');
     await registerClient(r, 'alice', { id: 'c-apple', device_type: 'APPLE', device_pin: 'a1b2c3d4 e5f6a7b8 c9d0e1f2' });
-    await registerClient(r, 'alice', { id: 'c-fcm', device_type: 'ANDROID', device_push_type: 'fcm', device_pin: 'fcm-registration-token-0001', phone_id: 'ph1' });
-    await registerClient(r, 'alice', { id: 'c-rc', device_type: 'ANDROID', device_push_type: 'rhoconnect_push', device_pin: 'rhoconnect-push-pin-0001', phone_id: 'ph2' });
+    await registerClient(r, 'alice', {
+      id: 'c-fcm',
+      device_type: 'ANDROID',
+      device_push_type: 'fcm',
+      device_pin: 'fcm-registration-token-0001',
+      phone_id: 'ph1',
+    });
+    await registerClient(r, 'alice', {
+      id: 'c-rc',
+      device_type: 'ANDROID',
+      device_push_type: 'rhoconnect_push',
+      device_pin: 'rhoconnect-push-pin-0001',
+      phone_id: 'ph2',
+    });
     const { lines, logger } = collectingLogger();
     const settings = entrySettings(redis.server().port, { coalesce_ms: 20 });
     daemon = createDaemon({ settings, logger });
@@ -43,10 +55,13 @@ describe('log delivery', () => {
     await pushObjects(r, 'alice', 'Product', { '1': { name: 'iPhone' } });
     await pushObjects(r, 'alice', 'Catalog', { '9': { name: 'shared' } }); // app partition: no ping (written under alice only to prove settings win)
 
-    const pushes = await waitUntil(() => {
-      const found = lines.filter((l) => l.push);
-      return found.length >= 3 ? found : undefined;
-    }, { what: 'a device push line per device' });
+    const pushes = await waitUntil(
+      () => {
+        const found = lines.filter((l) => l.push);
+        return found.length >= 3 ? found : undefined;
+      },
+      { what: 'a device push line per device' },
+    );
     const byPlatform = Object.fromEntries(pushes.map((l) => [(l.push as { platform: string }).platform, l.push]));
     expect(byPlatform.apple).toMatchObject({
       user: 'alice',
@@ -61,7 +76,9 @@ describe('log delivery', () => {
     });
     expect((byPlatform.fcm as { payload: { android: object } }).payload.android).not.toHaveProperty('notification');
     // The same collapse identifiers live delivery sends: stable for a sync ping without a message.
-    expect((byPlatform.fcm as { payload: { android: { collapse_key: string } } }).payload.android.collapse_key).toMatch(/^sync-[0-9a-f]{24}$/);
+    expect((byPlatform.fcm as { payload: { android: { collapse_key: string } } }).payload.android.collapse_key).toMatch(
+      /^sync-[0-9a-f]{24}$/,
+    );
     expect((byPlatform.apple as { collapseId: string }).collapseId).toMatch(/^sync-[0-9a-f]{24}$/);
     expect(byPlatform.rhoconnect_push).toMatchObject({ payload: { data: { do_sync: ['Product'] } } });
     const raw = JSON.stringify(lines);
@@ -69,7 +86,12 @@ describe('log delivery', () => {
     expect(raw).not.toContain('a1b2c3d4e5f6a7b8c9d0e1f2');
     const pings = lines.filter((l) => l.ping);
     expect(pings).toHaveLength(1);
-    expect(pings[0]!.ping).toMatchObject({ users: ['alice'], sources: ['Product'], trigger: 'auto', platforms: { apple: { logged: 1 }, fcm: { logged: 1 }, rhoconnect_push: { logged: 1 } } });
+    expect(pings[0]!.ping).toMatchObject({
+      users: ['alice'],
+      sources: ['Product'],
+      trigger: 'auto',
+      platforms: { apple: { logged: 1 }, fcm: { logged: 1 }, rhoconnect_push: { logged: 1 } },
+    });
   });
 
   it('writes the seed example payload for a ping with a message', async () => {
@@ -83,7 +105,9 @@ describe('log delivery', () => {
     await daemon.start();
     await daemon.ping({ user_id: ['alice'], sources: ['Product'], message: 'hello world', vibrate: 2000, sound: 'hello.mp3' }, 'library');
     const push = lines.find((l) => l.push)!.push as Record<string, unknown>;
-    expect(JSON.stringify(push.payload)).toBe('{"aps":{"alert":"hello world","sound":"hello.mp3","vibrate":"2000","content-available":1},"do_sync":["Product"]}');
+    expect(JSON.stringify(push.payload)).toBe(
+      '{"aps":{"alert":"hello world","sound":"hello.mp3","vibrate":"2000","content-available":1},"do_sync":["Product"]}',
+    );
     expect(push).toMatchObject({ pushType: 'alert', priority: 10 });
   });
 });

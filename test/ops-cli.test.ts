@@ -31,7 +31,13 @@ describe('rhopush CLI', () => {
     const r = redis.client();
     await createUser(r, 'alice');
     await registerClient(r, 'alice', { id: 'c1', device_type: 'APPLE', device_pin: 'aaaa1111 bbbb2222 cccc3333', phone_id: 'phone-1' });
-    await registerClient(r, 'alice', { id: 'c2', device_type: 'ANDROID', device_push_type: 'fcm', device_pin: 'fcm-registration-token-123456', phone_id: 'phone-2' });
+    await registerClient(r, 'alice', {
+      id: 'c2',
+      device_type: 'ANDROID',
+      device_push_type: 'fcm',
+      device_pin: 'fcm-registration-token-123456',
+      phone_id: 'phone-2',
+    });
     await registerClient(r, 'alice', { id: 'c3', device_type: 'BLACKBERRY', device_pin: 'bb-pin', phone_id: 'phone-3' });
   });
 
@@ -53,12 +59,28 @@ describe('rhopush CLI', () => {
   });
 
   it('ping prints one line per device and a summary, and skips unknown users', async () => {
-    const result = await runCli(['ping', '-s', settings, '-e', 'test', '--user', 'alice', '--user', 'ghost', '--sources', 'Product', '--message', 'hello']);
+    const result = await runCli([
+      'ping',
+      '-s',
+      settings,
+      '-e',
+      'test',
+      '--user',
+      'alice',
+      '--user',
+      'ghost',
+      '--sources',
+      'Product',
+      '--message',
+      'hello',
+    ]);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const all = result.stdout.trim().split('\n');
     // With delivery log, each device push is printed first, as `rhopush run` prints it.
-    const pushes = all.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; push: { platform: string; user: string; payload: unknown } });
+    const pushes = all
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { msg: string; push: { platform: string; user: string; payload: unknown } });
     expect(pushes.map((p) => p.msg)).toEqual(['device push (delivery: log)', 'device push (delivery: log)']);
     expect(pushes.find((p) => p.push.platform === 'apple')!.push).toMatchObject({
       user: 'alice',
@@ -85,7 +107,12 @@ describe('rhopush CLI', () => {
     expect(json.code).toBe(0);
     const parsed = JSON.parse(json.stdout) as { users: string[]; pushes: unknown[]; trigger: string };
     // stdout holds the result alone; the device pushes went to stderr.
-    expect(json.stderr.trim().split('\n').map((l) => (JSON.parse(l) as { msg: string }).msg)).toEqual(['device push (delivery: log)', 'device push (delivery: log)']);
+    expect(
+      json.stderr
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { msg: string }).msg),
+    ).toEqual(['device push (delivery: log)', 'device push (delivery: log)']);
     expect(parsed).toMatchObject({ users: ['alice'], trigger: 'cli' });
     expect(parsed.pushes).toHaveLength(3);
     const bad = await runCli(['ping', '-s', settings, '-e', 'test', '--user', 'alice', '--badge', 'many']);
@@ -120,6 +147,7 @@ describe('terminal progress', () => {
     progress.update(1, 4, '01-push-objects-new.json');
     progress.update(4, 4, 'a-very-long-fixture-name-that-does-not-fit-in-eighty-columns-of-a-terminal.json');
     progress.end();
+    // eslint-disable-next-line no-control-regex -- the terminal's erase-line sequence is the point
     expect(chunks[0]).toMatch(/^\r\x1b\[2Kreplaying █████░{15} 1\/4 {2}01-push-objects-new\.json$/);
     expect(chunks[1]!.replace('\r\x1b[2K', '').length).toBeLessThanOrEqual(79);
     expect(chunks[1]).toContain('4/4');

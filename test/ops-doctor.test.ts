@@ -27,7 +27,11 @@ let n = 0;
 /** Writes a settings file for one environment and returns its path. */
 function settingsFile(s: Setup): string {
   const sources = { Product: { partition: 'user', pushNotify: 'true' }, Catalog: { partition: 'app', pushNotify: 'true' } };
-  return writeSettings(dir, { redis: s.redis, apiToken: s.apiToken, sources, listen: null, env: s.env, rhopush: s.rhopush }, `settings-${++n}.yml`);
+  return writeSettings(
+    dir,
+    { redis: s.redis, apiToken: s.apiToken, sources, listen: null, env: s.env, rhopush: s.rhopush },
+    `settings-${++n}.yml`,
+  );
 }
 
 function file(name: string, text: string): string {
@@ -91,7 +95,12 @@ describe('rhopush doctor', () => {
       settingsFile({
         redis: `127.0.0.1:${ready.port}`,
         apiToken: ADMIN_TOKEN,
-        env: { iphonecertfile: goodCert, push_server: 'http://push:secret@127.0.0.1:8675/', fcm_project_id: 'rhopush-test', package_name: 'com.example.app' },
+        env: {
+          iphonecertfile: goodCert,
+          push_server: 'http://push:secret@127.0.0.1:8675/',
+          fcm_project_id: 'rhopush-test',
+          package_name: 'com.example.app',
+        },
         rhopush: { apns: { topic: 'com.example.app' }, fcm: { service_account: account } },
       }),
     );
@@ -172,7 +181,10 @@ describe('rhopush doctor', () => {
         apiToken: ADMIN_TOKEN,
         env: {
           iphonecertfile: mismatched,
-          iphonecertificates: { 'com.example.one': { iphonecertfile: noCert }, 'com.example.two': { iphonecertfile: join(dir, 'missing.pem') } },
+          iphonecertificates: {
+            'com.example.one': { iphonecertfile: noCert },
+            'com.example.two': { iphonecertfile: join(dir, 'missing.pem') },
+          },
         },
       }),
     );
@@ -189,7 +201,11 @@ describe('rhopush doctor', () => {
     expect(line(without, /encrypted\.pem/).status).toBe('fail');
     expect(line(without, /encrypted\.pem/).fix).toContain(':iphonepassphrase:');
     const withIt = await doctor(
-      settingsFile({ redis: `127.0.0.1:${ready.port}`, apiToken: ADMIN_TOKEN, env: { iphonecertfile: cert, iphonepassphrase: 'open sesame' } }),
+      settingsFile({
+        redis: `127.0.0.1:${ready.port}`,
+        apiToken: ADMIN_TOKEN,
+        env: { iphonecertfile: cert, iphonepassphrase: 'open sesame' },
+      }),
     );
     expect(line(withIt, /encrypted\.pem/).status).toBe('ok');
   });
@@ -220,7 +236,10 @@ describe('rhopush doctor', () => {
   });
 
   it('checks the FCM service account and project id, the push server URL and the API token', async () => {
-    const account = file('bad-account.json', JSON.stringify({ type: 'service_account', project_id: 'p', client_email: 'x@p.iam.gserviceaccount.com' }));
+    const account = file(
+      'bad-account.json',
+      JSON.stringify({ type: 'service_account', project_id: 'p', client_email: 'x@p.iam.gserviceaccount.com' }),
+    );
     const report = await doctor(
       settingsFile({
         redis: `127.0.0.1:${ready.port}`,
@@ -231,7 +250,10 @@ describe('rhopush doctor', () => {
     );
     expect(line(report, /FCM service account/).line).toContain('missing private_key');
     // Like RhoConnect (and rhopush's FCM adapter), the project id comes from settings.yml only.
-    expect(line(report, /FCM project id/)).toMatchObject({ status: 'fail', line: 'FCM project id: Missing `:fcm_project_id:` option in settings/settings.yml' });
+    expect(line(report, /FCM project id/)).toMatchObject({
+      status: 'fail',
+      line: 'FCM project id: Missing `:fcm_project_id:` option in settings/settings.yml',
+    });
     expect(line(report, /FCM project id/).fix).toContain("the service account's is p");
     expect(line(report, /FCM package name/).line).toBe('FCM package name: Missing `:package_name:` option in settings/settings.yml');
     expect(line(report, /RhoConnect Push/).status).toBe('fail');
@@ -239,8 +261,17 @@ describe('rhopush doctor', () => {
     expect(line(report, /API token/)).toMatchObject({ status: 'ok', line: expect.stringContaining('(user alice, not an admin)') });
 
     // RhoConnect not knowing the configured token changes nothing: rhopush accepts it.
-    const noProject = await doctor(settingsFile({ redis: `127.0.0.1:${ready.port}`, apiToken: 'unknown-token', env: { fcm_project_id: '', package_name: 'com.example' } }));
-    expect(line(noProject, /API token/)).toMatchObject({ status: 'ok', line: 'API token: configured (:api_token:); REST pings with it are accepted' });
+    const noProject = await doctor(
+      settingsFile({
+        redis: `127.0.0.1:${ready.port}`,
+        apiToken: 'unknown-token',
+        env: { fcm_project_id: '', package_name: 'com.example' },
+      }),
+    );
+    expect(line(noProject, /API token/)).toMatchObject({
+      status: 'ok',
+      line: 'API token: configured (:api_token:); REST pings with it are accepted',
+    });
 
     // Without one, the REST API takes the tokens RhoConnect issued to admins: nothing to fix.
     const noToken = await doctor(settingsFile({ redis: `127.0.0.1:${ready.port}` }));
@@ -267,13 +298,22 @@ describe('rhopush doctor', () => {
 
   it('shows unknown :rhopush: keys as warnings (!) that do not fail, with the nearest known name', async () => {
     const report = await doctor(settingsFile({ redis: `127.0.0.1:${ready.port}`, apiToken: ADMIN_TOKEN, rhopush: { coalesce: 50 } }));
-    expect(line(report, /coalesce:/)).toMatchObject({ status: 'warn', line: expect.stringMatching(/:test: :rhopush: :coalesce: is not a rhopush setting and is ignored; did you mean :coalesce_ms:\?$/) });
+    expect(line(report, /coalesce:/)).toMatchObject({
+      status: 'warn',
+      line: expect.stringMatching(/:test: :rhopush: :coalesce: is not a rhopush setting and is ignored; did you mean :coalesce_ms:\?$/),
+    });
     expect(formatDoctorReport(report)).toMatch(/^! settings: .*:coalesce: is not a rhopush setting/m);
     expect(report.ok).toBe(true);
   });
 
   it('the CLI prints one line per check and exits 1 when anything is ✗, 0 when all pass', async () => {
-    const failing = await runCli(['doctor', '-s', settingsFile({ redis: `127.0.0.1:${notificationsOff.port}`, apiToken: ADMIN_TOKEN }), '-e', 'test']);
+    const failing = await runCli([
+      'doctor',
+      '-s',
+      settingsFile({ redis: `127.0.0.1:${notificationsOff.port}`, apiToken: ADMIN_TOKEN }),
+      '-e',
+      'test',
+    ]);
     expect(failing.code).toBe(1);
     expect(failing.stdout).toMatch(/^✗ Redis 127\.0\.0\.1:\d+: notify-keyspace-events/m);
     expect(failing.stdout).toMatch(/^ {4}fix: /m);

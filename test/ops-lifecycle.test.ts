@@ -25,10 +25,21 @@ describe('rhopush run: lifecycle', () => {
     // timeout keeps a stop against a frozen Redis busy long enough for the second signal.
     writeFileSync(
       settings,
-      settingsYaml({ redis: redis.server().port, apiToken: ADMIN_TOKEN, coalesceMs: 60000, maxDelayMs: 120000, rhopush: { canary_timeout_ms: 60000 } }),
+      settingsYaml({
+        redis: redis.server().port,
+        apiToken: ADMIN_TOKEN,
+        coalesceMs: 60000,
+        maxDelayMs: 120000,
+        rhopush: { canary_timeout_ms: 60000 },
+      }),
     );
     await createUser(redis.client(), 'alice');
-    await registerClient(redis.client(), 'alice', { id: 'c1', device_type: 'APPLE', device_pin: '0a1b2c3d 4e5f6a7b 8c9d0e1f', phone_id: 'phone-1' });
+    await registerClient(redis.client(), 'alice', {
+      id: 'c1',
+      device_type: 'APPLE',
+      device_pin: '0a1b2c3d 4e5f6a7b 8c9d0e1f',
+      phone_id: 'phone-1',
+    });
   });
 
   afterAll(() => {
@@ -36,7 +47,9 @@ describe('rhopush run: lifecycle', () => {
   });
 
   const start = async () => {
-    const daemon = new LogWatcher(spawnCli(['run', '--settings', settings, '--env', 'test', '--shutdown-timeout', '90000'], { LOG_LEVEL: 'info' }));
+    const daemon = new LogWatcher(
+      spawnCli(['run', '--settings', settings, '--env', 'test', '--shutdown-timeout', '90000'], { LOG_LEVEL: 'info' }),
+    );
     await daemon.waitFor('rhopush started');
     return daemon;
   };
@@ -48,7 +61,8 @@ describe('rhopush run: lifecycle', () => {
     const exit = await daemon.exited;
 
     expect(exit).toEqual({ code: 0, signal: null });
-    const push = daemon.lines.find((l) => l.msg === 'device push (delivery: log)')?.push as { platform: string; user: string; payload: { do_sync?: string[] } } | undefined;
+    const push = daemon.lines.find((l) => l.msg === 'device push (delivery: log)')?.push as
+      { platform: string; user: string; payload: { do_sync?: string[] } } | undefined;
     expect(push).toMatchObject({ platform: 'apple', user: 'alice', payload: { do_sync: ['Product'] } });
     const ping = daemon.lines.find((l) => l.msg === 'ping')?.ping as { users: string[]; sources: string[]; trigger: string } | undefined;
     expect(ping).toMatchObject({ users: ['alice'], sources: ['Product'], trigger: 'auto' });

@@ -3,7 +3,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDaemon, type Daemon } from '../src/daemon.js';
 import type { DevicePushRequest, PushAdapter } from '../src/push/adapter.js';
 import type { PushAdapters } from '../src/push/registry.js';
-import { createUser, deviceSync, pushObjects, registerClient, startRedisServer, waitUntil, type RedisServerProcess } from '../src/kit/index.js';
+import {
+  createUser,
+  deviceSync,
+  pushObjects,
+  registerClient,
+  startRedisServer,
+  waitUntil,
+  type RedisServerProcess,
+} from '../src/kit/index.js';
 import { useRedisServer } from './helpers/redis.js';
 import { entrySettings } from './helpers/entry-points.js';
 
@@ -12,7 +20,8 @@ const redis = useRedisServer();
 /** Apple pushes succeed after two retries; FCM tokens are dead. */
 const platformAdapters: PushAdapters = {
   adapterFor: (platform): PushAdapter => ({
-    send: async (_r: DevicePushRequest) => (platform === 'fcm' ? { outcome: 'dead' as const, reason: 'UNREGISTERED' } : { outcome: 'sent' as const, retries: 2 }),
+    send: async (_r: DevicePushRequest) =>
+      platform === 'fcm' ? { outcome: 'dead' as const, reason: 'UNREGISTERED' } : { outcome: 'sent' as const, retries: 2 },
     close: async () => {},
   }),
   close: async () => {},
@@ -25,7 +34,8 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
     const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
     if (!m || m[1] !== name) continue;
     const have = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v) && Object.keys(have).length === Object.keys(labels).length) return Number(m[3]);
+    if (Object.entries(labels).every(([k, v]) => have[k] === v) && Object.keys(have).length === Object.keys(labels).length)
+      return Number(m[3]);
   }
   return undefined;
 }
@@ -48,8 +58,20 @@ describe('metrics, health and OpenAPI endpoints', () => {
     base = `http://${host}:${port}`;
     const r = redis.client();
     await createUser(r, 'alice');
-    await registerClient(r, 'alice', { id: 'a1', device_type: 'APPLE', device_pin: 'aaaa bbbb cccc dddd', phone_id: 'p1', last_sync: '2026-01-02T00:00:00+0000' });
-    await registerClient(r, 'alice', { id: 'a2', device_type: 'ANDROID', device_push_type: 'fcm', device_pin: 'fcm-token-0123456789', phone_id: 'p2' });
+    await registerClient(r, 'alice', {
+      id: 'a1',
+      device_type: 'APPLE',
+      device_pin: 'aaaa bbbb cccc dddd',
+      phone_id: 'p1',
+      last_sync: '2026-01-02T00:00:00+0000',
+    });
+    await registerClient(r, 'alice', {
+      id: 'a2',
+      device_type: 'ANDROID',
+      device_push_type: 'fcm',
+      device_pin: 'fcm-token-0123456789',
+      phone_id: 'p2',
+    });
   });
 
   afterAll(async () => {
@@ -119,10 +141,13 @@ describe('metrics, health and OpenAPI endpoints', () => {
   it('counts a keyspace subscription that comes back after its link was killed', async () => {
     const admin = redis.client();
     await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
-    const count = await waitUntil(async () => {
-      const v = sample(await scrape(), 'rhopush_redis_reconnects_total', { node: `127.0.0.1:${redis.server().port}` });
-      return v !== undefined && v >= 1 ? v : undefined;
-    }, { what: 'reconnect counted' });
+    const count = await waitUntil(
+      async () => {
+        const v = sample(await scrape(), 'rhopush_redis_reconnects_total', { node: `127.0.0.1:${redis.server().port}` });
+        return v !== undefined && v >= 1 ? v : undefined;
+      },
+      { what: 'reconnect counted' },
+    );
     expect(count).toBe(1);
     await waitUntil(async () => daemon.health().ok, { what: 'subscribed again' });
   });
@@ -165,12 +190,19 @@ describe('/healthz when Redis goes away', () => {
     const { host, port } = daemon.apiAddress!;
     const url = `http://${host}:${port}/healthz`;
     await server.kill();
-    const down = await waitUntil(async () => {
-      const res = await fetch(url);
-      return res.status === 503 ? ((await res.json()) as { ok: boolean; parts: Record<string, { ok: boolean; detail?: string }> }) : undefined;
-    }, { what: '503' });
+    const down = await waitUntil(
+      async () => {
+        const res = await fetch(url);
+        return res.status === 503
+          ? ((await res.json()) as { ok: boolean; parts: Record<string, { ok: boolean; detail?: string }> })
+          : undefined;
+      },
+      { what: '503' },
+    );
     expect(down.ok).toBe(false);
-    const failing = Object.entries(down.parts).filter(([, p]) => !p.ok).map(([name]) => name);
+    const failing = Object.entries(down.parts)
+      .filter(([, p]) => !p.ok)
+      .map(([name]) => name);
     expect(failing).toEqual(expect.arrayContaining(['redis', `capture 127.0.0.1:${server.port}`]));
     expect(down.parts.redis!.detail).not.toBe('store connection ready');
 

@@ -10,7 +10,16 @@ import { describeChanges, diffSettings, liveSettings } from '../src/config/setti
 import { createDaemon, type Daemon } from '../src/daemon.js';
 import { createLogger } from '../src/logger.js';
 import type { PingResult } from '../src/ping/ping-job.js';
-import { buildSettings, createUser, pushObjects, registerClient, settingsYaml, waitUntil, type SourceSettings, type YamlMap } from '../src/kit/index.js';
+import {
+  buildSettings,
+  createUser,
+  pushObjects,
+  registerClient,
+  settingsYaml,
+  waitUntil,
+  type SourceSettings,
+  type YamlMap,
+} from '../src/kit/index.js';
 import { useRedisServer } from './helpers/redis.js';
 
 const redis = useRedisServer();
@@ -18,7 +27,15 @@ const redis = useRedisServer();
 /** settings.yml with the given per-source push_notify values (and anything else to vary). */
 function reloadSettings(
   port: number,
-  o: { note?: string; notePartition?: string; productPartition?: string; envPushNotify?: string; redis?: string; listen?: string; coalesceMs?: number } = {},
+  o: {
+    note?: string;
+    notePartition?: string;
+    productPartition?: string;
+    envPushNotify?: string;
+    redis?: string;
+    listen?: string;
+    coalesceMs?: number;
+  } = {},
 ): string {
   return settingsYaml({
     redis: o.redis ?? port,
@@ -63,7 +80,12 @@ describe('hot reload of settings.yml on a running daemon', () => {
     file = join(dir, 'settings.yml');
     write(reloadSettings(redis.server().port));
     await createUser(redis.client(), 'alice');
-    await registerClient(redis.client(), 'alice', { id: 'c1', device_type: 'APPLE', device_pin: 'aa bb cc dd ee ff 00 11', phone_id: 'p1' });
+    await registerClient(redis.client(), 'alice', {
+      id: 'c1',
+      device_type: 'APPLE',
+      device_pin: 'aa bb cc dd ee ff 00 11',
+      phone_id: 'p1',
+    });
     const sink = new Writable({
       write(chunk, _enc, done) {
         for (const line of String(chunk).split('\n')) if (line) logLines.push(JSON.parse(line) as Record<string, unknown>);
@@ -181,7 +203,15 @@ describe('hot reload of settings.yml on a running daemon', () => {
 describe('what a reload logs', () => {
   /** Only what each case sets, besides Product and a Redis. */
   const parse = (env: YamlMap, rhopush?: YamlMap, sources: Record<string, SourceSettings> = {}) =>
-    buildSettings({ redis: 6390, sources: { Product: { pushNotify: 'true' }, ...sources }, pushNotify: null, delivery: null, listen: null, env, rhopush });
+    buildSettings({
+      redis: 6390,
+      sources: { Product: { pushNotify: 'true' }, ...sources },
+      pushNotify: null,
+      delivery: null,
+      listen: null,
+      env,
+      rhopush,
+    });
 
   it('names sources added and removed, and never shows secrets', () => {
     const before = parse({ api_token: 'old-secret', push_server: 'http://push:pw1@127.0.0.1:8675/', iphonepassphrase: 'hunter2' });
@@ -204,7 +234,9 @@ describe('what a reload logs', () => {
     const before = parse({}, { listen: '127.0.0.1:9293', queues: 'ping' });
     const after = parse({}, { listen: '0.0.0.0:9400', queues: 'ping,urgent', coalesce_ms: 250 });
     const { live, restart } = diffSettings(before, after);
-    expect(describeChanges(restart)).toEqual(['rhopush: listen.host 127.0.0.1 → 0.0.0.0, listen.port 9293 → 9400, queues ["ping"] → ["ping","urgent"]']);
+    expect(describeChanges(restart)).toEqual([
+      'rhopush: listen.host 127.0.0.1 → 0.0.0.0, listen.port 9293 → 9400, queues ["ping"] → ["ping","urgent"]',
+    ]);
     expect(describeChanges(live)).toEqual(['rhopush: coalesce_ms 100 → 250']);
     const applied = liveSettings(before, after);
     expect(applied.rhopush.listen).toEqual(before.rhopush.listen);

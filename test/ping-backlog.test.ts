@@ -4,7 +4,13 @@ import { describe, expect, it } from 'vitest';
 import { PingBacklog } from '../src/coalesce/ping-backlog.js';
 import { Limiter } from '../src/util/limiter.js';
 
-const group = (user: string, sources: string[], firstAt = 1000, changes = sources.length, trigger: 'auto' | 'catch-up' = 'auto') => ({ user, sources, firstAt, changes, trigger });
+const group = (user: string, sources: string[], firstAt = 1000, changes = sources.length, trigger: 'auto' | 'catch-up' = 'auto') => ({
+  user,
+  sources,
+  firstAt,
+  changes,
+  trigger,
+});
 
 describe('PingBacklog', () => {
   it('hands groups out in the order they came, each once', () => {

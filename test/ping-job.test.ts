@@ -36,14 +36,35 @@ describe('PingJob', () => {
     const r = redis.client();
     await createUser(r, 'alice');
     await registerClient(r, 'alice', { id: 'old', device_type: 'APPLE', device_pin: 'aaaa 1111', last_sync: '2026-01-01T10:00:00+0000' });
-    await registerClient(r, 'alice', { id: 'new', device_type: 'ANDROID', device_push_type: 'fcm', device_pin: 'fcm-token', phone_id: 'p1', last_sync: '2026-06-01T10:00:00+0200' });
+    await registerClient(r, 'alice', {
+      id: 'new',
+      device_type: 'ANDROID',
+      device_push_type: 'fcm',
+      device_pin: 'fcm-token',
+      phone_id: 'p1',
+      last_sync: '2026-06-01T10:00:00+0200',
+    });
     await registerClient(r, 'alice', { id: 'never', device_type: 'ANDROID', device_push_type: 'rhoconnect_push', device_pin: 'rc-pin' });
 
-    const result = await job.run({ user_id: 'alice', sources: ['Product'], badge: 5, vibrate: 2000, message: 'hi', sound: 'a.mp3' }, 'library');
+    const result = await job.run(
+      { user_id: 'alice', sources: ['Product'], badge: 5, vibrate: 2000, message: 'hi', sound: 'a.mp3' },
+      'library',
+    );
 
-    expect(adapter.sent.map((s) => [s.client.id, s.platform])).toEqual([['new', 'fcm'], ['old', 'apple'], ['never', 'rhoconnect_push']]);
+    expect(adapter.sent.map((s) => [s.client.id, s.platform])).toEqual([
+      ['new', 'fcm'],
+      ['old', 'apple'],
+      ['never', 'rhoconnect_push'],
+    ]);
     expect(adapter.sent[1]!.token).toBe('aaaa1111'); // APNs token: spaces removed
-    expect(adapter.sent[0]!.ping).toEqual({ users: ['alice'], sources: ['Product'], message: 'hi', badge: '5', sound: 'a.mp3', vibrate: '2000' });
+    expect(adapter.sent[0]!.ping).toEqual({
+      users: ['alice'],
+      sources: ['Product'],
+      message: 'hi',
+      badge: '5',
+      sound: 'a.mp3',
+      vibrate: '2000',
+    });
     expect(result.pushes.map((p) => p.outcome)).toEqual(['sent', 'sent', 'sent']);
     expect(result.errors).toEqual([]);
   });
@@ -67,7 +88,10 @@ describe('PingJob', () => {
     await registerClient(r, 'alice', { id: 'legacy', device_type: 'IPHONE', device_pin: 'ip' });
     await registerClient(r, 'alice', { id: 'gcm', device_type: 'ANDROID', device_push_type: 'GCM', device_pin: 'g1' });
     const result = await job.run({ user_id: 'alice', sources: ['Product'] }, 'auto');
-    expect(adapter.sent.map((s) => [s.client.id, s.platform]).sort()).toEqual([['gcm', 'fcm'], ['legacy', 'apple']]);
+    expect(adapter.sent.map((s) => [s.client.id, s.platform]).sort()).toEqual([
+      ['gcm', 'fcm'],
+      ['legacy', 'apple'],
+    ]);
     const dropped = result.pushes.find((p) => p.clientId === 'blackberry');
     expect(dropped).toMatchObject({ outcome: 'dropped', platform: 'BLACKBERRY', reason: "unsupported platform 'BLACKBERRY'" });
     expect(result.errors).toEqual([]);
@@ -79,9 +103,30 @@ describe('PingJob', () => {
     await createUser(r, 'bob');
     await registerClient(r, 'alice', { id: 'a1', device_type: 'APPLE', device_pin: 'same-pin', last_sync: '2026-02-01T00:00:00+0000' });
     await registerClient(r, 'bob', { id: 'b1', device_type: 'APPLE', device_pin: 'same-pin' });
-    await registerClient(r, 'alice', { id: 'a2', device_type: 'ANDROID', device_push_type: 'fcm', device_pin: 't1', phone_id: 'phone', device_app_id: 'app.one' });
-    await registerClient(r, 'bob', { id: 'b2', device_type: 'ANDROID', device_push_type: 'fcm', device_pin: 't2', phone_id: 'phone', device_app_id: 'app.one' });
-    await registerClient(r, 'bob', { id: 'b3', device_type: 'ANDROID', device_push_type: 'fcm', device_pin: 't3', phone_id: 'phone', device_app_id: 'app.two' });
+    await registerClient(r, 'alice', {
+      id: 'a2',
+      device_type: 'ANDROID',
+      device_push_type: 'fcm',
+      device_pin: 't1',
+      phone_id: 'phone',
+      device_app_id: 'app.one',
+    });
+    await registerClient(r, 'bob', {
+      id: 'b2',
+      device_type: 'ANDROID',
+      device_push_type: 'fcm',
+      device_pin: 't2',
+      phone_id: 'phone',
+      device_app_id: 'app.one',
+    });
+    await registerClient(r, 'bob', {
+      id: 'b3',
+      device_type: 'ANDROID',
+      device_push_type: 'fcm',
+      device_pin: 't3',
+      phone_id: 'phone',
+      device_app_id: 'app.two',
+    });
     await job.run({ user_id: ['alice', 'bob'], sources: ['Product'] }, 'rest');
     expect(adapter.sent.map((s) => s.client.id).sort()).toEqual(['a1', 'a2', 'b3']);
   });

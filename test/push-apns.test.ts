@@ -23,7 +23,9 @@ describe('APNs payload (RhoConnect compatible)', () => {
 
   it("the seed's example: alert, sound, vibrate as a string, alert priority 10", () => {
     const n = apnsNotification(ping({ sources: ['Product'], message: 'hello world', vibrate: 2000, sound: 'hello.mp3' }));
-    expect(JSON.stringify(n.payload)).toBe('{"aps":{"alert":"hello world","sound":"hello.mp3","vibrate":"2000","content-available":1},"do_sync":["Product"]}');
+    expect(JSON.stringify(n.payload)).toBe(
+      '{"aps":{"alert":"hello world","sound":"hello.mp3","vibrate":"2000","content-available":1},"do_sync":["Product"]}',
+    );
     expect(n.pushType).toBe('alert');
     expect(n.priority).toBe(10);
   });
@@ -49,7 +51,7 @@ describe('APNs target (credentials, topic, environment)', () => {
     expect('error' in t ? t.error : t.topic).toBe('com.app');
   });
 
-  it("per-app :iphonecertificates: win for their device_app_id, with that id as topic", () => {
+  it('per-app :iphonecertificates: win for their device_app_id, with that id as topic', () => {
     const s = live(
       { iphonecertfile: 'global.pem', iphonecertificates: { 'com.one': { iphonecertfile: 'one.pem', iphonepassphrase: 'secret' } } },
       { topic: 'com.global' },
@@ -91,7 +93,10 @@ describe('APNs answers', () => {
     expect(classifyApnsReply({ status: 400, reason: 'DeviceTokenNotForTopic' })).toEqual({
       done: { outcome: 'failed', reason: 'APNs 400 DeviceTokenNotForTopic' },
     });
-    expect(classifyApnsReply({ status: 429, reason: 'TooManyRequests', retryAfterMs: 5000 })).toMatchObject({ retry: 'APNs 429 TooManyRequests', retryAfterMs: 5000 });
+    expect(classifyApnsReply({ status: 429, reason: 'TooManyRequests', retryAfterMs: 5000 })).toMatchObject({
+      retry: 'APNs 429 TooManyRequests',
+      retryAfterMs: 5000,
+    });
     expect(classifyApnsReply({ status: 503, reason: 'ServiceUnavailable' })).toMatchObject({ retry: 'APNs 503 ServiceUnavailable' });
     expect(classifyApnsReply({ status: 403, reason: 'ExpiredProviderToken' })).toMatchObject({ retry: 'APNs 403 ExpiredProviderToken' });
     // A connection failure is retried on a fresh connection and never makes a token dead.
@@ -118,7 +123,11 @@ describe('APNs over HTTP/2 with token auth', () => {
   /** Paths relative to the settings file, as RhoConnect apps write them. */
   function settings(): Settings {
     return buildSettings(
-      { delivery: 'live', rhopush: { retry: { attempts: 3, base_ms: 10, max_ms: 50, total_ms: 60000 } }, apns: { endpoint: standIn, key, topic: TOPIC } },
+      {
+        delivery: 'live',
+        rhopush: { retry: { attempts: 3, base_ms: 10, max_ms: 50, total_ms: 60000 } },
+        apns: { endpoint: standIn, key, topic: TOPIC },
+      },
       dir(),
     );
   }
@@ -151,7 +160,9 @@ describe('APNs over HTTP/2 with token auth', () => {
     await adapter.send(pushRequest('apple', hexToken(1), ping({ sources: ['Product'] })));
     await adapter.send(pushRequest('apple', hexToken(2), ping({ sources: ['Product'] })));
     await adapter.send(pushRequest('apple', hexToken(3), ping({ sources: ['Contact'] })));
-    await adapter.send(pushRequest('apple', hexToken(4), ping({ sources: ['Product'], message: 'hello world', vibrate: 2000, sound: 'hello.mp3' })));
+    await adapter.send(
+      pushRequest('apple', hexToken(4), ping({ sources: ['Product'], message: 'hello world', vibrate: 2000, sound: 'hello.mp3' })),
+    );
     const [a, b, c, d] = standIn.requests.slice(before);
     expect(a!.headers['apns-collapse-id']).toMatch(/^sync-[0-9a-f]{24}$/);
     expect(b!.headers['apns-collapse-id']).toBe(a!.headers['apns-collapse-id']);
@@ -159,7 +170,9 @@ describe('APNs over HTTP/2 with token auth', () => {
     expect(d!.headers['apns-collapse-id']).toBeUndefined();
     expect(d!.headers['apns-push-type']).toBe('alert');
     expect(d!.headers['apns-priority']).toBe('10');
-    expect(d!.body).toBe('{"aps":{"alert":"hello world","sound":"hello.mp3","vibrate":"2000","content-available":1},"do_sync":["Product"]}');
+    expect(d!.body).toBe(
+      '{"aps":{"alert":"hello world","sound":"hello.mp3","vibrate":"2000","content-available":1},"do_sync":["Product"]}',
+    );
   });
 
   it('reuses one provider and one connection across pings, and closes it on shutdown', async () => {
@@ -184,7 +197,10 @@ describe('APNs over HTTP/2 with token auth', () => {
     const before = standIn.requests.length;
     expect(await adapter.send(pushRequest('apple', hexToken(410), ping()))).toEqual({ outcome: 'dead', reason: 'Unregistered' });
     expect(await adapter.send(pushRequest('apple', hexToken(400), ping()))).toEqual({ outcome: 'dead', reason: 'BadDeviceToken' });
-    expect(await adapter.send(pushRequest('apple', hexToken(401), ping()))).toEqual({ outcome: 'failed', reason: 'APNs 400 DeviceTokenNotForTopic' });
+    expect(await adapter.send(pushRequest('apple', hexToken(401), ping()))).toEqual({
+      outcome: 'failed',
+      reason: 'APNs 400 DeviceTokenNotForTopic',
+    });
     expect(standIn.requests.length - before).toBe(3);
   });
 
@@ -216,7 +232,10 @@ describe('APNs over HTTP/2 with token auth', () => {
     const s = settings();
     const wrong = { ...s, rhopush: { ...s.rhopush, apns: { ...s.rhopush.apns, tokenKey: 'WrongKey.p8' } } };
     adapter = new ApnsAdapter(() => wrong, silentLogger);
-    expect(await adapter.send(pushRequest('apple', hexToken(7), ping()))).toEqual({ outcome: 'failed', reason: 'APNs 403 InvalidProviderToken' });
+    expect(await adapter.send(pushRequest('apple', hexToken(7), ping()))).toEqual({
+      outcome: 'failed',
+      reason: 'APNs 403 InvalidProviderToken',
+    });
   });
 
   it('an unreadable key file fails the push with the setting that named it', async () => {
@@ -271,7 +290,7 @@ describe('APNs with RhoConnect certificate files', () => {
     expect(req!.headers.authorization).toBeUndefined();
   });
 
-  it("uses the per-app certificate (with its passphrase) for that device_app_id, topic = device_app_id", async () => {
+  it('uses the per-app certificate (with its passphrase) for that device_app_id, topic = device_app_id', async () => {
     const s = settings();
     adapter = new ApnsAdapter(() => s, silentLogger);
     const before = standIn.requests.length;
@@ -299,7 +318,10 @@ describe('APNs with RhoConnect certificate files', () => {
   it('a certificate APNs does not accept fails the push', async () => {
     const s = settings('stranger.pem');
     adapter = new ApnsAdapter(() => s, silentLogger);
-    expect(await adapter.send(pushRequest('apple', hexToken(14), ping()))).toEqual({ outcome: 'failed', reason: 'APNs 403 BadCertificate' });
+    expect(await adapter.send(pushRequest('apple', hexToken(14), ping()))).toEqual({
+      outcome: 'failed',
+      reason: 'APNs 403 BadCertificate',
+    });
   });
 });
 

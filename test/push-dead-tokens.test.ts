@@ -60,7 +60,13 @@ describe('dead tokens', () => {
     expect(await apple.send(request(dead, 'c-dead'))).toEqual({ outcome: 'dead', reason: 'Unregistered' });
 
     const record = await r.hgetall(deadTokenKey('apple', dead));
-    expect(record).toEqual({ platform: 'apple', reason: 'Unregistered', at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), user: 'alice', client: 'c-dead' });
+    expect(record).toEqual({
+      platform: 'apple',
+      reason: 'Unregistered',
+      at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      user: 'alice',
+      client: 'c-dead',
+    });
     const ttl = await r.ttl(deadTokenKey('apple', dead));
     expect(ttl).toBeGreaterThan(29 * 86_400);
     expect(ttl).toBeLessThanOrEqual(30 * 86_400);
@@ -98,8 +104,13 @@ describe('dead tokens', () => {
     const gone = hexToken(0x9012);
     standIn.answerAlways(gone, { status: 410, reason: 'Unregistered' });
     await adapters.adapterFor('apple').send(request(gone, 'c-gone', 'bob'));
-    const reply = (await r.xreadgroup('GROUP', 'backend', 'worker-1', 'COUNT', 10, 'STREAMS', FEEDBACK_STREAM, '>')) as [string, [string, string[]][]][];
-    const entries = reply[0]![1].map(([, fields]) => Object.fromEntries(fields.flatMap((_, i) => (i % 2 ? [] : [[fields[i], fields[i + 1]]]))));
+    const reply = (await r.xreadgroup('GROUP', 'backend', 'worker-1', 'COUNT', 10, 'STREAMS', FEEDBACK_STREAM, '>')) as [
+      string,
+      [string, string[]][],
+    ][];
+    const entries = reply[0]![1].map(([, fields]) =>
+      Object.fromEntries(fields.flatMap((_, i) => (i % 2 ? [] : [[fields[i], fields[i + 1]]]))),
+    );
     expect(entries.at(-1)).toMatchObject({ token: gone, platform: 'apple', reason: 'Unregistered', user: 'bob', client: 'c-gone' });
   });
 
@@ -129,7 +140,14 @@ describe('dead tokens', () => {
 
   it('DeadTokenStore.forget lets an operator bring a token back', async () => {
     const store = new DeadTokenStore(redis.client(), () => ({ ttlDays: 1, feedbackMaxLen: 10 }));
-    await store.record({ token: 't1', platform: 'fcm', reason: 'registration-token-not-registered', user: 'u', client: 'c', at: new Date().toISOString() });
+    await store.record({
+      token: 't1',
+      platform: 'fcm',
+      reason: 'registration-token-not-registered',
+      user: 'u',
+      client: 'c',
+      at: new Date().toISOString(),
+    });
     expect(await store.find('fcm', 't1')).toMatchObject({ reason: 'registration-token-not-registered' });
     expect(await store.forget('fcm', 't1')).toBe(true);
     expect(await store.find('fcm', 't1')).toBeUndefined();

@@ -78,7 +78,12 @@ describe('live delivery through the daemon', () => {
       device_app_id: TOPIC,
       last_sync: '2026-11-27T19:11:16+0000',
     });
-    await registerClient(redis.client(), 'alice', { id: 'alice-old-android', device_type: 'ANDROID', device_push_type: 'gcm', device_pin: 'legacy-gcm-token' });
+    await registerClient(redis.client(), 'alice', {
+      id: 'alice-old-android',
+      device_type: 'ANDROID',
+      device_push_type: 'gcm',
+      device_pin: 'legacy-gcm-token',
+    });
 
     daemon = createDaemon({ settings, logger: silentLogger, onPing: (r) => pings.push(r) });
     await daemon.start();
@@ -140,7 +145,9 @@ describe('live delivery through the daemon', () => {
     await pushObjects(redis.client(), 'bob', 'Product', { '10': { name: 'Pixel' } });
     await waitUntil(() => pings.length >= 1, { what: "bob's first ping" });
     await settle();
-    expect(pings[0]!.pushes).toEqual([expect.objectContaining({ platform: 'apple', user: 'bob', outcome: 'dead', reason: 'Unregistered' })]);
+    expect(pings[0]!.pushes).toEqual([
+      expect.objectContaining({ platform: 'apple', user: 'bob', outcome: 'dead', reason: 'Unregistered' }),
+    ]);
     expect(await redis.client().exists(deadTokenKey('apple', BOB_APPLE_TOKEN))).toBe(1);
     expect((await readFeedback(redis.client())).map((e) => [e.token, e.user, e.client])).toEqual([
       [BOB_APPLE_TOKEN, 'bob', '112c97a7d063ea257ba6a3a1a1bcddd9'],

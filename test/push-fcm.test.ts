@@ -17,7 +17,11 @@ const PACKAGE = 'com.example.rhodes';
 
 describe('FCM message (RhoConnect compatible)', () => {
   it('data values are strings, empty values left out, all → "all", body only with a message', () => {
-    const m = fcmMessage(ping({ sources: 'all', vibrate: 2000 }), { id: 'c', device_pin: 'tok', phone_id: '' }, { packageName: PACKAGE, collapseKey: 'k' });
+    const m = fcmMessage(
+      ping({ sources: 'all', vibrate: 2000 }),
+      { id: 'c', device_pin: 'tok', phone_id: '' },
+      { packageName: PACKAGE, collapseKey: 'k' },
+    );
     expect(m).toEqual({
       token: 'tok',
       android: { priority: 'high', collapse_key: 'k', restricted_package_name: PACKAGE, data: { do_sync: 'all', vibrate: '2000' } },
@@ -28,7 +32,9 @@ describe('FCM message (RhoConnect compatible)', () => {
     expect(classifyFcmResult({ ok: false, code: 'messaging/registration-token-not-registered', message: 'x' })).toEqual({
       done: { outcome: 'dead', reason: 'registration-token-not-registered' },
     });
-    expect(classifyFcmResult({ ok: false, code: 'messaging/server-unavailable', message: 'x', retryAfterMs: 1000 })).toMatchObject({ retryAfterMs: 1000 });
+    expect(classifyFcmResult({ ok: false, code: 'messaging/server-unavailable', message: 'x', retryAfterMs: 1000 })).toMatchObject({
+      retryAfterMs: 1000,
+    });
     expect(classifyFcmResult({ ok: false, code: 'app/network-error', message: 'x' })).toMatchObject({ retry: 'FCM app/network-error: x' });
     expect(classifyFcmResult({ ok: false, code: 'messaging/invalid-argument', message: 'bad' })).toEqual({
       done: { outcome: 'failed', reason: 'FCM invalid-argument: bad' },
@@ -53,7 +59,11 @@ describe('FCM through firebase-admin against the loopback stand-in', () => {
 
   function settings(fcmExtra: YamlMap = {}): Settings {
     return buildSettings(
-      { delivery: 'live', rhopush: { retry: { attempts: 3, base_ms: 5, max_ms: 20 } }, fcm: { standIn, packageName: PACKAGE, extra: fcmExtra } },
+      {
+        delivery: 'live',
+        rhopush: { retry: { attempts: 3, base_ms: 5, max_ms: 20 } },
+        fcm: { standIn, packageName: PACKAGE, extra: fcmExtra },
+      },
       dir(),
     );
   }
@@ -79,7 +89,9 @@ describe('FCM through firebase-admin against the loopback stand-in', () => {
         data: { do_sync: 'Product' },
       },
     });
-    expect((b!.message.android as { collapse_key: string }).collapse_key).toBe((a!.message.android as { collapse_key: string }).collapse_key);
+    expect((b!.message.android as { collapse_key: string }).collapse_key).toBe(
+      (a!.message.android as { collapse_key: string }).collapse_key,
+    );
     expect(standIn.tokenRequests).toBeGreaterThanOrEqual(1);
   });
 
@@ -101,7 +113,9 @@ describe('FCM through firebase-admin against the loopback stand-in', () => {
         notification: { body: 'hello world' },
       },
     });
-    expect((b!.message.android as { collapse_key: string }).collapse_key).not.toBe((a!.message.android as { collapse_key: string }).collapse_key);
+    expect((b!.message.android as { collapse_key: string }).collapse_key).not.toBe(
+      (a!.message.android as { collapse_key: string }).collapse_key,
+    );
   });
 
   it('many devices go out in sendEach batches of at most 500', async () => {
@@ -135,7 +149,10 @@ describe('FCM through firebase-admin against the loopback stand-in', () => {
     standIn.answerAlways('gone', { error: 'UNREGISTERED' });
     standIn.answerAlways('garbled', { error: 'INVALID_ARGUMENT' });
     const before = standIn.messages.length;
-    expect(await adapter.send(pushRequest('fcm', 'gone', ping()))).toEqual({ outcome: 'dead', reason: 'registration-token-not-registered' });
+    expect(await adapter.send(pushRequest('fcm', 'gone', ping()))).toEqual({
+      outcome: 'dead',
+      reason: 'registration-token-not-registered',
+    });
     expect(await adapter.send(pushRequest('fcm', 'garbled', ping()))).toEqual({
       outcome: 'failed',
       reason: 'FCM invalid-argument: The registration token is not a valid FCM registration token',
@@ -158,7 +175,11 @@ describe('FCM through firebase-admin against the loopback stand-in', () => {
     adapter = new FcmAdapter(() => s, silentLogger);
     standIn.answerAlways('broken', { error: 'INTERNAL' });
     const result = await adapter.send(pushRequest('fcm', 'broken', ping()));
-    expect(result).toEqual({ outcome: 'failed', reason: 'FCM internal-error: Internal error encountered. (gave up after 3 attempts)', retries: 2 });
+    expect(result).toEqual({
+      outcome: 'failed',
+      reason: 'FCM internal-error: Internal error encountered. (gave up after 3 attempts)',
+      retries: 2,
+    });
     expect(standIn.messages.filter((m) => m.message.token === 'broken')).toHaveLength(3);
   });
 
@@ -167,7 +188,11 @@ describe('FCM through firebase-admin against the loopback stand-in', () => {
     adapter = new FcmAdapter(() => s, silentLogger);
     standIn.answerAlways('stuck', { stall: true });
     const result = await adapter.send(pushRequest('fcm', 'stuck', ping()));
-    expect(result).toEqual({ outcome: 'failed', reason: 'FCM rhopush/timeout: no answer within 300 ms (gave up after 3 attempts)', retries: 2 });
+    expect(result).toEqual({
+      outcome: 'failed',
+      reason: 'FCM rhopush/timeout: no answer within 300 ms (gave up after 3 attempts)',
+      retries: 2,
+    });
   });
 
   it("missing :fcm_project_id: / :package_name: fail that device's push with RhoConnect's messages", async () => {

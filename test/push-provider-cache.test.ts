@@ -27,7 +27,16 @@ describe('ProviderCache', () => {
 
   it('a failing create caches nothing', async () => {
     const cache = new ProviderCache<Sender>(20);
-    await expect(cache.use('k', {}, () => { throw new Error('bad key file'); }, async (s) => s)).rejects.toThrow('bad key file');
+    await expect(
+      cache.use(
+        'k',
+        {},
+        () => {
+          throw new Error('bad key file');
+        },
+        async (s) => s,
+      ),
+    ).rejects.toThrow('bad key file');
     expect(cache.size).toBe(0);
   });
 
@@ -35,12 +44,32 @@ describe('ProviderCache', () => {
     const cache = new ProviderCache<Sender>(20);
     const before = {};
     const after = {};
-    const old = await cache.use('old-key', before, () => new Sender('old'), async (s) => s);
-    const kept = await cache.use('same-key', before, () => new Sender('kept'), async (s) => s);
+    const old = await cache.use(
+      'old-key',
+      before,
+      () => new Sender('old'),
+      async (s) => s,
+    );
+    const kept = await cache.use(
+      'same-key',
+      before,
+      () => new Sender('kept'),
+      async (s) => s,
+    );
     let release!: () => void;
-    const busy = cache.use('busy-key', before, () => new Sender('busy'), (s) => new Promise<Sender>((resolve) => (release = () => resolve(s))));
+    const busy = cache.use(
+      'busy-key',
+      before,
+      () => new Sender('busy'),
+      (s) => new Promise<Sender>((resolve) => (release = () => resolve(s))),
+    );
     // The reload: new settings ask for 'same-key' again, not for 'old-key' or 'busy-key'.
-    await cache.use('same-key', after, () => new Sender('unexpected'), async (s) => s);
+    await cache.use(
+      'same-key',
+      after,
+      () => new Sender('unexpected'),
+      async (s) => s,
+    );
     await waitUntil(() => old.closed, { what: 'the stale entry to close' });
     expect(kept.closed).toBe(false);
     expect(cache.size).toBe(2);

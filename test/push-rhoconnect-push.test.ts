@@ -64,14 +64,20 @@ describe('RhoConnect Push through a loopback server', () => {
     adapter = new RhoconnectPushAdapter(() => s, silentLogger);
     server.answerNext('rps-bad', { status: 400 });
     const before = server.requests.length;
-    expect(await adapter.send(pushRequest('rhoconnect_push', 'rps-bad', ping()))).toEqual({ outcome: 'failed', reason: INVALID_PUSH_REQUEST });
+    expect(await adapter.send(pushRequest('rhoconnect_push', 'rps-bad', ping()))).toEqual({
+      outcome: 'failed',
+      reason: INVALID_PUSH_REQUEST,
+    });
     expect(server.requests.length - before).toBe(1);
   });
 
   it('wrong credentials: the 401 is reported', async () => {
     const s = settings(server.url.replace('s3cret', 'wrong'));
     adapter = new RhoconnectPushAdapter(() => s, silentLogger);
-    expect(await adapter.send(pushRequest('rhoconnect_push', 'rps-x', ping()))).toEqual({ outcome: 'failed', reason: 'RhoConnect Push server answered 401' });
+    expect(await adapter.send(pushRequest('rhoconnect_push', 'rps-x', ping()))).toEqual({
+      outcome: 'failed',
+      reason: 'RhoConnect Push server answered 401',
+    });
   });
 
   it('503 with Retry-After is retried after at least that long; retries stop at the bound', async () => {

@@ -31,10 +31,16 @@ describe('queue metrics', () => {
     );
     const started = await startDaemon(entrySettings(r.options.port!, { lease_ms: 300, worker_concurrency: 1 }));
     daemon = started.daemon;
-    const text = await waitUntil(async () => {
-      const body = await (await fetch(`${started.url}/metrics`)).text();
-      return sample(body, 'rhopush_queue_jobs_total', 'outcome="failed"') === 1 && sample(body, 'rhopush_queue_jobs_total', 'outcome="done"') === 2 ? body : undefined;
-    }, { what: 'job outcomes in /metrics' });
+    const text = await waitUntil(
+      async () => {
+        const body = await (await fetch(`${started.url}/metrics`)).text();
+        return sample(body, 'rhopush_queue_jobs_total', 'outcome="failed"') === 1 &&
+          sample(body, 'rhopush_queue_jobs_total', 'outcome="done"') === 2
+          ? body
+          : undefined;
+      },
+      { what: 'job outcomes in /metrics' },
+    );
     expect(sample(text, 'rhopush_pings_total', 'trigger="queue"')).toBe(2);
     expect(await r.llen('resque:failed')).toBe(1);
     // Depth is sampled at every heartbeat (lease_ms / 3). With one job in hand and pushes held,
@@ -42,16 +48,25 @@ describe('queue metrics', () => {
     started.adapters.hold();
     const job = JSON.stringify({ class: 'Rhoconnect::PingJob', args: [{ user_id: 'alice' }] });
     await r.rpush('resque:queue:ping', job, job, job, job);
-    await waitUntil(async () => {
-      const body = await (await fetch(`${started.url}/metrics`)).text();
-      return sample(body, 'rhopush_queue_depth', 'queue="ping"') === 4 - 1 ? true : undefined;
-    }, { what: 'queue depth 3 while one job is in hand' });
+    await waitUntil(
+      async () => {
+        const body = await (await fetch(`${started.url}/metrics`)).text();
+        return sample(body, 'rhopush_queue_depth', 'queue="ping"') === 4 - 1 ? true : undefined;
+      },
+      { what: 'queue depth 3 while one job is in hand' },
+    );
     started.adapters.release();
     await r.rpush('resque:queue:ping', 'not json');
-    const depth = await waitUntil(async () => {
-      const body = await (await fetch(`${started.url}/metrics`)).text();
-      return sample(body, 'rhopush_queue_jobs_total', 'outcome="failed"') === 2 && sample(body, 'rhopush_queue_depth', 'queue="ping"') === 0 ? body : undefined;
-    }, { what: 'second failure and an empty queue in /metrics' });
+    const depth = await waitUntil(
+      async () => {
+        const body = await (await fetch(`${started.url}/metrics`)).text();
+        return sample(body, 'rhopush_queue_jobs_total', 'outcome="failed"') === 2 &&
+          sample(body, 'rhopush_queue_depth', 'queue="ping"') === 0
+          ? body
+          : undefined;
+      },
+      { what: 'second failure and an empty queue in /metrics' },
+    );
     expect(sample(depth, 'rhopush_queue_jobs_total', 'outcome="done"')).toBe(6);
   });
 });

@@ -21,7 +21,10 @@ function rhopush(args: string[]): Promise<{ code: number; stdout: string; stderr
 describe('rhopush replay', () => {
   it('--json prints one matching object per recorded scenario and exits 0', async () => {
     const { code, stdout } = await rhopush(['replay', '--json', ...fixtureFiles()]);
-    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as { file: string; match: boolean; expected: unknown[]; actual: unknown[] });
+    const lines = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { file: string; match: boolean; expected: unknown[]; actual: unknown[] });
     expect(lines).toHaveLength(40);
     expect(lines.filter((l) => !l.match)).toEqual([]);
     expect(Object.keys(lines[0]!)).toEqual(['file', 'expected', 'actual', 'match']);

@@ -24,7 +24,16 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('enqueuePingJob', () => {
   it('does SADD resque:queues ping and RPUSH resque:queue:ping with the job JSON', async () => {
-    const queued = await enqueuePingJob(r(), normalizePingParams({ user_id: 'alice', sources: ['Product', 'Customer'], message: 'hello world', vibrate: 2000, sound: 'hello.mp3' }));
+    const queued = await enqueuePingJob(
+      r(),
+      normalizePingParams({
+        user_id: 'alice',
+        sources: ['Product', 'Customer'],
+        message: 'hello world',
+        vibrate: 2000,
+        sound: 'hello.mp3',
+      }),
+    );
     expect(queued).toMatchObject({ queue: 'ping', queued: 1 });
     expect(await r().smembers('resque:queues')).toEqual(['ping']);
     expect(await r().lrange('resque:queue:ping', 0, -1)).toEqual([
@@ -38,20 +47,38 @@ describe('enqueuePingJob', () => {
     await enqueuePingJob(r(), normalizePingParams({ user_id: 'third' }));
     expect(second.queued).toBe(1);
     expect((await r().smembers('resque:queues')).sort()).toEqual(['ping', 'urgent']);
-    const users = (await r().lrange('resque:queue:ping', 0, -1)).map((j) => (JSON.parse(j) as { args: [{ user_id: string[] }] }).args[0].user_id[0]);
+    const users = (await r().lrange('resque:queue:ping', 0, -1)).map(
+      (j) => (JSON.parse(j) as { args: [{ user_id: string[] }] }).args[0].user_id[0],
+    );
     expect(users).toEqual(['first', 'third']);
-    expect(JSON.parse((await r().lindex('resque:queue:urgent', 0))!)).toEqual({ class: 'Rhoconnect::PingJob', args: [{ user_id: ['second'], badge: '4' }] });
+    expect(JSON.parse((await r().lindex('resque:queue:urgent', 0))!)).toEqual({
+      class: 'Rhoconnect::PingJob',
+      args: [{ user_id: ['second'], badge: '4' }],
+    });
   });
 });
 
 describe('Resque formats', () => {
-  it("writes failed_at as Resque does (%Y/%m/%d %H:%M:%S %Z)", () => {
+  it('writes failed_at as Resque does (%Y/%m/%d %H:%M:%S %Z)', () => {
     expect(resqueTimestamp(new Date(Date.UTC(2026, 0, 2, 3, 4, 5)))).toBe('2026/01/02 03:04:05 UTC');
   });
 
   it('builds a failure record with the error class, message and backtrace', () => {
-    const failure = resqueFailure({ class: 'PingJob', args: [] }, new PingParamsError('args', 'expected [params]'), 'host:1:ping', 'ping', new Date(Date.UTC(2026, 5, 7, 8, 9, 10)));
-    expect(failure).toMatchObject({ failed_at: '2026/06/07 08:09:10 UTC', payload: { class: 'PingJob', args: [] }, exception: 'PingParamsError', error: 'args: expected [params]', worker: 'host:1:ping', queue: 'ping' });
+    const failure = resqueFailure(
+      { class: 'PingJob', args: [] },
+      new PingParamsError('args', 'expected [params]'),
+      'host:1:ping',
+      'ping',
+      new Date(Date.UTC(2026, 5, 7, 8, 9, 10)),
+    );
+    expect(failure).toMatchObject({
+      failed_at: '2026/06/07 08:09:10 UTC',
+      payload: { class: 'PingJob', args: [] },
+      exception: 'PingParamsError',
+      error: 'args: expected [params]',
+      worker: 'host:1:ping',
+      queue: 'ping',
+    });
     expect(failure.backtrace.length).toBeGreaterThan(0);
     expect(failure.backtrace[0]).toMatch(/^at /);
   });
@@ -60,9 +87,17 @@ describe('Resque formats', () => {
 describe('enqueuePing (library)', () => {
   it('queues on an open connection, leaving it open', async () => {
     const queued = await enqueuePing({ user_id: ['alice', 'bob'], sources: 'all' }, { redis: r() });
-    expect(queued.job).toEqual({ class: 'Rhoconnect::PingJob', args: [{ user_id: ['alice', 'bob'], sources: ['all'], ping_id: queued.id, queued_at: expect.any(Number) }] });
+    expect(queued.job).toEqual({
+      class: 'Rhoconnect::PingJob',
+      args: [{ user_id: ['alice', 'bob'], sources: ['all'], ping_id: queued.id, queued_at: expect.any(Number) }],
+    });
     // The ping's record exists from now on, queued.
-    expect(JSON.parse((await r().get(`rhopush:ping:{${queued.id}}`))!)).toMatchObject({ id: queued.id, status: 'queued', trigger: 'queue', users: ['alice', 'bob'] });
+    expect(JSON.parse((await r().get(`rhopush:ping:{${queued.id}}`))!)).toMatchObject({
+      id: queued.id,
+      status: 'queued',
+      trigger: 'queue',
+      users: ['alice', 'bob'],
+    });
     expect(await r().llen('resque:queue:ping')).toBe(1);
     expect(r().status).toBe('ready');
   });
@@ -91,7 +126,25 @@ describe('rhopush ping --async', () => {
     writeFileSync(file, settingsYaml({ redis: redis.server().port, apiToken: ADMIN_TOKEN }));
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'src/cli.ts', 'ping', '--settings', file, '--env', 'test', '--user', 'alice', '--user', 'bob', '--sources', 'Product', '--message', 'hi', '--async'],
+      [
+        '--import',
+        'tsx',
+        'src/cli.ts',
+        'ping',
+        '--settings',
+        file,
+        '--env',
+        'test',
+        '--user',
+        'alice',
+        '--user',
+        'bob',
+        '--sources',
+        'Product',
+        '--message',
+        'hi',
+        '--async',
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, API_TOKEN: '', REDIS_URL: '' } },
     );
     let out = '';
@@ -104,7 +157,9 @@ describe('rhopush ping --async', () => {
     expect(out).toMatch(/^queued on resque:queue:ping \(1 waiting\)/);
     expect(JSON.parse((await r().lindex('resque:queue:ping', 0))!)).toEqual({
       class: 'Rhoconnect::PingJob',
-      args: [{ user_id: ['alice', 'bob'], sources: ['Product'], message: 'hi', ping_id: expect.any(String), queued_at: expect.any(Number) }],
+      args: [
+        { user_id: ['alice', 'bob'], sources: ['Product'], message: 'hi', ping_id: expect.any(String), queued_at: expect.any(Number) },
+      ],
     });
   });
 });

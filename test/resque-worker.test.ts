@@ -25,11 +25,26 @@ beforeEach(async () => {
   await userWithDevices(r(), 'alice');
   await userWithDevices(r(), 'bob');
   await createUser(r(), 'carol');
-  await registerClient(r(), 'carol', { id: 'carol-bad', device_type: 'APPLE', device_pin: 'fail-carol-ios-token', phone_id: 'phone-carol-1' });
-  await registerClient(r(), 'carol', { id: 'carol-bad2', device_type: 'fcm', device_pin: 'fail-carol-fcm-token', phone_id: 'phone-carol-2' });
+  await registerClient(r(), 'carol', {
+    id: 'carol-bad',
+    device_type: 'APPLE',
+    device_pin: 'fail-carol-ios-token',
+    phone_id: 'phone-carol-1',
+  });
+  await registerClient(r(), 'carol', {
+    id: 'carol-bad2',
+    device_type: 'fcm',
+    device_pin: 'fail-carol-fcm-token',
+    phone_id: 'phone-carol-2',
+  });
   for (let i = 0; i < 8; i += 1) {
     await createUser(r(), `solo${i}`);
-    await registerClient(r(), `solo${i}`, { id: `solo${i}-ios`, device_type: 'APPLE', device_pin: `solo-token-${i}-abcdef0123`, phone_id: `solo-phone-${i}` });
+    await registerClient(r(), `solo${i}`, {
+      id: `solo${i}-ios`,
+      device_type: 'APPLE',
+      device_pin: `solo-token-${i}-abcdef0123`,
+      phone_id: `solo-phone-${i}`,
+    });
   }
 });
 
@@ -55,15 +70,25 @@ async function processingLength(workerId: string, queue = 'ping'): Promise<numbe
   return r().llen(workerKeys.processing(workerId, queue));
 }
 
-describe('jobs in Ruby\'s format', () => {
+describe("jobs in Ruby's format", () => {
   it('consumes jobs written by a raw RPUSH, as Resque.enqueue(PingJob, ...) writes them, and delivers them', async () => {
     const { adapters, daemon } = await daemonWith();
     // Exactly what Ruby writes: SADD resque:queues ping; RPUSH resque:queue:ping <json>.
     await r().sadd('resque:queues', 'ping');
-    await r().rpush('resque:queue:ping', rubyJob({ user_id: 'alice', sources: ['Product', 'Customer'], message: 'hello world', vibrate: 2000, sound: 'hello.mp3' }));
+    await r().rpush(
+      'resque:queue:ping',
+      rubyJob({ user_id: 'alice', sources: ['Product', 'Customer'], message: 'hello world', vibrate: 2000, sound: 'hello.mp3' }),
+    );
     await r().rpush('resque:queue:ping', rubyJob({ user_id: ['bob'], sources: 'all' }, 'PingJob'));
     await waitUntil(() => adapters.pushes.length === 4, { what: 'four device pushes' });
-    expect(adapters.of('alice')[0]!.ping).toEqual({ users: ['alice'], sources: ['Product', 'Customer'], message: 'hello world', sound: 'hello.mp3', vibrate: '2000', badge: undefined });
+    expect(adapters.of('alice')[0]!.ping).toEqual({
+      users: ['alice'],
+      sources: ['Product', 'Customer'],
+      message: 'hello world',
+      sound: 'hello.mp3',
+      vibrate: '2000',
+      badge: undefined,
+    });
     expect(adapters.of('bob')[0]!.ping.sources).toEqual(['all']);
     await waitUntil(async () => (await r().get(resqueKeys.processed)) === '2', { what: 'resque:stat:processed = 2' });
     expect(await r().llen('resque:queue:ping')).toBe(0);
@@ -71,14 +96,17 @@ describe('jobs in Ruby\'s format', () => {
     expect(await r().llen(resqueKeys.failed)).toBe(0);
   });
 
-  it('records a ping whose device pushes fail in resque:failed, in Resque\'s format', async () => {
+  it("records a ping whose device pushes fail in resque:failed, in Resque's format", async () => {
     const { adapters } = await daemonWith();
     const job = rubyJob({ user_id: ['carol'], sources: ['Product'] });
     await r().rpush('resque:queue:ping', job);
-    const [failure] = await waitUntil(async () => {
-      const f = await failures();
-      return f.length > 0 ? f : undefined;
-    }, { what: 'a failure record' });
+    const [failure] = await waitUntil(
+      async () => {
+        const f = await failures();
+        return f.length > 0 ? f : undefined;
+      },
+      { what: 'a failure record' },
+    );
     expect(adapters.pushes).toHaveLength(2);
     expect(Object.keys(failure!).sort()).toEqual(['backtrace', 'error', 'exception', 'failed_at', 'payload', 'queue', 'worker']);
     expect(failure!.failed_at).toMatch(/^\d{4}\/\d{2}\/\d{2} \d{2}:\d{2}:\d{2} UTC$/);
@@ -97,22 +125,35 @@ describe('jobs in Ruby\'s format', () => {
     const poison: Array<[string, string, RegExp, unknown]> = [
       ['not json at all', 'JobDecodeError', /not JSON/, { raw: 'not json at all' }],
       ['[1,2,3]', 'JobDecodeError', /not a Resque job/, { raw: '[1,2,3]' }],
-      ['{"class":"SourceJob","args":[{"user_id":"alice"}]}', 'UnknownJobClassError', /not "SourceJob"/, { class: 'SourceJob', args: [{ user_id: 'alice' }] }],
+      [
+        '{"class":"SourceJob","args":[{"user_id":"alice"}]}',
+        'UnknownJobClassError',
+        /not "SourceJob"/,
+        { class: 'SourceJob', args: [{ user_id: 'alice' }] },
+      ],
       ['{"args":[{"user_id":"alice"}]}', 'UnknownJobClassError', /not null/, { args: [{ user_id: 'alice' }] }],
       ['{"class":"PingJob"}', 'PingParamsError', /^args: /, { class: 'PingJob' }],
       ['{"class":"PingJob","args":["alice"]}', 'PingParamsError', /^params: /, { class: 'PingJob', args: ['alice'] }],
       [rubyJob({ sources: ['Product'] }), 'PingParamsError', /^user_id: /, JSON.parse(rubyJob({ sources: ['Product'] }))],
-      [rubyJob({ user_id: 'alice', badge: 'many' }), 'PingParamsError', /^badge: /, JSON.parse(rubyJob({ user_id: 'alice', badge: 'many' }))],
+      [
+        rubyJob({ user_id: 'alice', badge: 'many' }),
+        'PingParamsError',
+        /^badge: /,
+        JSON.parse(rubyJob({ user_id: 'alice', badge: 'many' })),
+      ],
       [rubyJob({ user_id: ['a', 'b', 'c'] }), 'PingParamsError', /at most 2 users/, JSON.parse(rubyJob({ user_id: ['a', 'b', 'c'] }))],
     ];
     for (const [raw] of poison) {
       await r().rpush('resque:queue:ping', raw);
       await r().rpush('resque:queue:ping', rubyJob({ user_id: 'alice' }));
     }
-    const records = await waitUntil(async () => {
-      const f = await failures();
-      return f.length === poison.length ? f : undefined;
-    }, { what: 'every poison job in resque:failed' });
+    const records = await waitUntil(
+      async () => {
+        const f = await failures();
+        return f.length === poison.length ? f : undefined;
+      },
+      { what: 'every poison job in resque:failed' },
+    );
     await waitUntil(() => adapters.of('alice').length === 2 * poison.length, { what: 'every good job delivered' });
     const byPayload = new Map(records.map((f) => [JSON.stringify(f.payload), f]));
     for (const [raw, exception, error, payload] of poison) {
@@ -174,9 +215,13 @@ describe('concurrency and shutdown', () => {
 
 describe('a worker that dies with a job in hand', () => {
   async function startDoomedWorker(leaseMs: number): Promise<{ child: ChildProcess; workerId: string; pushInHand: Promise<void> }> {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/resque-worker-process.ts', String(redis.server().port), String(leaseMs)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'test/helpers/resque-worker-process.ts', String(redis.server().port), String(leaseMs)],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     children.push(child);
     const lines = createInterface({ input: child.stdout! });
     let workerId: ((id: string) => void) | undefined;
@@ -187,7 +232,9 @@ describe('a worker that dies with a job in hand', () => {
       if (line.startsWith('worker ')) workerId!(line.slice('worker '.length));
       if (line === 'push-in-hand') inHand!();
     });
-    const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`worker process exited early (${code})`))));
+    const exited = new Promise<never>((_, reject) =>
+      child.once('exit', (code) => reject(new Error(`worker process exited early (${code})`))),
+    );
     exited.catch(() => undefined);
     return { child, workerId: await Promise.race([id, exited]), pushInHand: Promise.race([pushInHand, exited]) };
   }
@@ -208,7 +255,9 @@ describe('a worker that dies with a job in hand', () => {
     await kill(child);
     // The job is still in the dead worker's list until its heartbeat expires.
     expect(await r().llen(workerKeys.processing(workerId, 'ping'))).toBe(1);
-    await waitUntil(async () => (await r().exists(workerKeys.heartbeat(workerId))) === 0, { what: 'the dead worker\'s heartbeat to expire' });
+    await waitUntil(async () => (await r().exists(workerKeys.heartbeat(workerId))) === 0, {
+      what: "the dead worker's heartbeat to expire",
+    });
 
     const { adapters, daemon } = await daemonWith();
     await waitUntil(() => adapters.of('solo1').length === 1, { what: 'the job delivered by the new worker' });
@@ -257,7 +306,13 @@ describe('fetching', () => {
       pollSeconds: 0.1,
       fetchMethod,
     });
-    return { worker, close: async () => { await worker.stop(); connection.disconnect(); } };
+    return {
+      worker,
+      close: async () => {
+        await worker.stop();
+        connection.disconnect();
+      },
+    };
   }
 
   it('takes from the first non-empty queue in priority order', async () => {

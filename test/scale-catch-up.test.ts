@@ -44,7 +44,6 @@ async function stopDaemon(daemon: Daemon): Promise<void> {
   await daemon.stop();
 }
 
-
 describe('catch-up on one instance', () => {
   it('records a baseline on the first start and pings exactly what changed while rhopush was stopped', async () => {
     for (const u of ['ann', 'ben', 'cid', 'dee', 'eve']) await pushObjects(redis, u, 'Product', { '1': { name: 'before' } });
@@ -112,7 +111,10 @@ describe('catch-up on one instance', () => {
       await pushObjects(redis, `user${i}`, i % 2 ? 'Contact' : 'Product', { '1': { name: `v${i}` } });
       written.push(pair(`user${i}`, i % 2 ? 'Contact' : 'Product'));
     }
-    await waitUntil(() => daemon.supervisor!.status().every((s) => s.leaseHeld && s.subscribed), { what: 'resubscription', timeoutMs: 15_000 });
+    await waitUntil(() => daemon.supervisor!.status().every((s) => s.leaseHeld && s.subscribed), {
+      what: 'resubscription',
+      timeoutMs: 15_000,
+    });
     await settle(daemon);
     await waitUntil(() => written.every((p) => record.counts.has(p)), { what: 'a ping for every written pair', timeoutMs: 15_000 });
     expect(record.pairs()).toEqual([...written].sort());
@@ -152,7 +154,10 @@ describe('catch-up on one instance', () => {
     await server.restart();
     // Right after the restart, before rhopush has resubscribed: only catch-up can see these.
     for (let i = 0; i < 10; i++) await write(`after-restart${i}`);
-    await waitUntil(() => daemon.supervisor!.status().every((s) => s.leaseHeld && s.subscribed), { what: 'resubscription', timeoutMs: 15_000 });
+    await waitUntil(() => daemon.supervisor!.status().every((s) => s.leaseHeld && s.subscribed), {
+      what: 'resubscription',
+      timeoutMs: 15_000,
+    });
     for (let i = 0; i < 10; i++) await write(`later${i}`);
     await settle(daemon);
     await waitUntil(() => written.every((p) => record.counts.has(p)), { what: 'a ping for every written pair', timeoutMs: 15_000 });

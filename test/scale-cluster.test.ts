@@ -54,12 +54,14 @@ async function write(user: string, source: string): Promise<void> {
   written.push(pair(user, source));
 }
 
-
 /** Every master is captured by exactly one of the instances, caught up. */
 async function capturedMasters(): Promise<boolean> {
   const masters = (await cluster.masters()).map((m) => `127.0.0.1:${m.port}`).sort();
   const status = [daemon, standby].filter(Boolean).flatMap((d) => d.supervisor!.status());
-  const captured = status.filter((s) => s.leaseHeld && s.subscribed && !s.catchingUp).map((s) => s.node).sort();
+  const captured = status
+    .filter((s) => s.leaseHeld && s.subscribed && !s.catchingUp)
+    .map((s) => s.node)
+    .sort();
   return JSON.stringify(masters) === JSON.stringify(captured);
 }
 
@@ -131,14 +133,18 @@ describe('Redis Cluster (3 masters, 3 replicas)', () => {
       written.push(pair(user, 'Product'));
     }
     await settleBoth();
-    await waitUntil(() => daemon.supervisor!.keeper.trackedPairs === 0 && standby.supervisor!.keeper.trackedPairs === 0, { what: 'records of the live pings', timeoutMs: 15_000 });
+    await waitUntil(() => daemon.supervisor!.keeper.trackedPairs === 0 && standby.supervisor!.keeper.trackedPairs === 0, {
+      what: 'records of the live pings',
+      timeoutMs: 15_000,
+    });
 
     const added = await cluster.addMaster();
     for (let i = 0; i < 10; i++) await write(`before-move${i}`, 'Product');
     const moved = await cluster.moveSlots(source.port, added.port, 200);
     expect(new Set(moved)).toEqual(moving);
     // Writes into the moved slots land on the new master only.
-    for (let i = 0; i < 10; i++) await write(userInSlots(`moved${i}-`, i % 2 ? 'Contact' : 'Product', moving), i % 2 ? 'Contact' : 'Product');
+    for (let i = 0; i < 10; i++)
+      await write(userInSlots(`moved${i}-`, i % 2 ? 'Contact' : 'Product', moving), i % 2 ? 'Contact' : 'Product');
     await waitUntil(capturedMasters, { what: 'capture on the new master', timeoutMs: 15_000 });
     for (let i = 0; i < 10; i++) await write(`after-move${i}`, 'Product');
     await settleBoth();

@@ -4,7 +4,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { createDaemon, type Daemon } from '../src/daemon.js';
 import { replayFiles } from '../src/replay/replay.js';
-import { createUser, deviceSync, pushObjects, registerClient, RhoConnectInstances, startRedisServer, waitUntil, type RedisServerProcess } from '../src/kit/index.js';
+import {
+  createUser,
+  deviceSync,
+  pushObjects,
+  registerClient,
+  RhoConnectInstances,
+  startRedisServer,
+  waitUntil,
+  type RedisServerProcess,
+} from '../src/kit/index.js';
 import { pair, PingRecord, scaleSettings, settle } from './helpers/scale.js';
 
 describe('fixture 17 (two instances)', () => {
@@ -44,7 +53,6 @@ describe('three instances', () => {
   /** RhoConnect's layout: users and locks on instance 0, each user's documents on 1 or 2. */
   const rhoconnect = new RhoConnectInstances(clients);
 
-
   it('captures every instance, reads users from the first, and loses nothing across faults', async () => {
     const redis0 = clients[0]!;
     await createUser(redis0, 'u0');
@@ -77,7 +85,10 @@ describe('three instances', () => {
       if (i === 8) await servers[2]!.restart();
       await write(`w${i}`, i % 3 ? 'Product' : 'Contact');
     }
-    await waitUntil(() => daemon!.supervisor!.status().every((s) => s.leaseHeld && s.subscribed), { what: 'every instance captured again', timeoutMs: 15_000 });
+    await waitUntil(() => daemon!.supervisor!.status().every((s) => s.leaseHeld && s.subscribed), {
+      what: 'every instance captured again',
+      timeoutMs: 15_000,
+    });
     await settle(daemon);
     // A device's sync on a document instance needs no ping (captured live, not during a gap); its
     // record is written once instance 0 shows no lock on the document.

@@ -95,10 +95,21 @@ describe('document fingerprints', () => {
   });
 
   it('computes the same canonical form in the cluster implementation, independent of member order', () => {
-    const a = documentFingerprint('2', [['35', ['x', 'y']], ['da', ['z']]]);
-    const b = documentFingerprint('2', [['35', ['y', 'x']], ['da', ['z']]]);
+    const a = documentFingerprint('2', [
+      ['35', ['x', 'y']],
+      ['da', ['z']],
+    ]);
+    const b = documentFingerprint('2', [
+      ['35', ['y', 'x']],
+      ['da', ['z']],
+    ]);
     expect(a).toBe(b);
-    expect(documentFingerprint('2', [['35', ['x', 'y']], ['da', ['Z']]])).not.toBe(a);
+    expect(
+      documentFingerprint('2', [
+        ['35', ['x', 'y']],
+        ['da', ['Z']],
+      ]),
+    ).not.toBe(a);
   });
 });
 
@@ -114,7 +125,8 @@ describe("RhoConnect's document lock", () => {
 });
 
 describe('capture lease', () => {
-  const lease = (owner: string, conn: Redis) => new NodeLease({ node: 'n', redis: conn, key: 'rhopush:lease', owner, leaseMs: 300, logger: silentLogger });
+  const lease = (owner: string, conn: Redis) =>
+    new NodeLease({ node: 'n', redis: conn, key: 'rhopush:lease', owner, leaseMs: 300, logger: silentLogger });
 
   it('is held by one instance, handed over on release, and taken over when it lapses', async () => {
     const ca = new Redis({ port: server.port, host: '127.0.0.1' });
@@ -144,7 +156,14 @@ describe('capture lease', () => {
   });
 
   it('stops holding a lease it cannot renew before the lease could lapse', async () => {
-    const conn = new Redis({ port: server.port, host: '127.0.0.1', maxRetriesPerRequest: 0, commandTimeout: 100, enableOfflineQueue: false, retryStrategy: () => null });
+    const conn = new Redis({
+      port: server.port,
+      host: '127.0.0.1',
+      maxRetriesPerRequest: 0,
+      commandTimeout: 100,
+      enableOfflineQueue: false,
+      retryStrategy: () => null,
+    });
     conn.on('error', () => undefined);
     await new Promise((r) => conn.once('ready', r));
     const a = new NodeLease({ node: 'n', redis: conn, key: 'rhopush:lease', owner: 'a', leaseMs: 2000, logger: silentLogger });
@@ -161,7 +180,9 @@ describe('cluster settings against a server that is no cluster', () => {
   it('fail the start with a message naming the seeds and the fix', async () => {
     const daemon = createDaemon({ settings: scaleSettings({ redis: [`127.0.0.1:${server.port}`], cluster: true }), http: false });
     try {
-      await expect(daemon.start()).rejects.toThrow(/no Redis Cluster node answered CLUSTER SLOTS \(seeds: 127\.0\.0\.1:\d+; last error: .*cluster support disabled\).*:cluster: false/);
+      await expect(daemon.start()).rejects.toThrow(
+        /no Redis Cluster node answered CLUSTER SLOTS \(seeds: 127\.0\.0\.1:\d+; last error: .*cluster support disabled\).*:cluster: false/,
+      );
     } finally {
       await daemon.stop();
     }

@@ -75,7 +75,6 @@ async function recordedAsPingedBy(instance: string): Promise<string[]> {
   return pairs;
 }
 
-
 describe('two rhopush instances', () => {
   it('captures each node once, keeps serving HTTP on the standby, and hands over on a graceful stop without duplicates', async () => {
     const recordA = new PingRecord();
@@ -101,7 +100,10 @@ describe('two rhopush instances', () => {
       await pushObjects(rhoconnect, user, 'Product', { '1': { name: 'x' } });
       written.push(pair(user, 'Product'));
     }
-    await waitUntil(() => b.supervisor!.status().every((s) => s.leaseHeld && s.subscribed), { what: 'the standby to take over', timeoutMs: 15_000 });
+    await waitUntil(() => b.supervisor!.status().every((s) => s.leaseHeld && s.subscribed), {
+      what: 'the standby to take over',
+      timeoutMs: 15_000,
+    });
     await settle(b);
     const all = () => new Set([...recordA.pairs(), ...recordB.pairs()]);
     await waitUntil(() => written.every((p) => all().has(p)), { what: 'a ping for every written pair', timeoutMs: 15_000 });
@@ -172,16 +174,22 @@ describe('two rhopush instances', () => {
       written.push(pair(user, source));
       await sleep(25);
     }
-    await waitUntil(() => b.supervisor!.status().every((s) => s.leaseHeld && s.subscribed), { what: 'the in-process instance to take over', timeoutMs: 15_000 });
+    await waitUntil(() => b.supervisor!.status().every((s) => s.leaseHeld && s.subscribed), {
+      what: 'the in-process instance to take over',
+      timeoutMs: 15_000,
+    });
     await settle(b);
     // The killed process's pings: its log lines, and (since a SIGKILL can cut the last log line
     // short) the pairs it recorded as pinged, which it does only after a ping ran.
     const firstPinged = async () => new Set([...first.pings.pairs(), ...(await recordedAsPingedBy(firstId!))]);
     const all = async () => new Set([...(await firstPinged()), ...childPings.pairs(), ...recordB.pairs()]);
-    await waitUntil(async () => {
-      const pinged = await all();
-      return written.every((p) => pinged.has(p));
-    }, { what: 'a ping for every written pair', timeoutMs: 15_000 });
+    await waitUntil(
+      async () => {
+        const pinged = await all();
+        return written.every((p) => pinged.has(p));
+      },
+      { what: 'a ping for every written pair', timeoutMs: 15_000 },
+    );
     await settle(b);
 
     expect([...(await all())].sort()).toEqual([...written].sort());

@@ -79,7 +79,13 @@ describe('settings.yml, read as RhoConnect reads it', () => {
 
   it('fills the :rhopush: section with defaults and reads overrides', () => {
     const s = parseSettings(base, 'f', noEnv);
-    expect(s.rhopush).toMatchObject({ listen: { host: '127.0.0.1', port: 9293 }, coalesceMs: 100, maxDelayMs: 1000, delivery: 'log', maxUsersPerPing: 10000 });
+    expect(s.rhopush).toMatchObject({
+      listen: { host: '127.0.0.1', port: 9293 },
+      coalesceMs: 100,
+      maxDelayMs: 1000,
+      delivery: 'log',
+      maxUsersPerPing: 10000,
+    });
     const custom = parseSettings(
       `:development:\n  :rhopush:\n    :listen: 0.0.0.0:8080\n    :coalesce_ms: 50\n    :max_delay_ms: '500'\n    :delivery: live\n`,
       'f',
@@ -113,12 +119,14 @@ describe('settings.yml, read as RhoConnect reads it', () => {
   it('names the file, the line, the key and what was expected for bad values', () => {
     const bad = ':sources:\n  Product:\n    :partition_type: team\n:development:\n  :redis: localhost:6379\n';
     expect(() => parseSettings(bad, '/app/settings.yml', noEnv)).toThrow(
-      "/app/settings.yml:3:5: :sources: :Product: :partition_type: expected user or app (got \"team\")",
+      '/app/settings.yml:3:5: :sources: :Product: :partition_type: expected user or app (got "team")',
     );
     const badPort = ':development:\n  :redis: localhost:http\n';
     expect(() => parseSettings(badPort, 'f', noEnv)).toThrow(/:development: :redis: expected host:port/);
     const badNumber = ':development:\n  :rhopush:\n    :coalesce_ms: soon\n';
-    expect(() => parseSettings(badNumber, 'f', noEnv)).toThrow(/f:3:5: :development: :rhopush: :coalesce_ms: expected a whole number \(got "soon"\)/);
+    expect(() => parseSettings(badNumber, 'f', noEnv)).toThrow(
+      /f:3:5: :development: :rhopush: :coalesce_ms: expected a whole number \(got "soon"\)/,
+    );
   });
 
   it('says which environment section is missing', () => {
@@ -179,7 +187,9 @@ describe('settings.yml, read as RhoConnect reads it', () => {
     const rp = (v: string) => `:development:\n  :rhopush:\n    :cluster: ${v}\n    :apns:\n      :production: ${v}\n`;
     expect(parseSettings(rp('true'), 'f', noEnv).rhopush).toMatchObject({ cluster: true, apns: { production: true } });
     expect(parseSettings(rp("'false'"), 'f', noEnv).rhopush).toMatchObject({ cluster: false, apns: { production: false } });
-    expect(() => parseSettings(rp('yes'), 'f', noEnv)).toThrow(/:cluster: expected true or false \(got "yes"\)\n.*:apns: :production: expected true or false/);
+    expect(() => parseSettings(rp('yes'), 'f', noEnv)).toThrow(
+      /:cluster: expected true or false \(got "yes"\)\n.*:apns: :production: expected true or false/,
+    );
     // push_notify is RhoConnect's: anything but true is off, as RhoConnect reads it.
     const yes = parseSettings(`:sources:\n  A:\n    :push_notify: 'yes'\n:development:\n  :redis: localhost:6379\n`, 'f', noEnv);
     expect(sourcePolicy(yes, 'A').pushNotify).toBe(false);
@@ -195,7 +205,9 @@ describe('settings.yml, read as RhoConnect reads it', () => {
       '/app/settings.yml:3:5: :development: :rhopush: :coalesce: is not a rhopush setting and is ignored; did you mean :coalesce_ms:?',
       '/app/settings.yml:4:5: :development: :rhopush: :max_delay: is not a rhopush setting and is ignored; did you mean :max_delay_ms:?',
       '/app/settings.yml:5:5: :development: :rhopush: :delivry: is not a rhopush setting and is ignored; did you mean :delivery:?',
-      expect.stringMatching(/^\/app\/settings\.yml:8:5: :development: :rhopush: :frobnicate: is not a rhopush setting and is ignored; known keys: :listen:, /),
+      expect.stringMatching(
+        /^\/app\/settings\.yml:8:5: :development: :rhopush: :frobnicate: is not a rhopush setting and is ignored; known keys: :listen:, /,
+      ),
       '/app/settings.yml:7:7: :development: :rhopush: :apns: :topik: is not a rhopush setting and is ignored; did you mean :topic:?',
     ]);
     // Keys outside :rhopush: are RhoConnect's (or the app's): never warned about.
@@ -208,8 +220,13 @@ describe('settings.yml, read as RhoConnect reads it', () => {
       /f:3:5: :development: :rhopush: :coalesce_ms: expected :coalesce_ms: \(2000\) at most :max_delay_ms: \(1000\)/,
     );
     // Only :max_delay_ms: set, below the default quiet period: that one is named.
-    expect(() => parseSettings(rp('    :max_delay_ms: 50\n'), 'f', noEnv)).toThrow(/:max_delay_ms: expected :coalesce_ms: \(100, the default\) at most :max_delay_ms: \(50\)/);
-    expect(parseSettings(rp('    :coalesce_ms: 1000\n    :max_delay_ms: 1000\n'), 'f', noEnv).rhopush).toMatchObject({ coalesceMs: 1000, maxDelayMs: 1000 });
+    expect(() => parseSettings(rp('    :max_delay_ms: 50\n'), 'f', noEnv)).toThrow(
+      /:max_delay_ms: expected :coalesce_ms: \(100, the default\) at most :max_delay_ms: \(50\)/,
+    );
+    expect(parseSettings(rp('    :coalesce_ms: 1000\n    :max_delay_ms: 1000\n'), 'f', noEnv).rhopush).toMatchObject({
+      coalesceMs: 1000,
+      maxDelayMs: 1000,
+    });
   });
 
   it('refuses a database other than 0 with Redis Cluster, which has only database 0', () => {

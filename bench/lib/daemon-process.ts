@@ -20,14 +20,17 @@ export interface DaemonProcess {
   stop(): Promise<void>;
 }
 
-
 export async function startDaemonProcess(settingsFile: string, port: number, environment = 'bench'): Promise<DaemonProcess> {
-  const child = spawn(process.execPath, [...EXTRA_NODE_ARGS, '--import', 'tsx', join(ROOT, 'src', 'cli.ts'), 'run', '--settings', settingsFile, '--env', environment], {
-    cwd: ROOT,
-    // Logs go nowhere (as they would to a log file); the last of stderr is kept for errors.
-    stdio: ['ignore', process.env.BENCH_DAEMON_STDOUT ? 'inherit' : 'ignore', 'pipe'],
-    env: { ...process.env, NO_COLOR: '1' },
-  });
+  const child = spawn(
+    process.execPath,
+    [...EXTRA_NODE_ARGS, '--import', 'tsx', join(ROOT, 'src', 'cli.ts'), 'run', '--settings', settingsFile, '--env', environment],
+    {
+      cwd: ROOT,
+      // Logs go nowhere (as they would to a log file); the last of stderr is kept for errors.
+      stdio: ['ignore', process.env.BENCH_DAEMON_STDOUT ? 'inherit' : 'ignore', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1' },
+    },
+  );
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr = (stderr + String(d)).slice(-4000)));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

@@ -18,7 +18,10 @@ export async function registerIphones(redis: Redis, from: number, count: number,
     for (let i = start; i < Math.min(from + count, start + batch); i++) {
       const login = benchUser(i);
       queueSteps(p, createUserSteps(login));
-      queueSteps(p, registerClientSteps(login, { id: `client${i}`, device_type: 'APPLE', device_pin: hexToken(i), device_app_id: BENCH_TOPIC }));
+      queueSteps(
+        p,
+        registerClientSteps(login, { id: `client${i}`, device_type: 'APPLE', device_pin: hexToken(i), device_app_id: BENCH_TOPIC }),
+      );
     }
     await p.exec();
   }

@@ -69,7 +69,18 @@ export function printTable(figures: Figure[]): void {
 
 export function printJson(figures: Figure[]): void {
   for (const f of figures) {
-    console.log(JSON.stringify({ name: f.name, value: f.value, unit: f.unit, baseline: f.baseline, ratio: f.ratio, min: f.min, max: f.max, runs: f.runs }));
+    console.log(
+      JSON.stringify({
+        name: f.name,
+        value: f.value,
+        unit: f.unit,
+        baseline: f.baseline,
+        ratio: f.ratio,
+        min: f.min,
+        max: f.max,
+        runs: f.runs,
+      }),
+    );
   }
 }
 

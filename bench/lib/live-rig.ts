@@ -113,7 +113,9 @@ export async function startLiveRig(o: { users: number; sources: number; onPush: 
     key,
     dir,
     startDaemon: (grouping = {}) =>
-      startDaemonOnFreePort((listenPort) => dir.write({ redisPort: redisServer.port, sources: o.sources, listenPort, apns: standIn, key, ...grouping })),
+      startDaemonOnFreePort((listenPort) =>
+        dir.write({ redisPort: redisServer.port, sources: o.sources, listenPort, apns: standIn, key, ...grouping }),
+      ),
     stop,
   };
 }

@@ -14,7 +14,8 @@ export async function pluginWriteBurst(redis: Redis, users: number, sources: num
   const started = performance.now();
   for (let i = 0; i < calls; i += batch) {
     const p = redis.pipeline();
-    for (let j = i; j < Math.min(calls, i + batch); j++) queuePluginWrite(p, benchUser(j % users), `Source${Math.floor(j / users) % sources}`, j);
+    for (let j = i; j < Math.min(calls, i + batch); j++)
+      queuePluginWrite(p, benchUser(j % users), `Source${Math.floor(j / users) % sources}`, j);
     await p.exec();
   }
   return performance.now() - started;

@@ -15,9 +15,13 @@ export const EXTRA_NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).
 /** Runs the plugin-write generator in a child process; resolves with its report. */
 export function generate(port: number, users: number, sources: number, calls: number): Promise<{ calls: number; ms: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(HERE, 'generator-process.ts'), String(port), String(users), String(sources), String(calls)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(HERE, 'generator-process.ts'), String(port), String(users), String(sources), String(calls)],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     let out = '';
     child.stdout.on('data', (d) => (out += String(d)));
     child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`generator exited with ${code}`))));
@@ -35,9 +39,14 @@ export interface HelperProcess {
 
 /** A benchmark helper script in its own process; resolves once it prints a line starting with `ready`. */
 export async function startHelperProcess(script: string, args: string[]): Promise<HelperProcess> {
-  const child = spawn(process.execPath, [...EXTRA_NODE_ARGS, '--import', 'tsx', join(HERE, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...EXTRA_NODE_ARGS, '--import', 'tsx', join(HERE, script), ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
-  child.stderr!.on('data', (d) => { stderr = (stderr + String(d)).slice(-4000); if (process.env.BENCH_STDERR) process.stderr.write(d); });
+  child.stderr!.on('data', (d) => {
+    stderr = (stderr + String(d)).slice(-4000);
+    if (process.env.BENCH_STDERR) process.stderr.write(d);
+  });
   let exitCode: number | null | undefined;
   const exited = new Promise<void>((resolve) => child.on('exit', (code) => ((exitCode = code), resolve())));
   const lines: string[] = [];

@@ -6,11 +6,11 @@ import type { RhoconnectStore } from '../store/rhoconnect-store.js';
 
 export const API_TOKEN_HEADER = 'x-rhoconnect-api-token';
 
-
 /** Longer tokens are refused without a Redis lookup (RhoConnect's are 32 hex characters). */
 const MAX_TOKEN_LENGTH = 1024;
 
-export type ApiTokenOutcome = { ok: true; via: 'settings' | 'token-record'; user?: string } | { ok: false; error: 'API_TOKEN_MISSING' | 'API_USER_INVALID' };
+export type ApiTokenOutcome =
+  { ok: true; via: 'settings' | 'token-record'; user?: string } | { ok: false; error: 'API_TOKEN_MISSING' | 'API_USER_INVALID' };
 
 /**
  * A presented token: its text, or null when the value given is not text (a list, an object).

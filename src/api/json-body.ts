@@ -3,11 +3,11 @@
 // and hides the reason. This parser refuses the same keys and says which key, and why.
 import { RhopushError } from '../errors.js';
 
-
 /** The key a body must not carry, or undefined. `constructor` counts only with a `prototype` inside. */
 function poisonousKey(key: string, value: unknown): string | undefined {
   if (key === '__proto__') return '__proto__';
-  if (key === 'constructor' && value !== null && typeof value === 'object' && Object.hasOwn(value, 'prototype')) return 'constructor.prototype';
+  if (key === 'constructor' && value !== null && typeof value === 'object' && Object.hasOwn(value, 'prototype'))
+    return 'constructor.prototype';
   return undefined;
 }
 

@@ -123,7 +123,10 @@ const routeSchema = {
     413: { description: 'Body larger than 1 MiB.', ...errorSchema },
     415: { description: 'Neither JSON nor form-encoded.', ...errorSchema },
     422: { description: "No API token provided / Invalid/missing API user (RhoConnect's answers).", ...errorSchema },
-    503: { description: 'Redis unreachable: the token could not be checked, or the ping not sent or queued (the reason says which).', ...errorSchema },
+    503: {
+      description: 'Redis unreachable: the token could not be checked, or the ping not sent or queued (the reason says which).',
+      ...errorSchema,
+    },
     500: {
       description: 'Some device pushes failed: every message, and the whole summary.',
       type: 'object',
@@ -166,7 +169,12 @@ async function handlePing(request: FastifyRequest, reply: FastifyReply, deps: Ap
   const unavailable = () => deps.redisUnavailable?.();
   let auth: ApiTokenOutcome;
   try {
-    auth = await checkApiToken(presentedTokens(request.headers[API_TOKEN_HEADER], params.api_token), settings.apiToken, deps.store, unavailable);
+    auth = await checkApiToken(
+      presentedTokens(request.headers[API_TOKEN_HEADER], params.api_token),
+      settings.apiToken,
+      deps.store,
+      unavailable,
+    );
   } catch (err) {
     return sendError(reply, new RhopushError('API_TOKEN_UNCHECKED', { reason: (err as Error).message }));
   }
@@ -212,5 +220,13 @@ async function handlePing(request: FastifyRequest, reply: FastifyReply, deps: Ap
 function summarize(result: PingResult) {
   const outcomes: Record<string, number> = {};
   for (const push of result.pushes) outcomes[push.outcome] = (outcomes[push.outcome] ?? 0) + 1;
-  return { id: result.id, users: result.users, sources: result.sources, pushes: result.pushes, outcomes, skippedUsers: result.skippedUsers, errors: result.errors };
+  return {
+    id: result.id,
+    users: result.users,
+    sources: result.sources,
+    pushes: result.pushes,
+    outcomes,
+    skippedUsers: result.skippedUsers,
+    errors: result.errors,
+  };
 }

@@ -29,16 +29,41 @@ const TOPIC = 'com.example.demo';
 const PROJECT = 'rhopush-demo';
 const USER = 'alice';
 const DEVICES = [
-  { id: 'a1c0ffee00000000000000000000apple', label: 'iPhone', device_type: 'APPLE', device_pin: 'a1b2c3d4 e5f60718 293a4b5c 6d7e8f90 a1b2c3d4 e5f60718 293a4b5c 6d7e8f90', phone_id: 'iphone-of-alice' },
-  { id: 'a1c0ffee000000000000000000000fcm', label: 'Pixel', device_type: 'ANDROID', device_push_type: 'fcm', device_pin: 'fcm-registration-token-of-alices-pixel-0001', phone_id: 'pixel-of-alice' },
-  { id: 'a1c0ffee000000000000000000rcpush', label: 'Zebra TC52', device_type: 'ANDROID', device_push_type: 'rhoconnect_push', device_pin: 'rhoconnect-push-pin-of-alices-zebra', phone_id: 'zebra-of-alice' },
+  {
+    id: 'a1c0ffee00000000000000000000apple',
+    label: 'iPhone',
+    device_type: 'APPLE',
+    device_pin: 'a1b2c3d4 e5f60718 293a4b5c 6d7e8f90 a1b2c3d4 e5f60718 293a4b5c 6d7e8f90',
+    phone_id: 'iphone-of-alice',
+  },
+  {
+    id: 'a1c0ffee000000000000000000000fcm',
+    label: 'Pixel',
+    device_type: 'ANDROID',
+    device_push_type: 'fcm',
+    device_pin: 'fcm-registration-token-of-alices-pixel-0001',
+    phone_id: 'pixel-of-alice',
+  },
+  {
+    id: 'a1c0ffee000000000000000000rcpush',
+    label: 'Zebra TC52',
+    device_type: 'ANDROID',
+    device_push_type: 'rhoconnect_push',
+    device_pin: 'rhoconnect-push-pin-of-alices-zebra',
+    phone_id: 'zebra-of-alice',
+  },
 ] as const;
 
 /** The plugin writes the demo performs: two of alice's sources, then an app-partitioned one. */
 const WRITES = [
   { what: `push_objects Product for ${USER}`, partition: USER, source: 'Product', objects: { '1': { name: 'iPhone 17', price: '999' } } },
   { what: `push_objects Contact for ${USER}`, partition: USER, source: 'Contact', objects: { '7': { name: 'Bob', phone: '555-0100' } } },
-  { what: 'push_objects Catalog (app-partitioned)', partition: '__shared__', source: 'Catalog', objects: { '3': { name: 'Spring prices' } } },
+  {
+    what: 'push_objects Catalog (app-partitioned)',
+    partition: '__shared__',
+    source: 'Catalog',
+    objects: { '3': { name: 'Spring prices' } },
+  },
 ] as const;
 
 export interface DemoReport {
@@ -61,7 +86,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   const progress = terminalProgress('starting');
   const stage = new Stage();
   try {
-    out.print('rhopush demo: a backend changes alice\'s data in RhoConnect\'s Redis; her three devices are told to sync.');
+    out.print("rhopush demo: a backend changes alice's data in RhoConnect's Redis; her three devices are told to sync.");
     out.print();
     const services = await stage.startServices(progress);
     printSetUp(out, services);
@@ -202,7 +227,9 @@ async function registerDevices(redis: Redis): Promise<void> {
 }
 
 function printDevices(out: Account): void {
-  out.print(`  user ${USER}       ${DEVICES.map((d) => `${d.label} (${d.device_type}${'device_push_type' in d ? `/${d.device_push_type}` : ''})`).join(', ')}`);
+  out.print(
+    `  user ${USER}       ${DEVICES.map((d) => `${d.label} (${d.device_type}${'device_push_type' in d ? `/${d.device_push_type}` : ''})`).join(', ')}`,
+  );
   out.print(`  settings         Product, Contact: user partition, :push_notify: 'true'; Catalog: app partition`);
 }
 
@@ -218,14 +245,18 @@ async function pluginWrites(out: Account, redis: Redis): Promise<void> {
 /** Until every device's push arrived and the ping finished; past the deadline the summary says what is missing. */
 async function untilDelivered(s: Services, pings: () => number, timeoutMs: number): Promise<void> {
   const arrived = () => s.apns.requests.length + s.fcm.messages.length + s.push.requests.length;
-  await waitUntil(() => arrived() >= DEVICES.length && pings() >= 1, { what: 'the device pushes', timeoutMs, intervalMs: 10 }).catch(() => undefined);
+  await waitUntil(() => arrived() >= DEVICES.length && pings() >= 1, { what: 'the device pushes', timeoutMs, intervalMs: 10 }).catch(
+    () => undefined,
+  );
 }
 
 function printDevicePushes(out: Account, s: Services): void {
   out.print();
   out.print('device pushes received by the stand-ins');
   for (const r of s.apns.requests) {
-    out.print(`  APNs             POST ${r.path.replace(/[0-9a-f]{56}(?=[0-9a-f]{8}$)/, '…')}  apns-push-type: ${r.headers['apns-push-type']}, apns-priority: ${r.headers['apns-priority']}  → ${r.status}`);
+    out.print(
+      `  APNs             POST ${r.path.replace(/[0-9a-f]{56}(?=[0-9a-f]{8}$)/, '…')}  apns-push-type: ${r.headers['apns-push-type']}, apns-priority: ${r.headers['apns-priority']}  → ${r.status}`,
+    );
     out.print(`                   ${r.body}`);
   }
   for (const m of s.fcm.messages) {

@@ -1,5 +1,5 @@
 // What every command that reads settings.yml shares: --settings and --env, and how they are read.
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { loadSettings } from '../config/load-settings.js';
 import type { Settings } from '../config/settings.js';
 

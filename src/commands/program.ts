@@ -10,11 +10,13 @@ import { registerPing } from './ping.js';
 import { registerReplay } from './replay.js';
 import { registerRun } from './run.js';
 
-const pkg = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'package.json'), 'utf8')) as { version: string };
+const pkg = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'package.json'), 'utf8')) as {
+  version: string;
+};
 
 export function buildProgram(): Command {
   const program = new Command('rhopush')
-    .description('Automatic, reliable push for RhoConnect: watches its Redis and pings users\' devices.')
+    .description("Automatic, reliable push for RhoConnect: watches its Redis and pings users' devices.")
     .version(pkg.version)
     .showHelpAfterError();
   registerRun(program);

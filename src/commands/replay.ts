@@ -7,7 +7,7 @@ import { terminalProgress } from '../util/progress.js';
 export function registerReplay(program: Command): void {
   program
     .command('replay')
-    .description('replay recorded RhoConnect scenarios and compare the pings rhopush decides with RhoConnect\'s')
+    .description("replay recorded RhoConnect scenarios and compare the pings rhopush decides with RhoConnect's")
     .argument('<files...>', 'fixture files (fixtures/rhoconnect format)')
     .option('--redis <url...>', 'replay into these (empty) Redis servers instead of private ones, one per instance')
     .option('--json', 'one JSON object per file: {"file","expected","actual","match"}')

@@ -10,8 +10,16 @@ import { milliseconds, readSettings, withSettingsOptions, type SettingsFlags } f
 
 export function registerRun(program: Command): void {
   withSettingsOptions(program.command('run').description('run the daemon (capture, grouping, pings, HTTP API)'))
-    .option('--shutdown-timeout <ms>', 'on SIGTERM/SIGINT, how long to wait for grouped pings and deliveries in flight', milliseconds, 10_000)
-    .option('--stop-with-parent', 'stop as on SIGTERM when the process that started rhopush exits (npm start: npm does not pass its signals on)')
+    .option(
+      '--shutdown-timeout <ms>',
+      'on SIGTERM/SIGINT, how long to wait for grouped pings and deliveries in flight',
+      milliseconds,
+      10_000,
+    )
+    .option(
+      '--stop-with-parent',
+      'stop as on SIGTERM when the process that started rhopush exits (npm start: npm does not pass its signals on)',
+    )
     .addHelpText(
       'after',
       `
@@ -26,7 +34,8 @@ Settings edits apply while running (push_notify, partition_type, grouping, deliv
     .action(async (flags: SettingsFlags & { shutdownTimeout: number; stopWithParent?: boolean }) => {
       const settings = readSettings(flags);
       const logger = createLogger({ level: settings.rhopush.logLevel });
-      for (const warning of settings.warnings ?? []) logger.warn({ file: warning.file, line: warning.line }, `settings: ${warning.message}`);
+      for (const warning of settings.warnings ?? [])
+        logger.warn({ file: warning.file, line: warning.line }, `settings: ${warning.message}`);
       const daemon = createDaemon({ settings, logger, watchSettings: true });
       const stop = stopOnSignals(daemon, logger, flags.shutdownTimeout);
       if (flags.stopWithParent) stopWithLauncher(logger, stop);
@@ -99,7 +108,9 @@ function processInfo(pid: number): { ppid: number; command: string } | undefined
     return Number.isInteger(ppid) ? { ppid, command } : undefined;
   } catch {
     try {
-      const [ppid, ...command] = execFileSync('ps', ['-o', 'ppid=,comm=', '-p', String(pid)], { encoding: 'utf8' }).trim().split(/\s+/);
+      const [ppid, ...command] = execFileSync('ps', ['-o', 'ppid=,comm=', '-p', String(pid)], { encoding: 'utf8' })
+        .trim()
+        .split(/\s+/);
       return ppid ? { ppid: Number(ppid), command: command.join(' ') } : undefined;
     } catch {
       return undefined;

@@ -56,11 +56,42 @@ function normalise(value: unknown): unknown {
  */
 export const RHOPUSH_KEYS = {
   rhopush: [
-    'listen', 'coalesce_ms', 'max_delay_ms', 'delivery', 'apns', 'fcm', 'rhoconnect_push', 'retry', 'cluster',
-    'max_users_per_ping', 'queues', 'worker_concurrency', 'log_level', 'canary_interval_ms', 'canary_timeout_ms',
-    'lease_ms', 'dead_token_ttl_days', 'feedback_max_len', 'http_request_timeout_ms', 'history_ttl_hours', 'history_per_user',
+    'listen',
+    'coalesce_ms',
+    'max_delay_ms',
+    'delivery',
+    'apns',
+    'fcm',
+    'rhoconnect_push',
+    'retry',
+    'cluster',
+    'max_users_per_ping',
+    'queues',
+    'worker_concurrency',
+    'log_level',
+    'canary_interval_ms',
+    'canary_timeout_ms',
+    'lease_ms',
+    'dead_token_ttl_days',
+    'feedback_max_len',
+    'http_request_timeout_ms',
+    'history_ttl_hours',
+    'history_per_user',
   ],
-  apns: ['token_key', 'key_id', 'team_id', 'topic', 'production', 'address', 'port', 'ca', 'connections', 'max_concurrent_streams', 'request_timeout_ms', 'ping_interval_ms'],
+  apns: [
+    'token_key',
+    'key_id',
+    'team_id',
+    'topic',
+    'production',
+    'address',
+    'port',
+    'ca',
+    'connections',
+    'max_concurrent_streams',
+    'request_timeout_ms',
+    'ping_interval_ms',
+  ],
   fcm: ['service_account', 'address', 'port', 'ca', 'connections', 'request_timeout_ms'],
   rhoconnect_push: ['connections', 'request_timeout_ms'],
   retry: ['attempts', 'base_ms', 'max_ms', 'total_ms'],
@@ -141,9 +172,12 @@ export function parseSettings(text: string, file = '<inline>', options: LoadSett
   const base = [environment, 'rhopush'];
   const rp = at.mapping(base, envSection.rhopush ?? {});
   const rhopush = readRhopushSection(at, base, rp, env);
-  const delivery = rp.delivery === undefined
-    ? hasPushCredentials(push, rhopush.apns, rhopush.fcm) ? 'live' : 'log'
-    : at.oneOf([...base, 'delivery'], rp.delivery, ['live', 'log'] as const) ?? 'log';
+  const delivery =
+    rp.delivery === undefined
+      ? hasPushCredentials(push, rhopush.apns, rhopush.fcm)
+        ? 'live'
+        : 'log'
+      : (at.oneOf([...base, 'delivery'], rp.delivery, ['live', 'log'] as const) ?? 'log');
 
   const apiToken = env.API_TOKEN?.trim() || at.optString([environment, 'api_token'], envSection.api_token);
 
@@ -210,7 +244,7 @@ function readRhopushSection(at: Locator, base: string[], rp: Raw, env: NodeJS.Pr
     requestTimeoutMs: at.int([...a, 'request_timeout_ms'], apnsRaw.request_timeout_ms, d.apns.requestTimeoutMs, 1),
     pingIntervalMs: at.int([...a, 'ping_interval_ms'], apnsRaw.ping_interval_ms, d.apns.pingIntervalMs, 100),
   };
-  const queues = rp.queues === undefined ? d.queues : at.stringList([...base, 'queues'], rp.queues) ?? d.queues;
+  const queues = rp.queues === undefined ? d.queues : (at.stringList([...base, 'queues'], rp.queues) ?? d.queues);
   const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
   return {
     listen: at.listen([...base, 'listen'], rp.listen, d.listen),
@@ -237,7 +271,7 @@ function readRhopushSection(at: Locator, base: string[], rp: Raw, env: NodeJS.Pr
     },
     // rhopush's own flags take true or false only: RhoConnect's "anything else is off" would turn a
     // typo (`:cluster: ture`) silently into false.
-    cluster: rp.cluster === undefined ? d.cluster : at.strictFlag([...base, 'cluster'], rp.cluster) ?? d.cluster,
+    cluster: rp.cluster === undefined ? d.cluster : (at.strictFlag([...base, 'cluster'], rp.cluster) ?? d.cluster),
     maxUsersPerPing: at.int([...base, 'max_users_per_ping'], rp.max_users_per_ping, d.maxUsersPerPing, 1),
     queues,
     workerConcurrency: at.int([...base, 'worker_concurrency'], rp.worker_concurrency, d.workerConcurrency, 1),
@@ -280,7 +314,8 @@ function parseRedisUrl(url: string, file: string): RedisEndpoint {
     throw new SettingsError(file, ['REDIS_URL'], `expected a redis:// URL (got ${JSON.stringify(url)})`);
   }
   const db = u.pathname && u.pathname !== '/' ? Number(u.pathname.slice(1)) : 0;
-  if (!Number.isInteger(db) || db < 0) throw new SettingsError(file, ['REDIS_URL'], `expected a database number in the path (got ${u.pathname})`);
+  if (!Number.isInteger(db) || db < 0)
+    throw new SettingsError(file, ['REDIS_URL'], `expected a database number in the path (got ${u.pathname})`);
   return {
     host: u.hostname || 'localhost',
     port: u.port ? Number(u.port) : 6379,
@@ -337,7 +372,9 @@ class Locator {
       const near = nearest(key, known);
       const pos = this.position([...path, key]);
       const hint = near ? `did you mean :${near}:?` : `known keys: ${known.map((k) => `:${k}:`).join(', ')}`;
-      this.warnings.push(new SettingsWarning(this.file, [...path, key], `is not a rhopush setting and is ignored; ${hint}`, pos?.line, pos?.col));
+      this.warnings.push(
+        new SettingsWarning(this.file, [...path, key], `is not a rhopush setting and is ignored; ${hint}`, pos?.line, pos?.col),
+      );
     }
   }
 

@@ -22,7 +22,13 @@ export interface SettingsDiff {
  * Settings the running daemon was built from and cannot swap: its Redis connections and
  * subscriptions, the HTTP listener, the cluster topology and the queue worker's loop.
  */
-export const RESTART_ONLY_RHOPUSH_KEYS: ReadonlySet<string> = new Set(['listen', 'cluster', 'queues', 'worker_concurrency', 'http_request_timeout_ms']);
+export const RESTART_ONLY_RHOPUSH_KEYS: ReadonlySet<string> = new Set([
+  'listen',
+  'cluster',
+  'queues',
+  'worker_concurrency',
+  'http_request_timeout_ms',
+]);
 
 /** Keys whose values are secrets: the log says that they changed, not what to. */
 const SECRET_KEYS = new Set(['api_token', 'iphonepassphrase', 'passphrase', 'password']);

@@ -16,9 +16,7 @@ import { parseSettings } from './load-settings.js';
 import { describeChanges, diffSettings, liveSettings, type SettingsDiff } from './settings-diff.js';
 
 export type ReloadResult =
-  | { status: 'applied'; diff: SettingsDiff; settings: Settings }
-  | { status: 'unchanged' }
-  | { status: 'failed'; error: SettingsError };
+  { status: 'applied'; diff: SettingsDiff; settings: Settings } | { status: 'unchanged' } | { status: 'failed'; error: SettingsError };
 
 /** The reason the file on disk is not the one in use, for /healthz. */
 export interface SettingsProblem {
@@ -126,7 +124,10 @@ export class SettingsWatcher {
       try {
         this.reload();
       } catch (err) {
-        this.logger.error({ file: this.options.file, err: (err as Error).message }, 'settings reload failed; the running settings are kept');
+        this.logger.error(
+          { file: this.options.file, err: (err as Error).message },
+          'settings reload failed; the running settings are kept',
+        );
       }
     }, this.options.debounceMs ?? DEFAULT_DEBOUNCE_MS);
   }
@@ -148,7 +149,9 @@ export class SettingsWatcher {
       text = readFileSync(file, 'utf8');
     } catch (err) {
       this.lastText = undefined;
-      return this.fail(new SettingsError(file, undefined, `cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`));
+      return this.fail(
+        new SettingsError(file, undefined, `cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`),
+      );
     }
     // Same bytes as the last read (a touch, a chmod, a save without edits): nothing to do, and a
     // rejected file is not reported again.

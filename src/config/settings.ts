@@ -172,10 +172,10 @@ export function sourcePolicy(settings: Settings, source: string): SourcePolicy {
 export function hasPushCredentials(push: PushSettings, apns: ApnsSettings, fcm: FcmSettings): boolean {
   return Boolean(
     push.iphoneCertFile ||
-      Object.keys(push.iphoneCertificates).length > 0 ||
-      apns.tokenKey ||
-      fcm.serviceAccount ||
-      push.fcmProjectId ||
-      push.pushServer,
+    Object.keys(push.iphoneCertificates).length > 0 ||
+    apns.tokenKey ||
+    fcm.serviceAccount ||
+    push.fcmProjectId ||
+    push.pushServer,
   );
 }

@@ -131,7 +131,11 @@ export class PingHistory {
     const { historyPerUser } = this.limits();
     for (const [user, entries] of batch) {
       const json = entries.slice(-historyPerUser).map((e) => JSON.stringify(e));
-      this.track(this.redis.rhopushDecisions(historyKeys.userDecisions(user), historyPerUser, this.ttlMs, ...json).catch((err: Error) => this.failure(err)));
+      this.track(
+        this.redis
+          .rhopushDecisions(historyKeys.userDecisions(user), historyPerUser, this.ttlMs, ...json)
+          .catch((err: Error) => this.failure(err)),
+      );
     }
   }
 
@@ -142,7 +146,8 @@ export class PingHistory {
     const ttl = this.ttlMs;
     const note = (err: Error) => {
       this.failure(err);
-      if (this.lostWrites.size < 10_000) this.lostWrites.set(record.id, `an earlier state of this record could not be written (${err.message})`);
+      if (this.lostWrites.size < 10_000)
+        this.lostWrites.set(record.id, `an earlier state of this record could not be written (${err.message})`);
     };
     this.track(
       this.redis.set(historyKeys.ping(record.id), JSON.stringify(body), 'PX', ttl).then(() => {
@@ -211,7 +216,11 @@ export class PingHistory {
 /** A record whose daemon stopped (or lost its final write) while it ran says so. */
 function settled(record: PingRecord): PingRecord {
   if (record.status === 'running' && record.startedAt !== undefined && Date.now() - record.startedAt > STALE_RUNNING_MS) {
-    return { ...record, incomplete: record.incomplete ?? 'no final state was recorded: the ping may have finished while Redis was unreachable, or its rhopush stopped' };
+    return {
+      ...record,
+      incomplete:
+        record.incomplete ?? 'no final state was recorded: the ping may have finished while Redis was unreachable, or its rhopush stopped',
+    };
   }
   return record;
 }

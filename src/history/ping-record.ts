@@ -23,7 +23,10 @@ export function newPingId(): string {
 }
 
 /** Per platform: how its devices' pushes ended. */
-export type PlatformCounts = Record<string, { sent: number; failed: number; dead: number; skipped: number; logged: number; dropped: number }>;
+export type PlatformCounts = Record<
+  string,
+  { sent: number; failed: number; dead: number; skipped: number; logged: number; dropped: number }
+>;
 
 export interface DeviceOutcome {
   user: string;
@@ -103,7 +106,11 @@ export function pingHead(id: string, status: PingStatus, trigger: PingOrigin, pi
 }
 
 /** The outcome of a ping that ran: per platform counts and each device's outcome. */
-export function pingOutcome(pushes: readonly DevicePushResult[], errors: readonly string[], skippedUsers: readonly string[]): Partial<PingRecord> {
+export function pingOutcome(
+  pushes: readonly DevicePushResult[],
+  errors: readonly string[],
+  skippedUsers: readonly string[],
+): Partial<PingRecord> {
   const platforms: PlatformCounts = {};
   for (const p of pushes) {
     const counts = (platforms[p.platform] ??= { sent: 0, failed: 0, dead: 0, skipped: 0, logged: 0, dropped: 0 });
@@ -111,7 +118,13 @@ export function pingOutcome(pushes: readonly DevicePushResult[], errors: readonl
     else if (p.outcome in counts) counts[p.outcome as keyof typeof counts] += 1;
   }
   const devices = pushes.slice(0, MAX_DEVICES).map((p) => {
-    const d: DeviceOutcome = { user: clip(p.user), clientId: clip(p.clientId, 64), platform: clip(p.platform, 40), token: p.token, outcome: p.outcome };
+    const d: DeviceOutcome = {
+      user: clip(p.user),
+      clientId: clip(p.clientId, 64),
+      platform: clip(p.platform, 40),
+      token: p.token,
+      outcome: p.outcome,
+    };
     if (p.reason) d.reason = clip(p.reason, 500);
     if (p.retries) d.retries = p.retries;
     return d;

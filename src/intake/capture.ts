@@ -101,7 +101,10 @@ export class Capture extends EventEmitter {
     });
     subscriber.on('down', () => {
       downSince = Date.now();
-      this.logger.warn({ node: node.label }, 'keyspace capture link down: waiting for Redis; changes made until it is back are caught up afterwards');
+      this.logger.warn(
+        { node: node.label },
+        'keyspace capture link down: waiting for Redis; changes made until it is back are caught up afterwards',
+      );
       this.emit('node-down', node.label);
     });
     subscriber.on('error', (err: Error) => {

@@ -26,7 +26,13 @@ export class KeyspaceSubscriber extends EventEmitter {
   ) {
     super();
     this.prefixLength = `__keyspace@${db}__:`.length;
-    this.redis = new Redis({ ...options, lazyConnect: true, autoResubscribe: false, enableOfflineQueue: false, connectionName: 'rhopush:capture' });
+    this.redis = new Redis({
+      ...options,
+      lazyConnect: true,
+      autoResubscribe: false,
+      enableOfflineQueue: false,
+      connectionName: 'rhopush:capture',
+    });
     this.redis.on('pmessage', (_pattern: string, channel: string, event: string) => {
       this.onEvent(channel.slice(this.prefixLength), event, this.node);
     });

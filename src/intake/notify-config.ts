@@ -68,5 +68,10 @@ function isRefusal(err: unknown): boolean {
 
 /** The error for a node whose flags cannot be read and whose canary never came back. */
 export function unprovenNotifications(node: string, refusal: string): NotifyConfigError {
-  return new NotifyConfigError(node, 'unknown', 'K$g (plus the flags already set)', `${refusal}; and a test write sent no keyspace notification`);
+  return new NotifyConfigError(
+    node,
+    'unknown',
+    'K$g (plus the flags already set)',
+    `${refusal}; and a test write sent no keyspace notification`,
+  );
 }

@@ -80,7 +80,17 @@ export function hexToken(n: number): string {
 export function tokenNumber(token: string): number {
   return Number.parseInt(token, 16);
 }
-const PUSH_TYPES = new Set(['alert', 'background', 'voip', 'complication', 'fileprovider', 'mdm', 'liveactivity', 'location', 'pushtotalk']);
+const PUSH_TYPES = new Set([
+  'alert',
+  'background',
+  'voip',
+  'complication',
+  'fileprovider',
+  'mdm',
+  'liveactivity',
+  'location',
+  'pushtotalk',
+]);
 
 export class ApnsStandIn extends ScriptedStandIn<ApnsAnswer> {
   readonly requests: ApnsRequestRecord[] = [];
@@ -122,6 +132,8 @@ export class ApnsStandIn extends ScriptedStandIn<ApnsAnswer> {
       settings: { maxConcurrentStreams: options.maxConcurrentStreams ?? 1000 },
     });
     const backendPort = await listenOnLoopback(server);
+    // Assigned once the front relay exists; the relay's handler reads it per connection.
+    // eslint-disable-next-line prefer-const
     let standIn: ApnsStandIn | undefined;
     const front = options.relay === false ? undefined : net.createServer((client) => standIn?.relay(client, backendPort));
     const port = front ? await listenOnLoopback(front) : backendPort;
@@ -244,7 +256,8 @@ export class ApnsStandIn extends ScriptedStandIn<ApnsAnswer> {
       const session = stream.session as (Http2Session & { rhopushConnection?: number }) | undefined;
       const path = String(headers[':path'] ?? '');
       const flat: Record<string, string> = {};
-      for (const [k, v] of Object.entries(headers)) if (!k.startsWith(':') && v !== undefined) flat[k] = Array.isArray(v) ? v.join(',') : String(v);
+      for (const [k, v] of Object.entries(headers))
+        if (!k.startsWith(':') && v !== undefined) flat[k] = Array.isArray(v) ? v.join(',') : String(v);
       const record: ApnsRequestRecord = {
         token: path.startsWith('/3/device/') ? path.slice('/3/device/'.length) : '',
         method: String(headers[':method'] ?? ''),

@@ -14,13 +14,11 @@ const TOKEN_AUDIENCE = 'https://oauth2.googleapis.com/token';
 const MESSAGING_SCOPE = 'https://www.googleapis.com/auth/firebase.messaging';
 
 /** FCM's error codes (the `errorCode` in its error details) the stand-in can answer with. */
-export type FcmErrorCode = 'UNREGISTERED' | 'INVALID_ARGUMENT' | 'UNAVAILABLE' | 'INTERNAL' | 'QUOTA_EXCEEDED' | 'SENDER_ID_MISMATCH' | 'THIRD_PARTY_AUTH_ERROR';
+export type FcmErrorCode =
+  'UNREGISTERED' | 'INVALID_ARGUMENT' | 'UNAVAILABLE' | 'INTERNAL' | 'QUOTA_EXCEEDED' | 'SENDER_ID_MISMATCH' | 'THIRD_PARTY_AUTH_ERROR';
 
 export type FcmAnswer =
-  | { ok: true }
-  | { error: FcmErrorCode; retryAfter?: number | string }
-  | { stall: true }
-  | { delayMs: number; then: FcmAnswer };
+  { ok: true } | { error: FcmErrorCode; retryAfter?: number | string } | { stall: true } | { delayMs: number; then: FcmAnswer };
 
 const ERROR_STATUS: Record<FcmErrorCode, [number, string, string]> = {
   UNREGISTERED: [404, 'NOT_FOUND', 'Requested entity was not found.'],
@@ -182,7 +180,9 @@ export class FcmStandIn extends ScriptedStandIn<FcmAnswer> {
     const auth = String(req.headers.authorization ?? '');
     const bearer = auth.replace(/^Bearer\s+/i, '');
     if (!this.issuedTokens.has(bearer)) {
-      return json(res, 401, { error: { code: 401, message: 'Request had invalid authentication credentials.', status: 'UNAUTHENTICATED' } });
+      return json(res, 401, {
+        error: { code: 401, message: 'Request had invalid authentication credentials.', status: 'UNAUTHENTICATED' },
+      });
     }
     let parsed: { message?: FcmMessageRecord['message'] };
     try {
@@ -193,7 +193,8 @@ export class FcmStandIn extends ScriptedStandIn<FcmAnswer> {
     const record: FcmMessageRecord = { project, message: parsed.message ?? {}, host: String(req.headers.host ?? '') };
     this.messages.push(record);
     if (project !== this.projectId) return this.answer(record, res, { error: 'SENDER_ID_MISMATCH' });
-    if (typeof record.message.token !== 'string' || record.message.token === '') return this.answer(record, res, { error: 'INVALID_ARGUMENT' });
+    if (typeof record.message.token !== 'string' || record.message.token === '')
+      return this.answer(record, res, { error: 'INVALID_ARGUMENT' });
     this.answer(record, res, this.answers.pick(record.message.token));
   }
 

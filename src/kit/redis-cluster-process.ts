@@ -50,13 +50,18 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   const masterCount = options.masters ?? 3;
   const replicasPer = options.replicasPerMaster ?? 1;
   const nodeArgs = [
-    '--cluster-enabled', 'yes',
-    '--cluster-config-file', 'nodes.conf',
-    '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 2000),
+    '--cluster-enabled',
+    'yes',
+    '--cluster-config-file',
+    'nodes.conf',
+    '--cluster-node-timeout',
+    String(options.nodeTimeoutMs ?? 2000),
     // Keep serving the slots that are up while another shard fails over.
-    '--cluster-require-full-coverage', 'no',
+    '--cluster-require-full-coverage',
+    'no',
     // Replicas sync at once instead of after the default five-second wait for more replicas.
-    '--repl-diskless-sync-delay', '0',
+    '--repl-diskless-sync-delay',
+    '0',
     ...(options.args ?? []),
   ];
   const nodes: ClusterNodeProcess[] = [];
@@ -88,20 +93,26 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       }),
     );
     for (const n of nodes.slice(1)) await nodes[0]!.admin.call('CLUSTER', 'MEET', n.host, String(n.port), String(n.busPort));
-    await waitUntil(async () => {
-      for (const n of nodes) if (knownNodes(await clusterNodes(n.admin)) < nodes.length) return false;
-      return true;
-    }, clusterWait('cluster nodes to meet', 15_000));
+    await waitUntil(
+      async () => {
+        for (const n of nodes) if (knownNodes(await clusterNodes(n.admin)) < nodes.length) return false;
+        return true;
+      },
+      clusterWait('cluster nodes to meet', 15_000),
+    );
     for (const [i, r] of replicas.entries()) {
       const master = masters[i % masterCount]!;
       await r.admin.call('CLUSTER', 'REPLICATE', master.id);
     }
     const cluster = handle(nodes, launch);
     await cluster.waitStable();
-    await waitUntil(async () => {
-      for (const r of replicas) if (!/master_link_status:up/.test(await r.admin.info('replication'))) return false;
-      return true;
-    }, clusterWait('replicas to sync', 15_000));
+    await waitUntil(
+      async () => {
+        for (const r of replicas) if (!/master_link_status:up/.test(await r.admin.info('replication'))) return false;
+        return true;
+      },
+      clusterWait('replicas to sync', 15_000),
+    );
     return cluster;
   } catch (err) {
     await Promise.allSettled(nodes.map((n) => stopNode(n)));
@@ -153,24 +164,30 @@ function handle(nodes: ClusterNodeProcess[], launch: () => Promise<ClusterNodePr
         await replica.admin.call('CLUSTER', 'FAILOVER', ...(attempt === 2 ? ['FORCE'] : []));
         await waitUntil(promoted, clusterWait(`failover to ${replicaPort}`, 6000)).catch(() => undefined);
       }
-      await waitUntil(async () => {
-        for (const n of live()) {
-          const me = parseNodes(await clusterNodes(n.admin)).find((x) => x.id === replica.id);
-          if (!me?.master) return false;
-        }
-        return true;
-      }, clusterWait(`failover to ${replicaPort}`, 15_000));
+      await waitUntil(
+        async () => {
+          for (const n of live()) {
+            const me = parseNodes(await clusterNodes(n.admin)).find((x) => x.id === replica.id);
+            if (!me?.master) return false;
+          }
+          return true;
+        },
+        clusterWait(`failover to ${replicaPort}`, 15_000),
+      );
       await cluster.waitStable();
     },
     async addMaster() {
       const node = await launch();
       nodes.push(node);
       await nodes[0]!.admin.call('CLUSTER', 'MEET', node.host, String(node.port), String(node.busPort));
-      await waitUntil(async () => {
-        for (const n of live()) if (!(await clusterNodes(n.admin)).includes(node.id)) return false;
-        if (knownNodes(await clusterNodes(node.admin)) < live().length) return false;
-        return /cluster_state:ok/.test((await node.admin.call('CLUSTER', 'INFO')) as string);
-      }, clusterWait('new master to join', 15_000));
+      await waitUntil(
+        async () => {
+          for (const n of live()) if (!(await clusterNodes(n.admin)).includes(node.id)) return false;
+          if (knownNodes(await clusterNodes(node.admin)) < live().length) return false;
+          return /cluster_state:ok/.test((await node.admin.call('CLUSTER', 'INFO')) as string);
+        },
+        clusterWait('new master to join', 15_000),
+      );
       return node;
     },
     async moveSlots(fromPort, toPort, count) {
@@ -200,21 +217,24 @@ function handle(nodes: ClusterNodeProcess[], launch: () => Promise<ClusterNodePr
       return slots;
     },
     async waitStable(timeoutMs = 15_000) {
-      await waitUntil(async () => {
-        let reference: string | undefined;
-        for (const n of live()) {
-          const info = (await n.admin.call('CLUSTER', 'INFO')) as string;
-          if (!/cluster_state:ok/.test(info)) return false;
-          const owners = parseNodes(await clusterNodes(n.admin))
-            .filter((x) => x.master && x.slots.length > 0)
-            .map((x) => `${x.id}:${JSON.stringify(x.slots)}`)
-            .sort()
-            .join('|');
-          if (reference === undefined) reference = owners;
-          else if (owners !== reference) return false;
-        }
-        return true;
-      }, clusterWait('cluster to agree on slot owners', timeoutMs));
+      await waitUntil(
+        async () => {
+          let reference: string | undefined;
+          for (const n of live()) {
+            const info = (await n.admin.call('CLUSTER', 'INFO')) as string;
+            if (!/cluster_state:ok/.test(info)) return false;
+            const owners = parseNodes(await clusterNodes(n.admin))
+              .filter((x) => x.master && x.slots.length > 0)
+              .map((x) => `${x.id}:${JSON.stringify(x.slots)}`)
+              .sort()
+              .join('|');
+            if (reference === undefined) reference = owners;
+            else if (owners !== reference) return false;
+          }
+          return true;
+        },
+        clusterWait('cluster to agree on slot owners', timeoutMs),
+      );
     },
     async stop() {
       await Promise.allSettled(nodes.map((n) => stopNode(n)));

@@ -232,7 +232,13 @@ export function deviceSync(target: RhoConnectTarget, login: string, clientId: st
 }
 
 /** A device's create; the queue entry's score follows the queue's highest, as RhoConnect reads it. */
-export async function deviceCreate(target: RhoConnectTarget, login: string, clientId: string, source: string, objects: RhoObjects): Promise<void> {
+export async function deviceCreate(
+  target: RhoConnectTarget,
+  login: string,
+  clientId: string,
+  source: string,
+  objects: RhoObjects,
+): Promise<void> {
   const system = target instanceof RhoConnectInstances ? target.system : target;
   const top = await system.zrevrange(`source:application:${source}:create`, 0, 0, 'WITHSCORES');
   await runSteps(target, deviceCreateSteps(login, clientId, source, objects, Number(top[1] ?? 0) + 1));

@@ -187,6 +187,12 @@ function yaml(map: YamlMap, indent = ''): string {
 
 function scalar(value: YamlScalar): string {
   if (typeof value !== 'string') return String(value);
-  const plain = PLAIN.test(value) && !RESERVED.test(value) && !NUMBER.test(value) && !value.endsWith(' ') && !value.includes(': ') && !value.includes(' #');
+  const plain =
+    PLAIN.test(value) &&
+    !RESERVED.test(value) &&
+    !NUMBER.test(value) &&
+    !value.endsWith(' ') &&
+    !value.includes(': ') &&
+    !value.includes(' #');
   return plain ? value : `'${value.replace(/'/g, "''")}'`;
 }

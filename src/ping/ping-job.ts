@@ -2,14 +2,7 @@
 // result that lists every device push instead of only raising the joined errors.
 import type { Logger } from 'pino';
 import type { RhoconnectStore, ClientRecord } from '../store/rhoconnect-store.js';
-import {
-  platformOf,
-  pushToken,
-  shortenToken,
-  type DevicePushResult,
-  type Platform,
-  type PushAdapter,
-} from '../push/adapter.js';
+import { platformOf, pushToken, shortenToken, type DevicePushResult, type Platform, type PushAdapter } from '../push/adapter.js';
 import { newPingId } from '../history/ping-record.js';
 import { asNormalized, type NormalizedPing, type PingParams } from './ping-params.js';
 import { clip, firstNames, listNames } from '../util/log-text.js';

@@ -56,8 +56,10 @@ function scalar(field: string, v: unknown): string | undefined {
  */
 function list(field: string, v: unknown, commas: boolean): string[] {
   if (v === undefined || v === null || v === '') return [];
-  const items = typeof v === 'string' ? (commas ? v.split(',') : [v]) : Array.isArray(v) ? v.flat(1) : typeof v === 'number' ? [v] : undefined;
-  if (!items) throw new PingParamsError(field, commas ? 'expected a list or a comma-separated string' : 'expected a string or a list of strings');
+  const items =
+    typeof v === 'string' ? (commas ? v.split(',') : [v]) : Array.isArray(v) ? v.flat(1) : typeof v === 'number' ? [v] : undefined;
+  if (!items)
+    throw new PingParamsError(field, commas ? 'expected a list or a comma-separated string' : 'expected a string or a list of strings');
   const out: string[] = [];
   for (const item of items) {
     const s = scalar(field, item);

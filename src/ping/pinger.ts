@@ -146,10 +146,18 @@ function logPing(logger: Logger, result: PingResult, durationMs: number): void {
   }
   // A REST call may name thousands of users (and sources): the line lists the first ones and counts.
   const named = (key: 'users' | 'sources', list: string[]) =>
-    list.length > MAX_LOGGED_NAMES ? { [key]: firstNames(list, MAX_LOGGED_NAMES), [`${key.slice(0, -1)}Count`]: list.length } : { [key]: list.map((n) => clip(n)) };
+    list.length > MAX_LOGGED_NAMES
+      ? { [key]: firstNames(list, MAX_LOGGED_NAMES), [`${key.slice(0, -1)}Count`]: list.length }
+      : { [key]: list.map((n) => clip(n)) };
   logger.info(
     {
-      ping: { ...named('users', result.users), ...named('sources', result.sources), trigger: result.trigger, platforms, errors: result.errors.length },
+      ping: {
+        ...named('users', result.users),
+        ...named('sources', result.sources),
+        trigger: result.trigger,
+        platforms,
+        errors: result.errors.length,
+      },
       ms: Math.round(durationMs * 10) / 10,
     },
     'ping',

@@ -27,7 +27,9 @@ export function readCredentialFile(settingsFile: string, path: string, settingNa
   try {
     return readFileSync(resolved, 'utf8');
   } catch (err) {
-    throw new CredentialError(`cannot read \`${settingName}\` file ${resolved} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new CredentialError(
+      `cannot read \`${settingName}\` file ${resolved} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    );
   }
 }
 

@@ -22,7 +22,12 @@ export interface PushAdapters {
  * reported dead and record new ones in rhopush's own keys. `deliveryLogger` prints the `log` pushes
  * (default: `logger`).
  */
-export function createPushAdapters(settings: () => Settings, logger: Logger, redis?: StoreClient, deliveryLogger: Logger = logger): PushAdapters {
+export function createPushAdapters(
+  settings: () => Settings,
+  logger: Logger,
+  redis?: StoreClient,
+  deliveryLogger: Logger = logger,
+): PushAdapters {
   const log = new LogAdapter(deliveryLogger, settings);
   const live = new Map<Platform, PushAdapter>();
   const deadTokens = redis

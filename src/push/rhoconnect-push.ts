@@ -24,7 +24,6 @@ export function rhoconnectPushBody(ping: PushContent): RhoconnectPushBody {
 
 // ---- Sender -------------------------------------------------------------------------------
 
-
 /** The POST for one device: URL without userinfo, and basic auth taken from it. */
 export function rhoconnectPushRequest(pushServer: string, devicePin: string): { url: string; authorization?: string } | undefined {
   let base: URL;
@@ -69,7 +68,9 @@ export class RhoconnectPushAdapter implements PushAdapter {
     const body = JSON.stringify(rhoconnectPushBody(request.ping));
     const { requestTimeoutMs, connections } = settings.rhopush.rhoconnectPush;
     const limiter = this.limiterFor(connections);
-    return retriedOutcome(await withRetries(() => limiter.run(() => this.post(target, body, requestTimeoutMs)), settings.rhopush.retry, this.clock));
+    return retriedOutcome(
+      await withRetries(() => limiter.run(() => this.post(target, body, requestTimeoutMs)), settings.rhopush.retry, this.clock),
+    );
   }
 
   async close(): Promise<void> {}
@@ -103,7 +104,11 @@ export class RhoconnectPushAdapter implements PushAdapter {
     if (status === 400) return { done: { outcome: 'failed', reason: errorMessage('PUSH_REQUEST_INVALID') } };
     const reason = `RhoConnect Push server answered ${status}`;
     if (status === 429 || status >= 500) {
-      return { retry: reason, giveUp: { outcome: 'failed', reason }, retryAfterMs: parseRetryAfter(response.headers.get('retry-after') ?? undefined) };
+      return {
+        retry: reason,
+        giveUp: { outcome: 'failed', reason },
+        retryAfterMs: parseRetryAfter(response.headers.get('retry-after') ?? undefined),
+      };
     }
     return { done: { outcome: 'failed', reason } };
   }

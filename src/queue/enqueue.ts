@@ -6,7 +6,12 @@ import { newPingId, pingHead } from '../history/ping-record.js';
 import type { NormalizedPing } from '../ping/ping-params.js';
 import { enqueuePingJob, type EnqueuedPing } from './resque-queue.js';
 
-export function enqueueRecorded(redis: Redis, history: PingHistory | undefined, ping: NormalizedPing, queue?: string): Promise<EnqueuedPing> {
+export function enqueueRecorded(
+  redis: Redis,
+  history: PingHistory | undefined,
+  ping: NormalizedPing,
+  queue?: string,
+): Promise<EnqueuedPing> {
   const record = { id: newPingId(), queuedAt: Date.now() };
   history?.queued({ ...pingHead(record.id, 'queued', 'queue', ping), queuedAt: record.queuedAt });
   return enqueuePingJob(redis, ping, queue, record);

@@ -66,7 +66,12 @@ export interface EnqueuedPing {
  * queue is registered. On an auto-pipelined connection (rhopush's own) they are plain commands, so
  * that the enqueues of concurrent requests share socket writes; elsewhere one pipeline.
  */
-export async function enqueuePingJob(redis: Redis, ping: NormalizedPing, queue = 'ping', record?: { id: string; queuedAt: number }): Promise<EnqueuedPing> {
+export async function enqueuePingJob(
+  redis: Redis,
+  ping: NormalizedPing,
+  queue = 'ping',
+  record?: { id: string; queuedAt: number },
+): Promise<EnqueuedPing> {
   const job = pingJob(ping, record);
   const id = record?.id;
   const payload = JSON.stringify(job);

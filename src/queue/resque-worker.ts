@@ -112,7 +112,12 @@ export class ResqueWorker {
 
   healthParts(): Record<string, HealthPart> {
     const w = this.status();
-    return { 'queue worker': { ok: w.running, detail: `${w.running ? 'running' : 'stopped'}, ${w.inHand} in hand, ${w.processed} done, ${w.failed} failed` } };
+    return {
+      'queue worker': {
+        ok: w.running,
+        detail: `${w.running ? 'running' : 'stopped'}, ${w.inHand} in hand, ${w.processed} done, ${w.failed} failed`,
+      },
+    };
   }
 
   /** Registers, returns the jobs of dead workers to their queues, then starts taking jobs. */
@@ -128,7 +133,10 @@ export class ResqueWorker {
       this.blocking.on('error', (err: Error) => this.logger.debug({ err: err.message }, 'queue fetch connection error'));
     }
     this.loop = this.fetchLoop();
-    this.logger.info({ worker: this.id, queues: this.queues, concurrency: this.options.concurrency, fetch: this.fetchMethod }, 'queue worker started');
+    this.logger.info(
+      { worker: this.id, queues: this.queues, concurrency: this.options.concurrency, fetch: this.fetchMethod },
+      'queue worker started',
+    );
   }
 
   /** Stops taking jobs, finishes the ones in hand, returns anything left to its queue, unregisters. */
@@ -162,7 +170,13 @@ export class ResqueWorker {
   }
 
   private async beat(): Promise<void> {
-    const info = JSON.stringify({ name: this.name, queues: this.queues, host: hostname(), pid: process.pid, started: new Date().toISOString() });
+    const info = JSON.stringify({
+      name: this.name,
+      queues: this.queues,
+      host: hostname(),
+      pid: process.pid,
+      started: new Date().toISOString(),
+    });
     // Heartbeat before registry entry: a worker is never listed without a live heartbeat.
     await this.redis
       .multi()
@@ -250,7 +264,8 @@ export class ResqueWorker {
     const pollSeconds = this.options.pollSeconds ?? 1;
     if (this.fetchMethod === 'script') {
       for (const queue of this.queues) {
-        const raw = (await this.redis.eval(MOVE_SCRIPT, 2, resqueKeys.queue(queue), workerKeys.processing(this.id, queue))) as string | null;
+        const raw = (await this.redis.eval(MOVE_SCRIPT, 2, resqueKeys.queue(queue), workerKeys.processing(this.id, queue))) as
+          string | null;
         if (raw !== null) return { queue, raw };
       }
       await this.pause(pollSeconds * 1000);
@@ -287,10 +302,19 @@ export class ResqueWorker {
       this.counts.failed += 1;
       this.options.onJobFinished?.(queue, 'failed');
       // The message lists every failed device push: the whole of it goes to resque:failed, a bounded part to the log.
-      this.logger.warn({ queue, exception: failure.name, error: clip(failure.message, 1000) }, 'queue job failed: recorded in resque:failed');
+      this.logger.warn(
+        { queue, exception: failure.name, error: clip(failure.message, 1000) },
+        'queue job failed: recorded in resque:failed',
+      );
       const record = JSON.stringify(resqueFailure(payload, failure, this.name, queue));
       await this.finish(() =>
-        this.redis.multi().rpush(resqueKeys.failed, record).lrem(processing, 1, raw).incr(resqueKeys.processed).incr(resqueKeys.failedCount).exec(),
+        this.redis
+          .multi()
+          .rpush(resqueKeys.failed, record)
+          .lrem(processing, 1, raw)
+          .incr(resqueKeys.processed)
+          .incr(resqueKeys.failedCount)
+          .exec(),
       );
     } else {
       this.counts.processed += 1;
@@ -307,7 +331,10 @@ export class ResqueWorker {
         return;
       } catch (err) {
         if (attempt >= FINISH_ATTEMPTS) {
-          this.logger.error({ err: (err as Error).message }, 'could not record a finished queue job; it stays in the processing list and runs again');
+          this.logger.error(
+            { err: (err as Error).message },
+            'could not record a finished queue job; it stays in the processing list and runs again',
+          );
           return;
         }
         await this.pause(100 * 2 ** attempt);

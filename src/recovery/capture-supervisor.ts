@@ -108,7 +108,11 @@ export class CaptureSupervisor extends EventEmitter {
     this.id = options.instanceId ?? randomUUID();
     const logger = options.logger;
     if (options.cluster) {
-      this.clusterFingerprints = new ClusterFingerprintStore(options.cluster.client, options.cluster.slotsOf, (node) => this.members.get(node)?.dataRedis);
+      this.clusterFingerprints = new ClusterFingerprintStore(
+        options.cluster.client,
+        options.cluster.slotsOf,
+        (node) => this.members.get(node)?.dataRedis,
+      );
     }
     const handlers: CaptureHandlers = {
       onChange: (change) => this.handleChange(change),
@@ -208,17 +212,33 @@ export class CaptureSupervisor extends EventEmitter {
       return r;
     };
     // Lease commands fail fast so a dead node cannot stall the renewal past the lease.
-    const leaseRedis = connection('rhopush:lease', { commandTimeout: Math.max(100, Math.floor(settings.leaseMs / 3)), maxRetriesPerRequest: 0 });
+    const leaseRedis = connection('rhopush:lease', {
+      commandTimeout: Math.max(100, Math.floor(settings.leaseMs / 3)),
+      maxRetriesPerRequest: 0,
+    });
     // Auto-pipelined: the fingerprint reads and records of concurrent pings share socket writes.
     const dataRedis = connection('rhopush:catch-up', { enableAutoPipelining: true });
-    const lease = new NodeLease({ node: node.label, redis: leaseRedis, key: node.leaseKey, owner: this.id, leaseMs: settings.leaseMs, logger: this.options.logger });
+    const lease = new NodeLease({
+      node: node.label,
+      redis: leaseRedis,
+      key: node.leaseKey,
+      owner: this.id,
+      leaseMs: settings.leaseMs,
+      logger: this.options.logger,
+    });
     const member: Member = { node, leaseRedis, dataRedis, lease, fingerprints: new NodeFingerprintStore(dataRedis), removed: false };
     this.members.set(node.label, member);
     lease.on('acquired', () => {
       this.leaseAcquiredCount += 1;
       this.emit('lease-acquired', node.label);
       // Held before and lost without anyone else taking it: Redis was unreachable for longer than the lease.
-      const reason: CatchUpReason = lease.sawOtherHolder ? 'takeover' : !this.started ? 'start' : member.lostLease ? 'reconnect' : 'topology';
+      const reason: CatchUpReason = lease.sawOtherHolder
+        ? 'takeover'
+        : !this.started
+          ? 'start'
+          : member.lostLease
+            ? 'reconnect'
+            : 'topology';
       member.capturing = this.startCapturing(member, reason);
     });
     lease.on('lost', () => {

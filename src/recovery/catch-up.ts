@@ -117,7 +117,17 @@ export class CatchUp extends EventEmitter {
     const epoch = keeper.epochOf(node);
     const started = performance.now();
     const baseline = await store.baseline(node);
-    const result: CatchUpResult = { node, reason, baseline: false, scanned: 0, changed: 0, pinged: 0, possibleDuplicates: 0, recorded: 0, durationMs: 0 };
+    const result: CatchUpResult = {
+      node,
+      reason,
+      baseline: false,
+      scanned: 0,
+      changed: 0,
+      pinged: 0,
+      possibleDuplicates: 0,
+      recorded: 0,
+      durationMs: 0,
+    };
     const count = String(this.options.scanCount ?? 1000);
     const stillValid = () => !this.stopped && keeper.epochOf(node) === epoch;
 
@@ -191,7 +201,14 @@ export class CatchUp extends EventEmitter {
     return pairs.filter((_, i) => !exist[i]);
   }
 
-  private async compare(node: string, store: FingerprintStore, pairs: DocumentPair[], baseline: Baseline, epoch: number, result: CatchUpResult): Promise<void> {
+  private async compare(
+    node: string,
+    store: FingerprintStore,
+    pairs: DocumentPair[],
+    baseline: Baseline,
+    epoch: number,
+    result: CatchUpResult,
+  ): Promise<void> {
     const { keeper } = this.options;
     const free = pairs.filter((p) => !keeper.isBusy(p));
     if (free.length === 0) return;

@@ -16,9 +16,7 @@ export class DocumentLocks {
   async held(pairs: DocumentPair[]): Promise<boolean[]> {
     if (pairs.length === 0) return [];
     const lockKeys = pairs.map((p) => pairKeys.lock(p));
-    const values = isCluster(this.store)
-      ? await Promise.all(lockKeys.map((k) => this.store.get(k)))
-      : await this.store.mget(lockKeys);
+    const values = isCluster(this.store) ? await Promise.all(lockKeys.map((k) => this.store.get(k))) : await this.store.mget(lockKeys);
     const nowSeconds = Math.floor(this.now() / 1000);
     return values.map((v) => {
       if (v === null) return false;

@@ -140,7 +140,11 @@ export class FingerprintKeeper {
   private state(node: string, pair: DocumentPair): PairState {
     const id = pairId(pair);
     let st = this.pairs.get(id);
-    if (!st) this.pairs.set(id, (st = { pair, node, gen: 0, inWindow: false, inFlight: 0, dirty: false, needsPing: false, notBefore: 0, lastCommittedSeq: 0 }));
+    if (!st)
+      this.pairs.set(
+        id,
+        (st = { pair, node, gen: 0, inWindow: false, inFlight: 0, dirty: false, needsPing: false, notBefore: 0, lastCommittedSeq: 0 }),
+      );
     st.node = node;
     return st;
   }
@@ -180,11 +184,17 @@ export class FingerprintKeeper {
         const store = this.options.storeFor(node);
         if (!store) return;
         try {
-          const readings = await store.snapshot(list.map((e) => e.pair), this.options.owner);
+          const readings = await store.snapshot(
+            list.map((e) => e.pair),
+            this.options.owner,
+          );
           readings.forEach((r, i) => (list[i]!.fp = r.current));
         } catch (err) {
           this.stats.snapshotFailures += 1;
-          this.options.logger.warn({ node, err: (err as Error).message }, 'could not read fingerprints before a ping; catch-up will ping these pairs again after the next gap');
+          this.options.logger.warn(
+            { node, err: (err as Error).message },
+            'could not read fingerprints before a ping; catch-up will ping these pairs again after the next gap',
+          );
         }
       }),
     );
@@ -199,14 +209,18 @@ export class FingerprintKeeper {
       if (!st) continue;
       st.inFlight = Math.max(0, st.inFlight - 1);
       if (!ran) st.needsPing = true;
-      if (ran && e.fp !== undefined && e.seq > st.lastCommittedSeq) toCommit.push({ node: e.node, pair: e.pair, fp: e.fp, state: st, seq: e.seq });
+      if (ran && e.fp !== undefined && e.seq > st.lastCommittedSeq)
+        toCommit.push({ node: e.node, pair: e.pair, fp: e.fp, state: st, seq: e.seq });
     }
     await Promise.all(
       groupBy(toCommit, (c) => c.node).map(async ([node, list]) => {
         const store = this.options.storeFor(node);
         if (!store) return;
         try {
-          await store.commit(list.map((c) => ({ pair: c.pair, fp: c.fp })), `${this.options.owner} ping`);
+          await store.commit(
+            list.map((c) => ({ pair: c.pair, fp: c.fp })),
+            `${this.options.owner} ping`,
+          );
           this.stats.recorded += list.length;
           for (const c of list) {
             c.state.lastCommittedSeq = Math.max(c.state.lastCommittedSeq, c.seq);
@@ -215,7 +229,10 @@ export class FingerprintKeeper {
             if (c.state.gen < c.seq) c.state.dirty = false;
           }
         } catch (err) {
-          this.options.logger.warn({ node, err: (err as Error).message }, 'could not record pinged fingerprints; catch-up will ping these pairs again after the next gap');
+          this.options.logger.warn(
+            { node, err: (err as Error).message },
+            'could not record pinged fingerprints; catch-up will ping these pairs again after the next gap',
+          );
         }
       }),
     );
@@ -289,7 +306,10 @@ export class FingerprintKeeper {
       } else ready.push(item);
     });
     if (ready.length > 0) {
-      await store.commit(ready.map((i) => ({ pair: i.pair, fp: i.fp ?? null })), `${this.options.owner} seen`);
+      await store.commit(
+        ready.map((i) => ({ pair: i.pair, fp: i.fp ?? null })),
+        `${this.options.owner} seen`,
+      );
       this.stats.recorded += ready.length;
       for (const item of ready) {
         const st = this.pairs.get(pairId(item.pair));
@@ -351,7 +371,9 @@ export class FingerprintKeeper {
   async flush(timeoutMs = 2000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      const pending = [...this.pairs.values()].filter((st) => st.dirty && !st.needsPing && !st.inWindow && st.inFlight === 0 && !this.node(st.node).gapOpen);
+      const pending = [...this.pairs.values()].filter(
+        (st) => st.dirty && !st.needsPing && !st.inWindow && st.inFlight === 0 && !this.node(st.node).gapOpen,
+      );
       if (pending.length === 0) return;
       for (const st of pending) st.notBefore = 0;
       await this.refresh();

@@ -194,7 +194,10 @@ export class ClusterFingerprintStore implements FingerprintStore {
         if (size !== null) {
           const buckets = Object.entries(indices).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
           const members = await Promise.all(buckets.map(([, key]) => c.smembers(key).catch(() => [] as string[])));
-          fp = documentFingerprint(size, buckets.map(([name], i) => [name, members[i]!]));
+          fp = documentFingerprint(
+            size,
+            buckets.map(([name], i) => [name, members[i]!]),
+          );
           if (owner !== undefined) await c.hset(pairKeys.seen(pair), 'pending', `${owner} ${fp}`);
         }
         return reading(pair, fp, stored[0] ?? null, stored[1] ?? null);

@@ -84,11 +84,14 @@ export class NodeLease extends EventEmitter {
 
   private schedule(): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      void this.tick()
-        .catch((err: Error) => this.options.logger.error({ node: this.options.node, err: err.message }, 'lease attempt failed'))
-        .finally(() => this.schedule());
-    }, Math.max(20, Math.floor(this.options.leaseMs / 3)));
+    this.timer = setTimeout(
+      () => {
+        void this.tick()
+          .catch((err: Error) => this.options.logger.error({ node: this.options.node, err: err.message }, 'lease attempt failed'))
+          .finally(() => this.schedule());
+      },
+      Math.max(20, Math.floor(this.options.leaseMs / 3)),
+    );
     this.timer.unref();
   }
 
@@ -118,9 +121,12 @@ export class NodeLease extends EventEmitter {
       this.validUntil = sentAt + this.options.leaseMs - Math.min(1000, Math.floor(this.options.leaseMs / 5));
       // Renewals stuck or failing (node down, partition) must not keep us capturing past the lease.
       clearTimeout(this.deadline);
-      this.deadline = setTimeout(() => {
-        if (this.holding) this.lose('could not renew in time');
-      }, Math.max(0, this.validUntil - Date.now()));
+      this.deadline = setTimeout(
+        () => {
+          if (this.holding) this.lose('could not renew in time');
+        },
+        Math.max(0, this.validUntil - Date.now()),
+      );
       this.deadline.unref();
       if (!this.holding) {
         this.holding = true;

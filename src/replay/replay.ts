@@ -40,7 +40,20 @@ const PACE_BARRIER_MS = 100;
 const PHASE_GAP_MS = 600;
 
 /** Commands that change nothing or would disturb the replay connection. */
-const SKIPPED = new Set(['multi', 'exec', 'discard', 'watch', 'unwatch', 'select', 'monitor', 'subscribe', 'psubscribe', 'publish', 'client', 'quit']);
+const SKIPPED = new Set([
+  'multi',
+  'exec',
+  'discard',
+  'watch',
+  'unwatch',
+  'select',
+  'monitor',
+  'subscribe',
+  'psubscribe',
+  'publish',
+  'client',
+  'quit',
+]);
 
 /** Replays fixture files one after another; servers are shared and flushed between files. */
 export async function replayFiles(files: string[], options: ReplayOptions = {}): Promise<ReplayResult[]> {

@@ -68,7 +68,7 @@ export const SIGNAL_RULES: readonly SignalRule[] = [
     key: 'cud_entry',
     events: ['del'],
     signal: 'cud-entry-taken',
-    why: 'a request running a shared CUD queue deletes each client\'s entry: that client\'s objects are processed by this run',
+    why: "a request running a shared CUD queue deletes each client's entry: that client's objects are processed by this run",
   },
   {
     name: 'cud-queue-del',
@@ -145,4 +145,11 @@ export const DECISION_RULES: readonly DecisionRule[] = [
 ];
 
 /** Rules that end a keyspace event without a decision, for metrics alongside DECISION_RULES. */
-export const NON_DECISION_RULES = ['unparsed-key', 'ignored-event', 'device-edit-mark', 'cud-entry-taken', 'cud-queue-taken', 'canary'] as const;
+export const NON_DECISION_RULES = [
+  'unparsed-key',
+  'ignored-event',
+  'device-edit-mark',
+  'cud-entry-taken',
+  'cud-queue-taken',
+  'canary',
+] as const;

@@ -115,10 +115,11 @@ export class ClusterTopology extends EventEmitter {
         const reply = (await redis.call('CLUSTER', 'SLOTS')) as SlotsReply;
         const masters = parseSlots(reply, candidate.host);
         if (masters.length === 0) throw new Error('node serves no slots yet');
-        for (const row of reply) for (const n of row.slice(2) as NodeReply[]) {
-          const host = n[0] || candidate.host;
-          this.known.set(`${host}:${n[1]}`, { host, port: Number(n[1]) });
-        }
+        for (const row of reply)
+          for (const n of row.slice(2) as NodeReply[]) {
+            const host = n[0] || candidate.host;
+            this.known.set(`${host}:${n[1]}`, { host, port: Number(n[1]) });
+          }
         return this.apply(masters);
       } catch (err) {
         this.lastError = (err as Error).message;

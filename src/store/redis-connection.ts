@@ -40,7 +40,10 @@ export async function waitReady(redis: Redis, timeoutMs = 5000): Promise<void> {
     return;
   }
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => done(new Error(`Redis ${redis.options.host}:${redis.options.port} not ready after ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => done(new Error(`Redis ${redis.options.host}:${redis.options.port} not ready after ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     const onReady = () => done();
     const onError = (err: Error) => done(err);
     function done(err?: Error) {
@@ -106,7 +109,10 @@ export function followAvailability(
     );
     reminder = setInterval(() => {
       if (downSince === undefined) return;
-      logger.warn({ redis: label, downMs: Date.now() - downSince, err: lastError }, `still waiting for Redis ${label} (down ${seconds(Date.now() - downSince)})`);
+      logger.warn(
+        { redis: label, downMs: Date.now() - downSince, err: lastError },
+        `still waiting for Redis ${label} (down ${seconds(Date.now() - downSince)})`,
+      );
     }, reminderMs);
     reminder.unref();
   });

@@ -45,7 +45,10 @@ export class StoreLink {
       await waitStoreReady(this.redis);
     } catch (err) {
       // ioredis rejects with "Connection is closed."; the reason is in the error event before it.
-      throw new RhopushError('REDIS_UNREACHABLE_AT_START', { endpoint: this.settings.redis[0]!.label, reason: this.lastError ?? (err as Error).message });
+      throw new RhopushError('REDIS_UNREACHABLE_AT_START', {
+        endpoint: this.settings.redis[0]!.label,
+        reason: this.lastError ?? (err as Error).message,
+      });
     }
   }
 
@@ -55,7 +58,9 @@ export class StoreLink {
   }
 
   healthParts(): Record<string, HealthPart> {
-    return { redis: { ok: this.redis.status === 'ready', detail: this.availability.unavailable() ?? `store connection ${this.redis.status}` } };
+    return {
+      redis: { ok: this.redis.status === 'ready', detail: this.availability.unavailable() ?? `store connection ${this.redis.status}` },
+    };
   }
 
   async close(): Promise<void> {

@@ -18,7 +18,9 @@ export function firstNames(names: readonly string[], count = MAX_LOGGED_NAMES, m
 
 /** `a, b, c and 9,997 more`: the first few names for a message. */
 export function listNames(names: readonly string[], count = MAX_LOGGED_NAMES): string {
-  const shown = firstNames(names, count).map((n) => `'${n}'`).join(', ');
+  const shown = firstNames(names, count)
+    .map((n) => `'${n}'`)
+    .join(', ');
   const more = names.length - Math.min(count, names.length);
   return more > 0 ? `${shown} and ${more.toLocaleString('en-US')} more` : shown;
 }

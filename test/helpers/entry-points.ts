@@ -71,7 +71,10 @@ export function entrySettings(port: number, rhopush: YamlMap = {}): Settings {
   return buildSettings({ redis: port, apiToken: ADMIN_TOKEN, rhopush });
 }
 
-export async function startDaemon(settings: Settings, options: Partial<DaemonOptions> = {}): Promise<{ daemon: Daemon; adapters: RecordingAdapters; url: string }> {
+export async function startDaemon(
+  settings: Settings,
+  options: Partial<DaemonOptions> = {},
+): Promise<{ daemon: Daemon; adapters: RecordingAdapters; url: string }> {
   const adapters = (options.adapters as RecordingAdapters | undefined) ?? new RecordingAdapters();
   const daemon = createDaemon({ settings, capture: false, ...options, adapters });
   await daemon.start();
@@ -82,6 +85,17 @@ export async function startDaemon(settings: Settings, options: Partial<DaemonOpt
 /** A user with one iPhone and one Android device (FCM), each with its own token. */
 export async function userWithDevices(redis: Redis, login: string, fields: Record<string, string> = {}): Promise<void> {
   await createUser(redis, login, fields);
-  await registerClient(redis, login, { id: `${login}-ios`, device_type: 'APPLE', device_pin: `ios-token-${login}-0123456789`, phone_id: `phone-${login}-1` });
-  await registerClient(redis, login, { id: `${login}-android`, device_type: 'ANDROID', device_push_type: 'fcm', device_pin: `fcm-token-${login}-0123456789`, phone_id: `phone-${login}-2` });
+  await registerClient(redis, login, {
+    id: `${login}-ios`,
+    device_type: 'APPLE',
+    device_pin: `ios-token-${login}-0123456789`,
+    phone_id: `phone-${login}-1`,
+  });
+  await registerClient(redis, login, {
+    id: `${login}-android`,
+    device_type: 'ANDROID',
+    device_push_type: 'fcm',
+    device_pin: `fcm-token-${login}-0123456789`,
+    phone_id: `phone-${login}-2`,
+  });
 }

@@ -4,7 +4,8 @@
 import { create, del, enrollAll, fcm, later, plugin, objs, sync, syncAll } from './common.mjs';
 
 export const name = 'lock-wait';
-export const description = "Device creates and deletes meeting a sync's :md lock, with and without a plugin write of the same pair during the wait.";
+export const description =
+  "Device creates and deletes meeting a sync's :md lock, with and without a plugin write of the same pair during the wait.";
 export const users = {
   rita: [fcm('fcm-rita-1', 'phone-rita-1'), fcm('fcm-rita-2', 'phone-rita-2'), fcm('fcm-rita-3', 'phone-rita-3')],
 };
@@ -18,7 +19,12 @@ export const phases = [
       name: `edits-in-sync-${i}`,
       description: 'Two creates and a delete while a sync holds the lock; no plugin write: nothing pings.',
       concurrent: true,
-      steps: [sync('rita', 0, 'Contact'), create('rita', 1, 'Contact'), create('rita', 2, 'Contact'), del('rita', 0, 'Contact', `contact-seed-${i === 1 ? 1 : 2}`)],
+      steps: [
+        sync('rita', 0, 'Contact'),
+        create('rita', 1, 'Contact'),
+        create('rita', 2, 'Contact'),
+        del('rita', 0, 'Contact', `contact-seed-${i === 1 ? 1 : 2}`),
+      ],
     },
     {
       name: `plugin-in-wait-${i}`,

@@ -16,13 +16,25 @@ export const phases = [
       name: `syncs-and-creates-${i}`,
       description: 'Three syncs and two creates at once: nothing pings.',
       concurrent: true,
-      steps: [sync('vic', 0, 'Product'), sync('vic', 1, 'Product'), sync('vic', 2, 'Product'), create('vic', 0, 'Product'), create('vic', 2, 'Product')],
+      steps: [
+        sync('vic', 0, 'Product'),
+        sync('vic', 1, 'Product'),
+        sync('vic', 2, 'Product'),
+        create('vic', 0, 'Product'),
+        create('vic', 2, 'Product'),
+      ],
     },
     {
       name: `syncs-and-plugin-${i}`,
       description: 'Three syncs, a create, and plugin writes of the same pair: it pings.',
       concurrent: true,
-      steps: [sync('vic', 0, 'Product'), sync('vic', 1, 'Product'), create('vic', 2, 'Product'), later(10 * i, plugin('push_objects', 'Product', 'vic', { objects: objs('Product', 2, 'pz') })), later(30 * i, plugin('push_deletes', 'Product', 'vic', { objects: ['product-seed-1'] }))],
+      steps: [
+        sync('vic', 0, 'Product'),
+        sync('vic', 1, 'Product'),
+        create('vic', 2, 'Product'),
+        later(10 * i, plugin('push_objects', 'Product', 'vic', { objects: objs('Product', 2, 'pz') })),
+        later(30 * i, plugin('push_deletes', 'Product', 'vic', { objects: ['product-seed-1'] })),
+      ],
     },
   ]),
 ];

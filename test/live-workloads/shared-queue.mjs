@@ -19,7 +19,13 @@ export const phases = [
       name: `creates-${i}`,
       description: 'Every device creates a Product at the same moment; no plugin write, so nothing pings.',
       concurrent: true,
-      steps: [create('pat', 0, 'Product'), create('pat', 1, 'Product'), create('pat', 2, 'Product', 2), create('quinn', 0, 'Product'), create('quinn', 1, 'Product')],
+      steps: [
+        create('pat', 0, 'Product'),
+        create('pat', 1, 'Product'),
+        create('pat', 2, 'Product', 2),
+        create('quinn', 0, 'Product'),
+        create('quinn', 1, 'Product'),
+      ],
     },
     {
       name: `plugin-after-${i}`,
@@ -31,7 +37,10 @@ export const phases = [
       description: 'Creates of pat and quinn at once and, 30-120 ms later, a plugin write of quinn/Product: only quinn/Product pings.',
       concurrent: true,
       steps: [
-        create('pat', 0, 'Product'), create('pat', 1, 'Product'), create('quinn', 0, 'Product'), create('quinn', 1, 'Product'),
+        create('pat', 0, 'Product'),
+        create('pat', 1, 'Product'),
+        create('quinn', 0, 'Product'),
+        create('quinn', 1, 'Product'),
         later(30 * i, plugin('fast_insert', 'Product', 'quinn', { data: objs('Product', 1, 'sqq') })),
       ],
     },

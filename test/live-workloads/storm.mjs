@@ -5,7 +5,8 @@
 import { apple, create, del, enrollAll, fcm, later, plugin, objs, sync, syncAll } from './common.mjs';
 
 export const name = 'storm';
-export const description = 'Four users with three devices each create and delete in Product and Contact at once, with syncs; plugin writes of some pairs land among the edits.';
+export const description =
+  'Four users with three devices each create and delete in Product and Contact at once, with syncs; plugin writes of some pairs land among the edits.';
 export const users = {
   wren: [fcm('fcm-wren-1', 'phone-wren-1'), fcm('fcm-wren-2', 'phone-wren-2'), apple('wren-ipad')],
   xan: [apple('xan-iphone'), fcm('fcm-xan-2', 'phone-xan-2'), fcm('fcm-xan-3', 'phone-xan-3')],
@@ -36,7 +37,8 @@ export const phases = [
     },
     {
       name: `storm-plugin-${i}`,
-      description: 'The same storm with plugin writes of three pairs at 0, 40 and 400 ms (the last one during the lock waits): exactly those pairs ping.',
+      description:
+        'The same storm with plugin writes of three pairs at 0, 40 and 400 ms (the last one during the lock waits): exactly those pairs ping.',
       concurrent: true,
       steps: [
         ...edits(i + 10),

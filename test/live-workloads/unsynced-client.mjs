@@ -4,13 +4,18 @@
 import { apple, create, fcm, plugin, objs, sync } from './common.mjs';
 
 export const name = 'unsynced-client';
-export const description = 'A user with two registered devices, only one of which ever synced, gets plugin writes; device edits of the synced one beside them.';
+export const description =
+  'A user with two registered devices, only one of which ever synced, gets plugin writes; device edits of the synced one beside them.';
 export const users = {
   olga: [fcm('fcm-olga-1', 'phone-olga-1'), apple('olga-ipad')],
 };
 
 export const phases = [
-  { name: 'setup', description: 'Both devices enroll; only the first syncs.', steps: [{ op: 'enroll', user: 'olga', device: 0 }, { op: 'enroll', user: 'olga', device: 1 }, sync('olga', 0, 'Product')] },
+  {
+    name: 'setup',
+    description: 'Both devices enroll; only the first syncs.',
+    steps: [{ op: 'enroll', user: 'olga', device: 0 }, { op: 'enroll', user: 'olga', device: 1 }, sync('olga', 0, 'Product')],
+  },
   {
     name: 'plugin',
     description: "A plugin write: RhoConnect's PingJob raises (the call answers 500); it still counts as RhoConnect's ping of the pair.",

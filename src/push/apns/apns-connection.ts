@@ -62,7 +62,11 @@ const quiet = Object.assign((..._args: unknown[]) => undefined, { enabled: false
 let prepare: ((options: NodeApnClientOptions) => PreparedCredentials) | undefined;
 function prepareCredentials(options: NodeApnClientOptions): PreparedCredentials {
   if (!prepare) {
-    const credentials = require('@parse/node-apn/lib/credentials')({ logger: quiet }) as { certificate: unknown; token: unknown; ca: unknown };
+    const credentials = require('@parse/node-apn/lib/credentials')({ logger: quiet }) as {
+      certificate: unknown;
+      token: unknown;
+      ca: unknown;
+    };
     prepare = require('@parse/node-apn/lib/config')({
       logger: quiet,
       prepareCertificate: credentials.certificate,
@@ -74,9 +78,7 @@ function prepareCredentials(options: NodeApnClientOptions): PreparedCredentials 
 }
 
 /** What one request came to: an HTTP answer, or none (connection failed, reset or timed out). */
-export type ApnsReply =
-  | { status: number; reason?: string; retryAfterMs?: number; timestamp?: number }
-  | { failure: string };
+export type ApnsReply = { status: number; reason?: string; retryAfterMs?: number; timestamp?: number } | { failure: string };
 
 export interface ApnsConnectionOptions {
   client: NodeApnClientOptions;

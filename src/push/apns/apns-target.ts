@@ -61,6 +61,17 @@ export function apnsTarget(settings: Settings, client: ClientRecord): ApnsTarget
   const production = apnsEnvironmentIsProduction(settings);
   const address = apns.address ?? (production ? APNS_HOSTS.production : APNS_HOSTS.sandbox);
   const port = apns.port ?? 443;
-  const key = JSON.stringify([auth, topic ?? null, production, address, port, apns.ca ?? null, apns.connections, apns.maxConcurrentStreams, apns.requestTimeoutMs, apns.pingIntervalMs]);
+  const key = JSON.stringify([
+    auth,
+    topic ?? null,
+    production,
+    address,
+    port,
+    apns.ca ?? null,
+    apns.connections,
+    apns.maxConcurrentStreams,
+    apns.requestTimeoutMs,
+    apns.pingIntervalMs,
+  ]);
   return { auth, topic, production, address, port, ca: apns.ca, key };
 }

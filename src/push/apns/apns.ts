@@ -4,7 +4,14 @@ import { createSecureContext } from 'node:tls';
 import type { OutgoingHttpHeaders } from 'node:http2';
 import type { Logger } from 'pino';
 import type { Settings } from '../../config/settings.js';
-import { pushToken, type DevicePushRequest, type DevicePushResult, type PushAdapter, type PushSendOutcome, type PushContent } from '../adapter.js';
+import {
+  pushToken,
+  type DevicePushRequest,
+  type DevicePushResult,
+  type PushAdapter,
+  type PushSendOutcome,
+  type PushContent,
+} from '../adapter.js';
 import type { ApnsReply, NodeApnClientOptions } from './apns-connection.js';
 import { ApnsProvider } from './apns-provider.js';
 import { apnsTarget, type ApnsTarget } from './apns-target.js';

@@ -23,7 +23,10 @@ export class EndpointAgent extends https.Agent {
     super({ keepAlive: true, maxSockets, ca: endpoint.ca });
   }
 
-  override createConnection(options: TcpNetConnectOpts & ConnectionOptions, callback?: (err: Error | null, socket: Duplex) => void): Duplex {
+  override createConnection(
+    options: TcpNetConnectOpts & ConnectionOptions,
+    callback?: (err: Error | null, socket: Duplex) => void,
+  ): Duplex {
     const servername = options.servername || options.host;
     const redirected = { ...options, host: this.endpoint.host, port: this.endpoint.port, servername, ca: this.endpoint.ca ?? options.ca };
     // https.Agent's own createConnection does the TLS connect (and session reuse) with these options.

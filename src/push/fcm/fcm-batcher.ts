@@ -57,7 +57,9 @@ export class FcmBatcher {
     });
     try {
       const results = await Promise.race([this.sender.sendEach(batch.map((p) => p.message)), deadline]);
-      batch.forEach((p, i) => p.resolve(results[i] ?? { ok: false, code: 'rhopush/missing-result', message: 'no result for this message' }));
+      batch.forEach((p, i) =>
+        p.resolve(results[i] ?? { ok: false, code: 'rhopush/missing-result', message: 'no result for this message' }),
+      );
     } catch (err) {
       batch.forEach((p) => p.resolve({ ok: false, code: 'rhopush/sender-error', message: (err as Error).message }));
     } finally {

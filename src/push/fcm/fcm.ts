@@ -2,8 +2,7 @@
 import { createSecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Settings } from '../../config/settings.js';
-import type { ClientRecord } from '../../store/rhoconnect-store.js';
-import type { DevicePushRequest, DevicePushResult, PushAdapter, PushSendOutcome, PushContent } from '../adapter.js';
+import type { DevicePushRequest, DevicePushResult, PushAdapter, PushSendOutcome } from '../adapter.js';
 import { distinctCollapseKey, syncCollapseId } from '../collapse.js';
 import { checkCredential, CredentialError, readCredentialFile, resolveCredentialPath } from '../credential-files.js';
 import { FcmBatcher } from './fcm-batcher.js';
@@ -11,7 +10,7 @@ import { FirebaseFcmSender, type FcmSender, type FcmSendResult, type FirebaseSen
 import { ProviderCache } from '../provider-cache.js';
 import { retriedOutcome, withRetries, type AttemptOutcome, type RetryClock, type RetryResult } from '../retry.js';
 import { errorMessage } from '../../errors.js';
-import { fcmMessage, type FcmMessage } from './fcm-message.js';
+import { fcmMessage } from './fcm-message.js';
 
 export { fcmMessage, type FcmMessage, type FcmMessageOptions } from './fcm-message.js';
 
@@ -59,7 +58,15 @@ export class FcmAdapter implements PushAdapter {
     const collapseKey = syncCollapseId(request.ping, packageName) ?? distinctCollapseKey();
     const message = fcmMessage(request.ping, request.client, { packageName, collapseKey });
     const fcm = settings.rhopush.fcm;
-    const key = JSON.stringify([projectId, fcm.serviceAccount ?? null, fcm.address ?? null, fcm.port ?? null, fcm.ca ?? null, fcm.connections, fcm.requestTimeoutMs]);
+    const key = JSON.stringify([
+      projectId,
+      fcm.serviceAccount ?? null,
+      fcm.address ?? null,
+      fcm.port ?? null,
+      fcm.ca ?? null,
+      fcm.connections,
+      fcm.requestTimeoutMs,
+    ]);
     let sent: RetryResult<FcmPushOutcome>;
     try {
       sent = await this.batchers.use(
@@ -116,6 +123,7 @@ export function classifyFcmResult(result: FcmSendResult): AttemptOutcome<FcmPush
   const shortCode = result.code.replace(/^messaging\//, '');
   if (DEAD_FCM_CODES.has(result.code)) return { done: { outcome: 'dead', reason: shortCode } };
   const reason = `FCM ${shortCode}: ${result.message}`;
-  if (RETRYABLE_FCM_CODES.has(result.code)) return { retry: reason, giveUp: { outcome: 'failed', reason }, retryAfterMs: result.retryAfterMs };
+  if (RETRYABLE_FCM_CODES.has(result.code))
+    return { retry: reason, giveUp: { outcome: 'failed', reason }, retryAfterMs: result.retryAfterMs };
   return { done: { outcome: 'failed', reason } };
 }
