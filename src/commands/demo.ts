@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Command } from 'commander';
 import { Redis } from 'ioredis';
 import { loadSettings } from '../config/load-settings.js';
 import { createDaemon, type Daemon } from '../daemon.js';
@@ -283,4 +284,14 @@ function summarise(out: Account, s: Services, pings: number): DemoReport {
 
 function shorten(token: string): string {
   return token.length > 12 ? `${token.slice(0, 6)}…${token.slice(-4)}` : token;
+}
+
+export function registerDemo(program: Command): void {
+  program
+    .command('demo')
+    .description('show the whole path on this machine: a private redis-server, APNs/FCM/RhoConnect Push stand-ins, plugin writes, pings')
+    .action(async () => {
+      const report = await runDemo();
+      process.exitCode = report.ok ? 0 : 1;
+    });
 }

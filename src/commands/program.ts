@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { RhopushError } from '../errors.js';
-import { runDemo } from './demo.js';
+import { registerDemo } from './demo.js';
 import { registerDoctor } from './doctor.js';
 import { registerPing } from './ping.js';
 import { registerReplay } from './replay.js';
@@ -23,13 +23,7 @@ export function buildProgram(): Command {
   registerDoctor(program);
   registerPing(program);
   registerReplay(program);
-  program
-    .command('demo')
-    .description('show the whole path on this machine: a private redis-server, APNs/FCM/RhoConnect Push stand-ins, plugin writes, pings')
-    .action(async () => {
-      const report = await runDemo();
-      process.exitCode = report.ok ? 0 : 1;
-    });
+  registerDemo(program);
   return program;
 }
 
