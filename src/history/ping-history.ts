@@ -82,10 +82,13 @@ export class PingHistory {
     return this.limits().historyTtlHours * 3_600_000;
   }
 
-  /** A ping was queued (Resque): its record exists from now on, status queued. */
+  /**
+   * A ping was queued (Resque): its record exists from now on, status queued. It joins the indexes
+   * once a worker runs it: queuing stays one write (REST `async` answers at the speed of Redis).
+   */
   queued(record: PingRecord): void {
     if (!this.enabled) return;
-    this.write({ ...record, status: 'queued', queuedAt: record.queuedAt ?? Date.now() });
+    this.write({ ...record, status: 'queued', queuedAt: record.queuedAt ?? Date.now() }, false);
   }
 
   /**
@@ -139,8 +142,8 @@ export class PingHistory {
     }
   }
 
-  /** Writes the record, and indexes it (per user, and in the latest) the first time. */
-  private write(record: PingRecord): void {
+  /** Writes the record, and indexes it (per user, and in the latest) the first time it is asked to. */
+  private write(record: PingRecord, index = true): void {
     const lost = this.lostWrites.get(record.id);
     const body = lost ? { ...record, incomplete: lost } : record;
     const ttl = this.ttlMs;
@@ -154,7 +157,7 @@ export class PingHistory {
         if (record.status === 'succeeded' || record.status === 'failed') this.lostWrites.delete(record.id);
       }, note),
     );
-    if (this.indexed.has(record.id)) return;
+    if (!index || this.indexed.has(record.id)) return;
     if (record.status !== 'succeeded' && record.status !== 'failed') this.indexed.add(record.id);
     const at = record.queuedAt ?? record.startedAt ?? Date.now();
     const keep = this.limits().historyPerUser;

@@ -17,9 +17,14 @@ export interface CapturedChange {
   rule: string;
 }
 
-/** A new ping id: time-ordered, unique enough to be a key. */
+/** Tells this process's ids from other rhopush processes' (drawn once: no entropy per ping). */
+const PROCESS_TAG = randomBytes(4).toString('hex');
+let idCounter = 0;
+
+/** A new ping id: time-ordered, unique across processes (time, process tag, counter). */
 export function newPingId(): string {
-  return `${Date.now().toString(36)}${randomBytes(5).toString('hex')}`;
+  idCounter = (idCounter + 1) % 46_656;
+  return `${Date.now().toString(36)}${PROCESS_TAG}${idCounter.toString(36).padStart(3, '0')}`;
 }
 
 /** Per platform: how its devices' pushes ended. */
