@@ -210,6 +210,8 @@ async function handlePing(request: FastifyRequest, reply: FastifyReply, deps: Ap
     result = await deps.ping(ping, 'rest');
   } catch (err) {
     // Device push failures are in the result; a ping only throws when it cannot read users and clients.
+    const gone = unavailable();
+    if (gone) return sendError(reply, new RhopushError('REDIS_UNAVAILABLE', { reason: gone, what: 'the ping was not sent' }));
     return sendError(reply, new RhopushError('PING_UNREAD', { reason: (err as Error).message }));
   }
   const summary = summarize(result);

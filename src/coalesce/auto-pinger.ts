@@ -1,21 +1,25 @@
 // The automatic pinger: groups that leave the window wait here, one per user, and run through the
-// Pinger as slots free up. A ping that cannot read users and clients (Redis away, failover) is
-// grouped again a second later: a captured change is never dropped. Around each ping a recorder
-// (catch-up's fingerprints) notes what the ping covered.
+// Pinger as slots free up, in batches: every group waiting when a runner is free goes in one batch
+// (never waiting for a fuller one), whose reads and records are shared while each ping keeps its
+// own result, log line and record. A batch that cannot read users and clients (Redis away,
+// failover) is grouped again a second later: a captured change is never dropped. Around each batch
+// a recorder (catch-up's fingerprints) notes what the pings covered.
 import type { Logger } from 'pino';
 import type { Pinger } from '../ping/pinger.js';
 import { MAX_CONCURRENT_PINGS } from '../ping/pinger.js';
-import { clip, firstNames } from '../util/log-text.js';
+import { firstNames } from '../util/log-text.js';
 import type { ChangeGroup, GroupTrigger } from './coalescing-window.js';
 import { PingBacklog } from './ping-backlog.js';
 
 /** An automatic ping that could not read users or clients is grouped again after this long. */
 const RETRY_MS = 1000;
+/** Groups one batch takes at most (its reads stay a few commands of bounded size). */
+export const MAX_BATCH = 500;
 
 /** Notes, around each automatic ping, what it covers (recovery's fingerprints). */
 export interface PingRecorder<Snapshot> {
-  /** Just before the ping is sent. Never throws. */
-  before(user: string, sources: string[]): Promise<Snapshot>;
+  /** Just before the pings of a batch are sent. Never throws. */
+  before(pings: ReadonlyArray<{ user: string; sources: readonly string[] }>): Promise<Snapshot>;
   /** Once it ran (or could not run). */
   after(snapshot: Snapshot, ran: boolean): Promise<void>;
   /** A pair whose ping failed goes back into the window. */
@@ -70,30 +74,26 @@ export class AutoPinger<Snapshot = unknown> {
   }
 
   private async run(): Promise<void> {
-    for (let group = this.backlog.take(); group; group = this.backlog.take()) await this.ping(group);
+    for (let batch = this.backlog.takeMany(MAX_BATCH); batch.length > 0; batch = this.backlog.takeMany(MAX_BATCH)) await this.ping(batch);
   }
 
-  private async ping(group: ChangeGroup): Promise<void> {
+  private async ping(batch: ChangeGroup[]): Promise<void> {
     const { pinger, recorder, observer } = this.options;
     let snapshot: Snapshot | undefined;
     let ran = false;
     try {
-      // Fingerprints are read when the ping is about to be sent, not when it was grouped.
+      // Fingerprints are read when the pings are about to be sent, not when they were grouped.
       await pinger.slot(async () => {
-        snapshot = await recorder?.before(group.user, group.sources);
-        observer?.pingStarted(group.firstAt);
-        const rule = group.trigger === 'catch-up' ? 'catch-up' : 'plugin-write';
-        const changes = group.sources.map((source) => ({ source, rule }));
-        return pinger.run({ user_id: [group.user], sources: group.sources }, group.trigger, { changes, changeCount: group.changes });
+        snapshot = await recorder?.before(batch);
+        for (const group of batch) observer?.pingStarted(group.firstAt);
+        return pinger.runMany(batch.map(autoPing));
       });
-      observer?.pingFinished(group.firstAt);
+      for (const group of batch) observer?.pingFinished(group.firstAt);
       ran = true;
     } catch (err) {
-      this.options.logger.error(
-        { user: clip(group.user), sources: firstNames(group.sources, 20), err: (err as Error).message, retryMs: RETRY_MS },
-        'automatic ping failed; retrying',
-      );
-      this.retryLater(group);
+      const users = batch.map((g) => g.user);
+      this.options.logger.error({ users: firstNames(users, 20), pings: batch.length, err: (err as Error).message, retryMs: RETRY_MS }, 'automatic ping failed; retrying');
+      for (const group of batch) this.retryLater(group);
     } finally {
       if (snapshot !== undefined) await recorder!.after(snapshot, ran);
     }
@@ -122,4 +122,14 @@ export class AutoPinger<Snapshot = unknown> {
     for (const t of this.retryTimers) clearTimeout(t);
     this.retryTimers.clear();
   }
+}
+
+/** A group as the ping it becomes, with the captured changes its record lists. */
+function autoPing(group: ChangeGroup) {
+  const rule = group.trigger === 'catch-up' ? 'catch-up' : 'plugin-write';
+  return {
+    params: { user_id: [group.user], sources: group.sources },
+    trigger: group.trigger,
+    extra: { changes: group.sources.map((source) => ({ source, rule })), changeCount: group.changes },
+  };
 }

@@ -30,6 +30,17 @@ export class PingBacklog {
     return true;
   }
 
+  /** Up to `max` groups, longest-waiting first, removed from the backlog. */
+  takeMany(max: number): ChangeGroup[] {
+    const out: ChangeGroup[] = [];
+    while (out.length < max) {
+      const group = this.take();
+      if (!group) break;
+      out.push(group);
+    }
+    return out;
+  }
+
   /** The group that has waited longest, removed from the backlog. */
   take(): ChangeGroup | undefined {
     while (this.head < this.order.length) {

@@ -2,7 +2,8 @@
 // result that lists every device push instead of only raising the joined errors.
 import type { Logger } from 'pino';
 import type { RhoconnectStore, ClientRecord } from '../store/rhoconnect-store.js';
-import { platformOf, pushToken, shortenToken, type DevicePushResult, type Platform, type PushAdapter } from '../push/adapter.js';
+import type { PushAdapters } from '../push/registry.js';
+import { platformOf, pushToken, shortenToken, type DevicePushRequest, type DevicePushResult, type Platform, type PushAdapter } from '../push/adapter.js';
 import { newPingId } from '../history/ping-record.js';
 import { asNormalized, type NormalizedPing, type PingParams } from './ping-params.js';
 import { clip, firstNames, listNames } from '../util/log-text.js';
@@ -35,73 +36,104 @@ export interface PingJobHooks {
   onPing?: (result: PingResult, durationMs: number) => void;
 }
 
+/** One ping of a batch. */
+export interface PingRequest {
+  ping: NormalizedPing;
+  trigger: PingTrigger;
+  id: string;
+}
+
 export class PingJob {
+  private readonly adapterFor: (platform: Platform) => PushAdapter;
+  private readonly screen?: (requests: DevicePushRequest[]) => Promise<void>;
+
   constructor(
     private readonly store: RhoconnectStore,
-    private readonly adapterFor: (platform: Platform) => PushAdapter,
+    adapters: PushAdapters | ((platform: Platform) => PushAdapter),
     private readonly logger: Logger,
     private readonly hooks: PingJobHooks = {},
-  ) {}
+  ) {
+    if (typeof adapters === 'function') {
+      this.adapterFor = adapters;
+    } else {
+      this.adapterFor = (platform) => adapters.adapterFor(platform);
+      this.screen = adapters.screen?.bind(adapters);
+    }
+  }
 
   /** Runs a ping. Resolves with every device push; failures are in `errors`, never thrown. */
   async run(params: PingParams | NormalizedPing, trigger: PingTrigger, id: string = newPingId()): Promise<PingResult> {
+    const [result] = await this.runMany([{ ping: asNormalized(params), trigger, id }]);
+    return result!;
+  }
+
+  /**
+   * Runs several pings at once, each as `run` would: its own devices, deduplication, result and log
+   * line, resolved as soon as its own pushes are done. What they read is read together: every user's
+   * clients in a few commands, every device's dead-token record in one lookup. Rejects (all of them)
+   * only when users and clients cannot be read.
+   */
+  async runMany(requests: readonly PingRequest[]): Promise<PingResult[]> {
     const started = performance.now();
-    const ping = asNormalized(params);
+    const clientsOf = await this.store.usersClients([...new Set(requests.flatMap((r) => r.ping.users))]);
+    const planned = requests.map((r) => this.plan(r, clientsOf));
+    await this.screen?.(planned.flatMap((p) => p.sends.map((s) => s.request)));
+    return Promise.all(
+      planned.map(async ({ result, sends }) => {
+        await Promise.all(sends.map((s) => this.send(s.request, s.entry, result)));
+        this.hooks.onPing?.(result, performance.now() - started);
+        return result;
+      }),
+    );
+  }
+
+  /** A ping's result with its devices chosen (RhoConnect's order, registration and dedupe rules), and the pushes to send. */
+  private plan({ ping, trigger, id }: PingRequest, clientsOf: ReadonlyMap<string, ClientRecord[] | undefined>) {
     const result: PingResult = { id, users: ping.users, sources: ping.sources, trigger, pushes: [], errors: [], skippedUsers: [] };
+    const sends: Array<{ request: DevicePushRequest; entry: DevicePushResult }> = [];
     // Dedupe across every user of the call: a device registered under two users is pinged once.
     const seenPhones = new Set<string>();
     const seenPins = new Set<string>();
-    const sends: Promise<void>[] = [];
     // Devices of platforms rhopush cannot push to, by platform name: logged once per call.
     const unsupported = new Map<string, string[]>();
-
     for (const user of ping.users) {
-      // Both reads at once: one round trip instead of two (the clients of an unknown user are not used).
-      const [exists, found] = await Promise.all([this.store.userExists(user), this.store.userClients(user)]);
-      const clients = exists ? found : undefined;
+      const clients = clientsOf.get(user);
       if (!clients || clients.length === 0) {
         result.skippedUsers.push(user);
         continue;
       }
       for (const client of clients) {
-        const device = this.select(client, seenPhones, seenPins);
-        if (!device) continue;
+        if (!this.select(client, seenPhones, seenPins)) continue;
         const { platform, type } = platformOf(client);
         const pin = client.device_pin ?? '';
         const token = platform ? pushToken(platform, pin) : pin;
-        const entry: DevicePushResult = {
-          platform: platform ?? type,
-          user,
-          clientId: client.id,
-          token: shortenToken(token),
-          outcome: 'dropped',
-        };
+        const entry: DevicePushResult = { platform: platform ?? type, user, clientId: client.id, token: shortenToken(token), outcome: 'dropped' };
         result.pushes.push(entry);
         if (!platform) {
           entry.reason = `unsupported platform '${type}'`;
-          const clientsOf = unsupported.get(type ?? '') ?? [];
-          clientsOf.push(client.id);
-          unsupported.set(type ?? '', clientsOf);
+          const clientsOfType = unsupported.get(type ?? '') ?? [];
+          clientsOfType.push(client.id);
+          unsupported.set(type ?? '', clientsOfType);
           continue;
         }
-        // Every device is tried; failures are collected and reported together at the end.
-        sends.push(
-          this.adapterFor(platform)
-            .send({ platform, user, client, token, ping })
-            .then(
-              (outcome) => Object.assign(entry, outcome),
-              (err: Error) => Object.assign(entry, { outcome: 'failed', reason: err.message }),
-            )
-            .then(() => {
-              if (entry.outcome === 'failed') result.errors.push(entry.reason ?? `${platform} push failed`);
-            }),
-        );
+        sends.push({ request: { platform, user, client, token, ping }, entry });
       }
     }
     this.logSkipped(result.skippedUsers, unsupported);
-    await Promise.all(sends);
-    this.hooks.onPing?.(result, performance.now() - started);
-    return result;
+    return { result, sends };
+  }
+
+  /** Every device is tried; failures are collected and reported together at the end. */
+  private send(request: DevicePushRequest, entry: DevicePushResult, result: PingResult): Promise<void> {
+    return this.adapterFor(request.platform)
+      .send(request)
+      .then(
+        (outcome) => Object.assign(entry, outcome),
+        (err: Error) => Object.assign(entry, { outcome: 'failed', reason: err.message }),
+      )
+      .then(() => {
+        if (entry.outcome === 'failed') result.errors.push(entry.reason ?? `${request.platform} push failed`);
+      });
   }
 
   /**

@@ -51,7 +51,7 @@ export class Pinger {
 
   constructor(private readonly options: PingerOptions) {
     const { store, adapters, logger, onPing } = options;
-    this.job = new PingJob(store, (platform: Platform) => adapters.adapterFor(platform), logger, {
+    this.job = new PingJob(store, adapters, logger, {
       onPing: (result, ms) => {
         logPing(logger, result, ms);
         onPing?.(result, ms);
@@ -66,18 +66,34 @@ export class Pinger {
 
   /** Runs a ping, recording it, without waiting for a slot (callers inside `slot`). */
   async run(params: PingParams | NormalizedPing, trigger: PingTrigger, extra: PingExtra = {}): Promise<PingResult> {
-    const ping = asNormalized(params);
+    const [result] = await this.runMany([{ params, trigger, extra }]);
+    return result!;
+  }
+
+  /**
+   * Runs several pings together (a batch of automatic pings), each recorded and logged as its own:
+   * their reads are shared (see PingJob.runMany). Rejects, for all of them, only when users and
+   * clients cannot be read.
+   */
+  async runMany(items: ReadonlyArray<{ params: PingParams | NormalizedPing; trigger: PingTrigger; extra?: PingExtra }>): Promise<PingResult[]> {
     const history = this.options.history;
-    const head: PingRecord = { ...pingHead(extra.id ?? newPingId(), 'running', trigger, ping, extra.changes), startedAt: Date.now() };
-    if (extra.queuedAt !== undefined) head.queuedAt = extra.queuedAt;
-    if (extra.changeCount !== undefined) head.changeCount = extra.changeCount;
-    history?.started(head, extra.queuedAt !== undefined);
+    const startedAt = Date.now();
+    const requests = items.map(({ params, trigger, extra = {} }) => {
+      const ping = asNormalized(params);
+      const head: PingRecord = { ...pingHead(extra.id ?? newPingId(), 'running', trigger, ping, extra.changes), startedAt };
+      if (extra.queuedAt !== undefined) head.queuedAt = extra.queuedAt;
+      if (extra.changeCount !== undefined) head.changeCount = extra.changeCount;
+      history?.started(head, extra.queuedAt !== undefined);
+      return { ping, trigger, id: head.id, head };
+    });
     try {
-      const result = await this.job.run(ping, trigger, head.id);
-      history?.finished({ ...head, ...pingOutcome(result.pushes, result.errors, result.skippedUsers), finishedAt: Date.now() });
-      return result;
+      const results = await this.job.runMany(requests);
+      const finishedAt = Date.now();
+      results.forEach((r, i) => history?.finished({ ...requests[i]!.head, ...pingOutcome(r.pushes, r.errors, r.skippedUsers), finishedAt }));
+      return results;
     } catch (err) {
-      history?.finished({ ...head, status: 'failed', finishedAt: Date.now(), errors: [clip((err as Error).message, 500)] });
+      const errors = [clip((err as Error).message, 500)];
+      for (const { head } of requests) history?.finished({ ...head, status: 'failed', finishedAt: Date.now(), errors });
       throw err;
     }
   }

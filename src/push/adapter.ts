@@ -44,6 +44,11 @@ export interface DevicePushRequest {
   /** device_pin with spaces removed (APNs) or as stored (FCM, RhoConnect Push). */
   token: string;
   ping: PushContent;
+  /**
+   * Set when the adapters looked this token up already, for a whole batch of pushes (`screen`):
+   * its dead-token record, or null when it is not dead.
+   */
+  knownDead?: { reason: string; at: string } | null;
 }
 
 export type PushOutcome = 'sent' | 'logged' | 'failed' | 'dead' | 'skipped-dead' | 'dropped';

@@ -17,7 +17,7 @@ export class DeadTokenGuard implements PushAdapter {
     const { platform, token } = request;
     if (token) {
       try {
-        const dead = await this.store.find(platform, token);
+        const dead = request.knownDead !== undefined ? request.knownDead : await this.store.find(platform, token);
         if (dead) return { outcome: 'skipped-dead' as const, reason: `${dead.reason} since ${dead.at}` };
       } catch (err) {
         this.logger.warn({ platform, token: shortenToken(token), err: (err as Error).message }, 'cannot read dead tokens; sending anyway');

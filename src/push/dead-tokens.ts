@@ -2,6 +2,7 @@
 // a hash with reason, time, user and client, expiring after `:dead_token_ttl_days:`). RhoConnect's
 // client records are never touched: a device that registers a new device_pin has a new token, which
 // is not dead, so it is pinged again at once.
+import type { Redis } from 'ioredis';
 import { isCluster, type StoreClient } from '../store/store-connection.js';
 import { RHOPUSH_PREFIX } from '../store/keys.js';
 import { appendFeedback, type FeedbackEntry } from './feedback.js';
@@ -19,17 +20,52 @@ export function deadTokenKey(platform: string, token: string): string {
   return `${DEAD_TOKEN_PREFIX}${platform}:${token}`;
 }
 
+/** Tokens one lookup reads at once. */
+const DEAD_TOKENS_PER_CALL = 1000;
+
+/** Each key's reason, at, user and client (nil when the token is not dead). */
+const DEAD_TOKENS_SCRIPT = `local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call('HMGET', key, 'reason', 'at', 'user', 'client') end
+return out`;
+
+interface DeadTokenCommands {
+  rhopushDeadTokens(numKeys: number, ...keys: string[]): Promise<unknown>;
+}
+
 export class DeadTokenStore {
   constructor(
     private readonly redis: StoreClient,
     private readonly limits: () => DeadTokenLimits,
-  ) {}
+  ) {
+    if (!isCluster(redis)) redis.defineCommand('rhopushDeadTokens', { lua: DEAD_TOKENS_SCRIPT });
+  }
 
   /** The record when this token was reported dead (and has not expired), else undefined. */
   async find(platform: string, token: string): Promise<DeadToken | undefined> {
     const [reason, at, user, client] = await this.redis.hmget(deadTokenKey(platform, token), 'reason', 'at', 'user', 'client');
     if (reason === null || reason === undefined) return undefined;
     return { token, platform, reason, at: at ?? '', user: user ?? '', client: client ?? '' };
+  }
+
+  /**
+   * For each token, its record when it was reported dead, else undefined: one command for the lot
+   * (per DEAD_TOKENS_PER_CALL), or one per token on a cluster, whose keys span slots.
+   */
+  async findMany(tokens: ReadonlyArray<{ platform: string; token: string }>): Promise<Array<DeadToken | undefined>> {
+    const redis = this.redis;
+    if (isCluster(redis)) return Promise.all(tokens.map((t) => this.find(t.platform, t.token)));
+    const out: Array<DeadToken | undefined> = [];
+    for (let i = 0; i < tokens.length; i += DEAD_TOKENS_PER_CALL) {
+      const chunk = tokens.slice(i, i + DEAD_TOKENS_PER_CALL);
+      const replies = (await (redis as Redis & DeadTokenCommands).rhopushDeadTokens(chunk.length, ...chunk.map((t) => deadTokenKey(t.platform, t.token)))) as Array<
+        Array<string | null>
+      >;
+      chunk.forEach(({ platform, token }, j) => {
+        const [reason, at, user, client] = replies[j] ?? [];
+        out.push(reason === null || reason === undefined ? undefined : { token, platform, reason, at: at ?? '', user: user ?? '', client: client ?? '' });
+      });
+    }
+    return out;
   }
 
   /** Records a dead token and appends it to the feedback stream, in one transaction. */

@@ -1,7 +1,7 @@
 import type { StoreClient } from '../store/store-connection.js';
 import type { Logger } from 'pino';
 import type { Settings } from '../config/settings.js';
-import type { Platform, PushAdapter } from './adapter.js';
+import type { DevicePushRequest, Platform, PushAdapter } from './adapter.js';
 import { ApnsAdapter } from './apns/apns.js';
 import { DeadTokenGuard } from './dead-token-guard.js';
 import { DeadTokenStore } from './dead-tokens.js';
@@ -12,6 +12,11 @@ import { RhoconnectPushAdapter } from './rhoconnect-push.js';
 /** The adapters a daemon delivers through, one per platform, built from settings. */
 export interface PushAdapters {
   adapterFor(platform: Platform): PushAdapter;
+  /**
+   * Looks up, for a batch of pushes about to be sent, what each would look up alone (dead tokens),
+   * in one go. Optional: adapters without such lookups need none. Never throws.
+   */
+  screen?(requests: DevicePushRequest[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -53,6 +58,17 @@ export function createPushAdapters(
         live.set(platform, adapter);
       }
       return adapter;
+    },
+    async screen(requests) {
+      if (!deadTokens || settings().rhopush.delivery !== 'live') return;
+      const withToken = requests.filter((r) => r.token);
+      try {
+        const found = await deadTokens.findMany(withToken);
+        withToken.forEach((r, i) => (r.knownDead = found[i] ?? null));
+      } catch (err) {
+        // Each push then looks its token up itself (and sends anyway if that fails too).
+        logger.warn({ err: (err as Error).message, pushes: withToken.length }, 'cannot read dead tokens for a batch of pushes');
+      }
     },
     async close() {
       const adapters = [...live.values()];

@@ -356,7 +356,7 @@ export class CaptureSupervisor extends EventEmitter {
 
   /** What automatic pings note around each ping (the fingerprints they cover), for catch-up. */
   readonly recorder = {
-    before: (user: string, sources: string[]): Promise<PingSnapshot> => this.keeper.beforePing(user, sources),
+    before: (pings: ReadonlyArray<{ user: string; sources: readonly string[] }>): Promise<PingSnapshot> => this.keeper.beforePing(pings),
     after: (snapshot: PingSnapshot, ran: boolean): Promise<void> => this.keeper.afterPing(snapshot, ran),
     /** A pair whose ping failed goes back into the grouping window. */
     requeue: (user: string, source: string): void => this.keeper.requeue({ partition: user, source }),

@@ -169,15 +169,20 @@ export class FingerprintKeeper {
     if (st) st.inWindow = true;
   }
 
-  /** Reads and marks pending the fingerprints a ping for these pairs covers. Never throws. */
-  async beforePing(user: string, sources: string[]): Promise<PingSnapshot> {
+  /**
+   * Reads and marks pending the fingerprints that pings for these users' sources cover: one read
+   * per node for all of them. Never throws.
+   */
+  async beforePing(pings: ReadonlyArray<{ user: string; sources: readonly string[] }>): Promise<PingSnapshot> {
     const entries: PingSnapshot['entries'] = [];
-    for (const source of sources) {
-      const st = this.pairs.get(pairId({ partition: user, source }));
-      if (!st) continue;
-      st.inWindow = false;
-      st.inFlight += 1;
-      entries.push({ pair: st.pair, node: st.node, fp: undefined, seq: ++this.seq });
+    for (const { user, sources } of pings) {
+      for (const source of sources) {
+        const st = this.pairs.get(pairId({ partition: user, source }));
+        if (!st) continue;
+        st.inWindow = false;
+        st.inFlight += 1;
+        entries.push({ pair: st.pair, node: st.node, fp: undefined, seq: ++this.seq });
+      }
     }
     await Promise.all(
       groupBy(entries, (e) => e.node).map(async ([node, list]) => {

@@ -1,4 +1,5 @@
 import { keys } from './keys.js';
+import type { Redis } from 'ioredis';
 import { isCluster, type StoreClient } from './store-connection.js';
 
 /** The client fields PingJob reads (RhoConnect's `client:<id>:<field>` strings). */
@@ -20,7 +21,9 @@ export type ClientRecord = { id: string } & Partial<Record<ClientField, string>>
 
 /** Read-only access to RhoConnect's users, clients and API tokens (instance 0 of `:redis:`, or the cluster). */
 export class RhoconnectStore {
-  constructor(private readonly redis: StoreClient) {}
+  constructor(private readonly redis: StoreClient) {
+    if (!isCluster(redis)) redis.defineCommand('rhopushUsersClients', { lua: USERS_CLIENTS_SCRIPT });
+  }
 
   async userExists(login: string): Promise<boolean> {
     return (await this.redis.exists(keys.userExists(login))) === 1;
@@ -37,41 +40,102 @@ export class RhoconnectStore {
 
   /** A user's clients, most recent `last_sync` first (clients that never synced last). */
   async userClients(login: string): Promise<ClientRecord[]> {
-    const ids = await this.redis.smembers(keys.userClients(login));
-    if (ids.length === 0) return [];
-    const replies = await this.clientFields(ids);
-    const clients = ids.map((id, i) => {
-      const [err, values] = replies[i] ?? [null, []];
-      if (err) throw err;
-      const record: ClientRecord = { id };
-      CLIENT_FIELDS.forEach((field, j) => {
-        const v = (values as (string | null)[])[j];
-        if (v !== null && v !== undefined) record[field] = v;
-      });
-      return record;
-    });
-    return clients
-      .map((c, order) => ({ c, order, t: parseLastSync(c.last_sync) }))
-      .sort((a, b) => b.t - a.t || a.order - b.order)
-      .map((x) => x.c);
+    return (await this.usersClients([login])).get(login) ?? [];
   }
 
-  /** Per client, its fields in CLIENT_FIELDS order, as pipeline replies. */
-  private async clientFields(ids: string[]): Promise<Array<[Error | null, unknown]>> {
-    const redis = this.redis;
-    const settled = (read: Promise<unknown>): Promise<[Error | null, unknown]> =>
-      read.then(
-        (values): [Error | null, unknown] => [null, values],
-        (err: Error): [Error | null, unknown] => [err, null],
-      );
-    if (isCluster(redis)) {
-      // A client's fields hash to different slots: one GET per key, sent concurrently.
-      return Promise.all(ids.map((id) => settled(Promise.all(CLIENT_FIELDS.map((f) => redis.get(keys.clientField(id, f)))))));
-    }
-    // One MGET per client, issued together: the store connection auto-pipelines them with the
-    // reads of other pings running at the same moment (an explicit pipeline would be a write of its own).
-    return Promise.all(ids.map((id) => settled(redis.mget(CLIENT_FIELDS.map((f) => keys.clientField(id, f))))));
+  /**
+   * Each user's clients, most recent `last_sync` first; `undefined` for a user who does not exist.
+   * Many users cost a few commands, not a few per user: one script per USERS_PER_CALL users for
+   * existence and client ids, one MGET per CLIENTS_PER_CALL clients for their fields (on a cluster,
+   * whose keys span slots, one command per key instead, sent together).
+   */
+  async usersClients(logins: readonly string[]): Promise<Map<string, ClientRecord[] | undefined>> {
+    const ids = await this.clientIds(logins);
+    const all = [...new Set([...ids.values()].flatMap((list) => list ?? []))];
+    const fields = await this.clientFields(all);
+    const byId = new Map(all.map((id, i) => [id, fields[i]!]));
+    const result = new Map<string, ClientRecord[] | undefined>();
+    for (const [login, list] of ids) result.set(login, list && sortByLastSync(list.map((id) => byId.get(id)!)));
+    return result;
   }
+
+  /** Per user: its client ids, or undefined when the user does not exist. */
+  private async clientIds(logins: readonly string[]): Promise<Map<string, string[] | undefined>> {
+    const result = new Map<string, string[] | undefined>();
+    const redis = this.redis;
+    if (isCluster(redis)) {
+      await Promise.all(
+        logins.map(async (login) => {
+          const [exists, members] = await Promise.all([redis.exists(keys.userExists(login)), redis.smembers(keys.userClients(login))]);
+          result.set(login, exists === 1 ? members : undefined);
+        }),
+      );
+      return result;
+    }
+    const store = redis as Redis & StoreCommands;
+    for (let i = 0; i < logins.length; i += USERS_PER_CALL) {
+      const chunk = logins.slice(i, i + USERS_PER_CALL);
+      const replies = (await store.rhopushUsersClients(0, ...chunk)) as Array<string[] | number>;
+      chunk.forEach((login, j) => {
+        const reply = replies[j];
+        result.set(login, Array.isArray(reply) ? reply : undefined);
+      });
+    }
+    return result;
+  }
+
+  /** Each client's record, in the order of `ids`. */
+  private async clientFields(ids: readonly string[]): Promise<ClientRecord[]> {
+    const redis = this.redis;
+    const record = (id: string, values: ReadonlyArray<string | null>): ClientRecord => {
+      const r: ClientRecord = { id };
+      CLIENT_FIELDS.forEach((field, j) => {
+        const v = values[j];
+        if (v !== null && v !== undefined) r[field] = v;
+      });
+      return r;
+    };
+    if (isCluster(redis)) {
+      // A client's fields hash to different slots: one GET per key, sent together.
+      return Promise.all(ids.map(async (id) => record(id, await Promise.all(CLIENT_FIELDS.map((f) => redis.get(keys.clientField(id, f)))))));
+    }
+    const out: ClientRecord[] = [];
+    for (let i = 0; i < ids.length; i += CLIENTS_PER_CALL) {
+      const chunk = ids.slice(i, i + CLIENTS_PER_CALL);
+      const values = await redis.mget(chunk.flatMap((id) => CLIENT_FIELDS.map((f) => keys.clientField(id, f))));
+      chunk.forEach((id, j) => out.push(record(id, values.slice(j * CLIENT_FIELDS.length, (j + 1) * CLIENT_FIELDS.length))));
+    }
+    return out;
+  }
+}
+
+/** Users a call reads at once, and clients whose fields one MGET reads: bounded, so Redis never stalls. */
+const USERS_PER_CALL = 500;
+const CLIENTS_PER_CALL = 500;
+
+/**
+ * Per user (ARGV): its client ids, or 0 when the user does not exist. RhoConnect keeps users and
+ * clients on one instance (instance 0), so the script reads the keys it names from its arguments.
+ */
+const USERS_CLIENTS_SCRIPT = `local out = {}
+for i, login in ipairs(ARGV) do
+  if redis.call('EXISTS', 'user:' .. login .. ':rho__id') == 1 then
+    out[i] = redis.call('SMEMBERS', 'user:' .. login .. ':clients')
+  else
+    out[i] = 0
+  end
+end
+return out`;
+
+interface StoreCommands {
+  rhopushUsersClients(numKeys: number, ...logins: string[]): Promise<unknown>;
+}
+
+function sortByLastSync(clients: ClientRecord[]): ClientRecord[] {
+  return clients
+    .map((c, order) => ({ c, order, t: parseLastSync(c.last_sync) }))
+    .sort((a, b) => b.t - a.t || a.order - b.order)
+    .map((x) => x.c);
 }
 
 /** RhoConnect writes `last_sync` as `%FT%T%z` (e.g. 2026-11-27T19:11:16+0000). */

@@ -29,11 +29,19 @@ export function clusterNodeOptions(seed: RedisEndpoint, options: ConnectOptions 
   return rest;
 }
 
+/**
+ * No store command waits longer: one sent just as Redis went away (before the connection noticed)
+ * would otherwise wait in the reconnection queue for the whole outage, holding its REST answer.
+ */
+export const STORE_COMMAND_TIMEOUT_MS = 5000;
+
 export function connectStore(settings: Settings, options: ConnectOptions = {}): StoreClient {
   const first = settings.redis[0]!;
   // Auto-pipelining: commands issued in the same tick (many pings reading clients and recording
   // fingerprints at once) share one socket write instead of one write each.
-  if (!settings.rhopush.cluster) return new Redis({ ...redisOptions(first, options), enableAutoPipelining: true });
+  if (!settings.rhopush.cluster) {
+    return new Redis({ ...redisOptions(first, options), enableAutoPipelining: true, commandTimeout: STORE_COMMAND_TIMEOUT_MS });
+  }
   return new Cluster(
     settings.redis.map((e) => ({ host: e.host, port: e.port })),
     {
@@ -42,7 +50,7 @@ export function connectStore(settings: Settings, options: ConnectOptions = {}): 
       // the same error, so batches spanning slots would fail during a failover or slot migration.
       enableAutoPipelining: false,
       scaleReads: 'master',
-      redisOptions: clusterNodeOptions(first, options),
+      redisOptions: { ...clusterNodeOptions(first, options), commandTimeout: STORE_COMMAND_TIMEOUT_MS },
       clusterRetryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
       slotsRefreshTimeout: 2000,
     },
