@@ -92,7 +92,10 @@ export class AutoPinger<Snapshot = unknown> {
       ran = true;
     } catch (err) {
       const users = batch.map((g) => g.user);
-      this.options.logger.error({ users: firstNames(users, 20), pings: batch.length, err: (err as Error).message, retryMs: RETRY_MS }, 'automatic ping failed; retrying');
+      this.options.logger.error(
+        { users: firstNames(users, 20), pings: batch.length, err: (err as Error).message, retryMs: RETRY_MS },
+        'automatic ping failed; retrying',
+      );
       for (const group of batch) this.retryLater(group);
     } finally {
       if (snapshot !== undefined) await recorder!.after(snapshot, ran);

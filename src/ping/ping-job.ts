@@ -3,7 +3,15 @@
 import type { Logger } from 'pino';
 import type { RhoconnectStore, ClientRecord } from '../store/rhoconnect-store.js';
 import type { PushAdapters } from '../push/registry.js';
-import { platformOf, pushToken, shortenToken, type DevicePushRequest, type DevicePushResult, type Platform, type PushAdapter } from '../push/adapter.js';
+import {
+  platformOf,
+  pushToken,
+  shortenToken,
+  type DevicePushRequest,
+  type DevicePushResult,
+  type Platform,
+  type PushAdapter,
+} from '../push/adapter.js';
 import { newPingId } from '../history/ping-record.js';
 import { asNormalized, type NormalizedPing, type PingParams } from './ping-params.js';
 import { clip, firstNames, listNames } from '../util/log-text.js';
@@ -107,7 +115,13 @@ export class PingJob {
         const { platform, type } = platformOf(client);
         const pin = client.device_pin ?? '';
         const token = platform ? pushToken(platform, pin) : pin;
-        const entry: DevicePushResult = { platform: platform ?? type, user, clientId: client.id, token: shortenToken(token), outcome: 'dropped' };
+        const entry: DevicePushResult = {
+          platform: platform ?? type,
+          user,
+          clientId: client.id,
+          token: shortenToken(token),
+          outcome: 'dropped',
+        };
         result.pushes.push(entry);
         if (!platform) {
           entry.reason = `unsupported platform '${type}'`;

@@ -2,7 +2,6 @@
 // PingJob, with a bound on pings running at once and one log line per ping. The daemon holds one;
 // `ping()` from the library and `rhopush ping` build their own without a daemon.
 import type { Logger } from 'pino';
-import type { Platform } from '../push/adapter.js';
 import type { Settings } from '../config/settings.js';
 import { silentLogger } from '../logger.js';
 import { createPushAdapters, type PushAdapters } from '../push/registry.js';
@@ -75,7 +74,9 @@ export class Pinger {
    * their reads are shared (see PingJob.runMany). Rejects, for all of them, only when users and
    * clients cannot be read.
    */
-  async runMany(items: ReadonlyArray<{ params: PingParams | NormalizedPing; trigger: PingTrigger; extra?: PingExtra }>): Promise<PingResult[]> {
+  async runMany(
+    items: ReadonlyArray<{ params: PingParams | NormalizedPing; trigger: PingTrigger; extra?: PingExtra }>,
+  ): Promise<PingResult[]> {
     const history = this.options.history;
     const startedAt = Date.now();
     const requests = items.map(({ params, trigger, extra = {} }) => {
@@ -89,7 +90,9 @@ export class Pinger {
     try {
       const results = await this.job.runMany(requests);
       const finishedAt = Date.now();
-      results.forEach((r, i) => history?.finished({ ...requests[i]!.head, ...pingOutcome(r.pushes, r.errors, r.skippedUsers), finishedAt }));
+      results.forEach((r, i) =>
+        history?.finished({ ...requests[i]!.head, ...pingOutcome(r.pushes, r.errors, r.skippedUsers), finishedAt }),
+      );
       return results;
     } catch (err) {
       const errors = [clip((err as Error).message, 500)];

@@ -57,12 +57,17 @@ export class DeadTokenStore {
     const out: Array<DeadToken | undefined> = [];
     for (let i = 0; i < tokens.length; i += DEAD_TOKENS_PER_CALL) {
       const chunk = tokens.slice(i, i + DEAD_TOKENS_PER_CALL);
-      const replies = (await (redis as Redis & DeadTokenCommands).rhopushDeadTokens(chunk.length, ...chunk.map((t) => deadTokenKey(t.platform, t.token)))) as Array<
-        Array<string | null>
-      >;
+      const replies = (await (redis as Redis & DeadTokenCommands).rhopushDeadTokens(
+        chunk.length,
+        ...chunk.map((t) => deadTokenKey(t.platform, t.token)),
+      )) as Array<Array<string | null>>;
       chunk.forEach(({ platform, token }, j) => {
         const [reason, at, user, client] = replies[j] ?? [];
-        out.push(reason === null || reason === undefined ? undefined : { token, platform, reason, at: at ?? '', user: user ?? '', client: client ?? '' });
+        out.push(
+          reason === null || reason === undefined
+            ? undefined
+            : { token, platform, reason, at: at ?? '', user: user ?? '', client: client ?? '' },
+        );
       });
     }
     return out;

@@ -97,7 +97,9 @@ export class RhoconnectStore {
     };
     if (isCluster(redis)) {
       // A client's fields hash to different slots: one GET per key, sent together.
-      return Promise.all(ids.map(async (id) => record(id, await Promise.all(CLIENT_FIELDS.map((f) => redis.get(keys.clientField(id, f)))))));
+      return Promise.all(
+        ids.map(async (id) => record(id, await Promise.all(CLIENT_FIELDS.map((f) => redis.get(keys.clientField(id, f)))))),
+      );
     }
     const out: ClientRecord[] = [];
     for (let i = 0; i < ids.length; i += CLIENTS_PER_CALL) {
