@@ -13,7 +13,7 @@
 import type { Logger } from 'pino';
 import type { RhopushSettings } from '../config/settings.js';
 import { RHOPUSH_PREFIX } from '../store/keys.js';
-import type { StoreClient } from '../store/store-connection.js';
+import { isCluster, type StoreClient } from '../store/store-connection.js';
 import type { DecisionEntry, PingRecord } from './ping-record.js';
 import { within } from '../util/within.js';
 
@@ -32,11 +32,19 @@ const RUNNING_AFTER_MS = 250;
 const STALE_RUNNING_MS = 10 * 60_000;
 const DECISION_FLUSH_MS = 1000;
 
-/** ZADD, trim to the newest ARGV[3], refresh the lifetime: one command per user and ping. */
-const INDEX_SCRIPT = `redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[3]) - 1)
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return 1`;
+/** Writes one command carries at most (records, or index entries). */
+const WRITES_PER_CALL = 500;
+/** SET each key to its value (ARGV[i + 1]) expiring after ARGV[1] ms. */
+const RECORDS_SCRIPT = `for i, key in ipairs(KEYS) do redis.call('SET', key, ARGV[i + 1], 'PX', ARGV[1]) end
+return #KEYS`;
+/** For each index key: ZADD score member, trim to the newest `keep`, refresh the lifetime ARGV[1]. */
+const INDEXES_SCRIPT = `for i, key in ipairs(KEYS) do
+  local b = 1 + (i - 1) * 3
+  redis.call('ZADD', key, ARGV[b + 1], ARGV[b + 2])
+  redis.call('ZREMRANGEBYRANK', key, 0, -tonumber(ARGV[b + 3]) - 1)
+  redis.call('PEXPIRE', key, ARGV[1])
+end
+return #KEYS`;
 /** LPUSH every entry, trim to ARGV[1], refresh the lifetime to ARGV[2]. */
 const DECISIONS_SCRIPT = `redis.call('LPUSH', KEYS[1], unpack(ARGV, 3))
 redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[1]) - 1)
@@ -44,8 +52,15 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1`;
 
 interface HistoryCommands {
-  rhopushIndex(key: string, score: number, member: string, keep: number, ttlMs: number): Promise<unknown>;
+  rhopushRecords(numKeys: number, ...keysThenArgs: Array<string | number>): Promise<unknown>;
+  rhopushIndexes(numKeys: number, ...keysThenArgs: Array<string | number>): Promise<unknown>;
   rhopushDecisions(key: string, keep: number, ttlMs: number, ...entries: string[]): Promise<unknown>;
+}
+
+/** Writes waiting for the end of this turn of the event loop: a batch of pings writes them together. */
+interface PendingWrites {
+  records: Array<{ id: string; json: string; final: boolean }>;
+  indexes: Array<{ id: string; key: string; score: number; keep: number }>;
 }
 
 export class PingHistory {
@@ -58,6 +73,7 @@ export class PingHistory {
   private decisions = new Map<string, DecisionEntry[]>();
   private decisionTimer?: NodeJS.Timeout;
   private recentWrites = 0;
+  private writes?: PendingWrites;
   /** Writes not answered yet (close waits for them, so a one-off ping's record is not cut off). */
   private readonly pending = new Set<Promise<unknown>>();
   private lastFailureLog = 0;
@@ -68,7 +84,8 @@ export class PingHistory {
     private readonly limits: () => Pick<RhopushSettings, 'historyTtlHours' | 'historyPerUser'>,
     private readonly logger: Logger,
   ) {
-    redis.defineCommand('rhopushIndex', { numberOfKeys: 1, lua: INDEX_SCRIPT });
+    redis.defineCommand('rhopushRecords', { lua: RECORDS_SCRIPT });
+    redis.defineCommand('rhopushIndexes', { lua: INDEXES_SCRIPT });
     redis.defineCommand('rhopushDecisions', { numberOfKeys: 1, lua: DECISIONS_SCRIPT });
     this.redis = redis as StoreClient & HistoryCommands;
   }
@@ -146,25 +163,65 @@ export class PingHistory {
   private write(record: PingRecord, index = true): void {
     const lost = this.lostWrites.get(record.id);
     const body = lost ? { ...record, incomplete: lost } : record;
-    const ttl = this.ttlMs;
-    const note = (err: Error) => {
-      this.failure(err);
-      if (this.lostWrites.size < 10_000)
-        this.lostWrites.set(record.id, `an earlier state of this record could not be written (${err.message})`);
-    };
-    this.track(
-      this.redis.set(historyKeys.ping(record.id), JSON.stringify(body), 'PX', ttl).then(() => {
-        if (record.status === 'succeeded' || record.status === 'failed') this.lostWrites.delete(record.id);
-      }, note),
-    );
+    const batch = this.nextWrites();
+    batch.records.push({ id: record.id, json: JSON.stringify(body), final: record.status === 'succeeded' || record.status === 'failed' });
     if (!index || this.indexed.has(record.id)) return;
     if (record.status !== 'succeeded' && record.status !== 'failed') this.indexed.add(record.id);
-    const at = record.queuedAt ?? record.startedAt ?? Date.now();
+    const score = record.queuedAt ?? record.startedAt ?? Date.now();
     const keep = this.limits().historyPerUser;
-    for (const user of record.users) this.track(this.redis.rhopushIndex(historyKeys.userPings(user), at, record.id, keep, ttl).catch(note));
+    for (const user of record.users) batch.indexes.push({ id: record.id, key: historyKeys.userPings(user), score, keep });
     // The latest pings overall: trimmed now and then, not at every ping.
     const trim = ++this.recentWrites % 100 === 0 ? RECENT_KEPT : Number.MAX_SAFE_INTEGER;
-    this.track(this.redis.rhopushIndex(historyKeys.recent, at, record.id, trim, ttl).catch(note));
+    batch.indexes.push({ id: record.id, key: historyKeys.recent, score, keep: trim });
+  }
+
+  private nextWrites(): PendingWrites {
+    if (!this.writes) {
+      this.writes = { records: [], indexes: [] };
+      setImmediate(() => this.flushWrites());
+    }
+    return this.writes;
+  }
+
+  /** Sends the writes of this turn: a few commands for all of them (per key on a cluster). */
+  private flushWrites(): void {
+    const batch = this.writes;
+    this.writes = undefined;
+    if (!batch) return;
+    const ttl = this.ttlMs;
+    const lose = (ids: readonly string[]) => (err: Error) => {
+      this.failure(err);
+      for (const id of ids)
+        if (this.lostWrites.size < 10_000) this.lostWrites.set(id, `an earlier state of this record could not be written (${err.message})`);
+    };
+    const kept = (records: PendingWrites['records']) => () => {
+      for (const r of records) if (r.final) this.lostWrites.delete(r.id);
+    };
+    if (isCluster(this.redis)) {
+      for (const r of batch.records) this.track(this.redis.set(historyKeys.ping(r.id), r.json, 'PX', ttl).then(kept([r]), lose([r.id])));
+      for (const x of batch.indexes) {
+        const write = this.redis
+          .multi()
+          .zadd(x.key, x.score, x.id)
+          .zremrangebyrank(x.key, 0, -x.keep - 1)
+          .pexpire(x.key, ttl)
+          .exec();
+        this.track(write.catch(lose([x.id])));
+      }
+      return;
+    }
+    for (let i = 0; i < batch.records.length; i += WRITES_PER_CALL) {
+      const chunk = batch.records.slice(i, i + WRITES_PER_CALL);
+      const keys = chunk.map((r) => historyKeys.ping(r.id));
+      this.track(
+        this.redis.rhopushRecords(chunk.length, ...keys, ttl, ...chunk.map((r) => r.json)).then(kept(chunk), lose(chunk.map((r) => r.id))),
+      );
+    }
+    for (let i = 0; i < batch.indexes.length; i += WRITES_PER_CALL) {
+      const chunk = batch.indexes.slice(i, i + WRITES_PER_CALL);
+      const args = chunk.flatMap((x) => [x.score, x.id, x.keep]);
+      this.track(this.redis.rhopushIndexes(chunk.length, ...chunk.map((x) => x.key), ttl, ...args).catch(lose(chunk.map((x) => x.id))));
+    }
   }
 
   private track(write: Promise<unknown>): void {
@@ -212,6 +269,7 @@ export class PingHistory {
     for (const timer of this.running.values()) clearTimeout(timer);
     this.running.clear();
     this.flushDecisions();
+    this.flushWrites();
     await within(Promise.all([...this.pending]), timeoutMs);
   }
 }
