@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { CoalescingWindow, type ChangeGroup } from '../src/coalesce/coalescing-window.js';
+import { CoalescingWindow, FLUSH_TICK_MS, type ChangeGroup } from '../src/coalesce/coalescing-window.js';
 
 describe('CoalescingWindow', () => {
   let groups: ChangeGroup[];
@@ -23,7 +23,8 @@ describe('CoalescingWindow', () => {
     window.add('bob', 'Product');
     vi.advanceTimersByTime(99);
     expect(groups).toEqual([]);
-    vi.advanceTimersByTime(1);
+    // Quiet for 100 ms: out on the next flush tick.
+    vi.advanceTimersByTime(FLUSH_TICK_MS);
     expect(groups.sort((a, b) => a.user.localeCompare(b.user))).toEqual([
       { user: 'alice', sources: ['Product', 'Contact'], firstAt: 1_000_000, changes: 3, trigger: 'auto' },
       { user: 'bob', sources: ['Product'], firstAt: 1_000_050, changes: 1, trigger: 'auto' },
@@ -66,14 +67,27 @@ describe('CoalescingWindow', () => {
   it('uses new window settings for changes captured after them', () => {
     window.setOptions({ quietMs: 10, maxDelayMs: 20 });
     window.add('alice', 'Product');
-    vi.advanceTimersByTime(10);
+    vi.advanceTimersByTime(10 + FLUSH_TICK_MS);
     expect(groups.length).toBe(1);
   });
 
   it('with a zero quiet period pings on the next tick', () => {
     window.setOptions({ quietMs: 0, maxDelayMs: 0 });
     window.add('alice', 'Product');
-    vi.advanceTimersByTime(0);
+    vi.advanceTimersByTime(FLUSH_TICK_MS);
     expect(groups.length).toBe(1);
+  });
+
+  it('lets users who fall due within one flush tick go together', () => {
+    const flushes: number[] = [];
+    window = new CoalescingWindow({ quietMs: 100, maxDelayMs: 1000 }, () => flushes.push(Date.now()));
+    vi.advanceTimersByTime(1); // just past a tick: carol's and dan's due times share the next one
+    window.add('carol', 'Product');
+    vi.advanceTimersByTime(1);
+    window.add('dan', 'Product');
+    vi.advanceTimersByTime(200);
+    expect(flushes).toHaveLength(2);
+    expect(flushes[0]).toBe(flushes[1]);
+    expect(flushes[0]! % FLUSH_TICK_MS).toBe(0);
   });
 });

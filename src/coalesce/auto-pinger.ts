@@ -49,6 +49,7 @@ export class AutoPinger<Snapshot = unknown> {
   private readonly runners = new Set<Promise<void>>();
   private readonly retryTimers = new Set<NodeJS.Timeout>();
   private stopped = false;
+  private starting?: NodeJS.Immediate;
 
   constructor(private readonly options: AutoPingerOptions<Snapshot>) {}
 
@@ -58,7 +59,7 @@ export class AutoPinger<Snapshot = unknown> {
   }
 
   get busy(): boolean {
-    return this.runners.size > 0;
+    return this.runners.size > 0 || this.starting !== undefined;
   }
 
   /** A group left the window. */
@@ -66,10 +67,21 @@ export class AutoPinger<Snapshot = unknown> {
     this.options.onGroup?.(group);
     this.options.observer?.group(group.changes);
     this.backlog.add(group);
-    // One runner per ping slot at most; each takes the longest-waiting group until none is left.
-    if (this.runners.size < MAX_CONCURRENT_PINGS) {
+    // Runners start once the window's timers of this turn have all fired, so that the groups they
+    // let go together make one batch.
+    this.starting ??= setImmediate(() => {
+      this.starting = undefined;
+      this.startRunners();
+    });
+  }
+
+  /** One runner per ping slot at most; each takes batches until nothing waits. */
+  private startRunners(): void {
+    while (this.backlog.size > 0 && this.runners.size < MAX_CONCURRENT_PINGS) {
       const runner = this.run().finally(() => this.runners.delete(runner));
       this.runners.add(runner);
+      // A runner takes everything waiting at once; more start only while some wait still.
+      if (this.backlog.size === 0) break;
     }
   }
 
@@ -116,7 +128,10 @@ export class AutoPinger<Snapshot = unknown> {
 
   /** Waits until no automatic ping is running or waiting. */
   async drain(): Promise<void> {
-    while (this.runners.size > 0) await Promise.allSettled([...this.runners]);
+    while (this.busy) {
+      if (this.runners.size === 0) await new Promise((resolve) => setImmediate(resolve));
+      else await Promise.allSettled([...this.runners]);
+    }
   }
 
   /** No more retries; unsent ones stay unrecorded, so the next catch-up pings them. */
