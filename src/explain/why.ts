@@ -182,7 +182,7 @@ export async function explainWhy(ctx: WhyContext, user: string, options: WhyOpti
     history.forUser(user, readLimit, since),
     history.decisionsOf(user, readLimit, since),
   ]);
-  const devices = await Promise.all(clients.map((c) => describeDevice(ctx, c)));
+  const devices = await describeDevices(ctx, clients);
 
   const covers = (sources: readonly string[]) => source === undefined || sources.includes(source) || sources.includes('all');
   const pings = records.filter((r) => covers(r.sources));
@@ -217,30 +217,49 @@ export async function explainWhy(ctx: WhyContext, user: string, options: WhyOpti
   };
 }
 
-async function describeDevice(ctx: WhyContext, client: ClientRecord): Promise<WhyDevice> {
-  const { platform, type } = platformOf(client);
-  const pin = client.device_pin ?? '';
-  const token = platform ? pushToken(platform, pin) : pin;
-  const device: WhyDevice = {
-    clientId: clip(client.id, 64),
-    label: platform ? PLATFORM_LABELS[platform] : type ? `${clip(type, 40)} device` : 'device',
-    registered: false,
-  };
-  if (platform) device.platform = platform;
-  if (type) device.deviceType = clip(type, 40);
-  if (token) device.token = shortenToken(token);
-  if (client.last_sync) device.lastSync = clip(client.last_sync, 40);
-  // PingJob's rules (ping/ping-job.ts): a client gets a push when it has a device_type and a
-  // device_pin or phone_id, through a platform rhopush knows.
-  if (!client.device_type) device.problem = 'not registered for push (no device_type: the app never called register)';
-  else if (!platform) device.problem = `not pushed: '${clip(type, 40)}' is not a platform rhopush pushes to`;
-  else if (!token) device.problem = 'not registered for push (no device_pin)';
-  else device.registered = true;
-  if (platform && token) {
-    const dead = await ctx.deadTokens.find(platform, token);
-    if (dead) device.dead = { reason: clip(dead.reason, 200), at: clip(dead.at, 40) };
-  }
-  return device;
+/**
+ * A client as PingJob sees it (ping/ping-job.ts, RhoConnect's rules): pushed when it has a
+ * device_type and a phone_id or device_pin, through a platform rhopush knows, once per device
+ * (phone_id + device_app_id, else device_pin; the most recently synced client first).
+ */
+async function describeDevices(ctx: WhyContext, clients: ClientRecord[]): Promise<WhyDevice[]> {
+  const phones = new Map<string, string>();
+  const pins = new Map<string, string>();
+  return Promise.all(
+    clients.map(async (client) => {
+      const { platform, type } = platformOf(client);
+      const pin = client.device_pin ?? '';
+      const token = platform ? pushToken(platform, pin) : pin;
+      const device: WhyDevice = {
+        clientId: clip(client.id, 64),
+        label: platform ? PLATFORM_LABELS[platform] : type ? `${clip(type, 40)} device` : 'device',
+        registered: false,
+      };
+      if (platform) device.platform = platform;
+      if (type) device.deviceType = clip(type, 40);
+      if (token) device.token = shortenToken(token);
+      if (client.last_sync) device.lastSync = clip(client.last_sync, 40);
+      const phone = client.phone_id ? client.phone_id + (client.device_app_id ?? '') : undefined;
+      const same = phone !== undefined ? phones.get(phone) : client.device_pin ? pins.get(client.device_pin) : undefined;
+      if (!client.device_type) device.problem = 'not registered for push (no device_type: the app never registered it)';
+      else if (!client.phone_id && !client.device_pin) device.problem = 'not registered for push (neither device_pin nor phone_id)';
+      else if (same !== undefined) device.problem = `not pushed: the same device as client ${clip(same, 64)}, which is pushed instead`;
+      else if (!platform) device.problem = `not pushed: '${clip(type, 40)}' is not a platform rhopush pushes to`;
+      else {
+        device.registered = true;
+        if (!token) device.problem = 'registered without a device_pin: its pushes have no token to go to';
+      }
+      if (client.device_type && same === undefined) {
+        if (phone !== undefined) phones.set(phone, client.id);
+        else if (client.device_pin) pins.set(client.device_pin, client.id);
+      }
+      if (platform && token) {
+        const dead = await ctx.deadTokens.find(platform, token);
+        if (dead) device.dead = { reason: clip(dead.reason, 200), at: clip(dead.at, 40) };
+      }
+      return device;
+    }),
+  );
 }
 
 function pingEvent(record: PingRecord, user: string): WhyEvent {
@@ -290,7 +309,7 @@ function deviceOutcome(d: NonNullable<PingRecord['devices']>[number]): WhyDevice
     token: d.token,
     outcome: d.outcome,
     ...(d.reason ? { reason: d.reason } : {}),
-    text: `${label} ${tokenTail(d.token)}: ${outcomeWords(d)}`,
+    text: `${label} ${d.token.length > 1 ? tokenTail(d.token) : `client ${d.clientId}`}: ${outcomeWords(d)}`,
   };
 }
 
@@ -447,8 +466,9 @@ function buildVerdict(v: VerdictInput): WhyVerdict {
     const outcome = reached?.devices?.find((d) => d.clientId === device.clientId && d.user === v.user);
     if (reached && outcome) {
       const later = reached === last ? '' : ` (a later ping at ${v.time(startOf(last!))} did not include it)`;
+      const warning = device.problem ? `; ${device.problem}` : '';
       lines.push(
-        `${who}: last ping ${v.time(startOf(reached))} for ${sourcesText(reached.sources)}, ${outcomeWords(outcome)}${later}${dead}`,
+        `${who}: last ping ${v.time(startOf(reached))} for ${sourcesText(reached.sources)}, ${outcomeWords(outcome)}${later}${dead}${warning}`,
       );
     } else if (last) {
       lines.push(`${who}: not in the pings${window} (registered after them?); ${lastText}${dead}`);
