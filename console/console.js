@@ -41,9 +41,14 @@
     return day.format(d) === day.format(new Date()) ? clock.format(d) : `${day.format(d)} ${clock.format(d)}`;
   }
 
+  const BADGES = {
+    ok: ['succeeded', 'yes', 'held', 'sent', 'logged', 'registered', 'pings'],
+    bad: ['failed', 'no', 'nobody', 'dead', 'token dead', 'not registered', 'dropped'],
+    info: ['no ping', 'another instance', 'elsewhere'],
+  };
+  /** A status word, with a colour that only repeats what the word says. */
   function badge(status) {
-    const kind =
-      status === 'succeeded' || status === 'yes' || status === 'held' ? 'ok' : status === 'failed' || status === 'no' ? 'bad' : 'warn';
+    const kind = Object.keys(BADGES).find((k) => BADGES[k].includes(status)) || 'warn';
     return el('span', { class: `badge ${kind}`, text: status });
   }
 
@@ -73,8 +78,7 @@
     stopPolling();
     token = '';
     sessionStorage.removeItem(TOKEN_KEY);
-    $('main').hidden = true;
-    $('forget').hidden = true;
+    showSession(false);
     showMessage(
       $('token-message'),
       `The token was refused (${reason}). Use :api_token: from settings.yml, or the API token of a RhoConnect admin user.`,
@@ -95,14 +99,20 @@
 
   // --- token -----------------------------------------------------------------------------------
 
+  /** Connected: the data, and a way to forget the token; else the token form alone. */
+  function showSession(connected) {
+    $('main').hidden = !connected;
+    $('session').hidden = !connected;
+    $('token-form').hidden = connected;
+  }
+
   async function connect(candidate) {
     token = candidate;
     try {
       const { body } = await api('/rc/v1/rhopush/status');
       sessionStorage.setItem(TOKEN_KEY, token);
       showMessage($('token-message'), '');
-      $('main').hidden = false;
-      $('forget').hidden = false;
+      showSession(true);
       renderStatus(body);
       await loadLatest();
       startPolling();
@@ -124,9 +134,9 @@
     stopPolling();
     token = '';
     sessionStorage.removeItem(TOKEN_KEY);
-    $('main').hidden = true;
-    $('forget').hidden = true;
+    showSession(false);
     showMessage($('token-message'), 'Token forgotten. Enter it again to see the console.');
+    $('token').focus();
   });
 
   // --- status and latest pings -----------------------------------------------------------------
