@@ -71,7 +71,7 @@ describe('rhopush why', () => {
     );
     // c2 registered without a device_pin: PingJob still pushes it (RhoConnect's rule), to no token.
     expect(lines[verdict + 2]).toMatch(
-      /^ {2}alice's Android phone c2: last ping \d\d:\d\d:\d\d for Product, logged, not sent \(:delivery: log\); registered without a device_pin: its pushes have no token to go to$/,
+      /^ {2}alice's Android phone \(client c2\): last ping \d\d:\d\d:\d\d for Product, logged, not sent \(:delivery: log\); registered without a device_pin: its pushes have no token to go to$/,
     );
     const happened = lines.slice(lines.indexOf('What happened (newest first)') + 1, lines.indexOf('settings.yml') - 1);
     const shown = happened.map((l) => l.replace(/^\s+\d\d:\d\d:\d\d {2}/, '').replace(/ {2}\(ping \w+, succeeded\)$/, ''));

@@ -20,7 +20,9 @@ export function formatWhy(report: WhyReport): string {
   const rows = report.devices.map((d) => [
     `${d.label} ${d.token ?? ''}`.trim(),
     `client ${d.clientId}`,
-    d.registered ? (d.dead ? `token marked dead ${d.dead.at} (${d.dead.reason})` : 'registered') : (d.problem ?? ''),
+    d.registered
+      ? [d.dead ? `token marked dead ${d.dead.at} (${d.dead.reason})` : 'registered', d.problem].filter(Boolean).join('; ')
+      : (d.problem ?? ''),
   ]);
   const widths = [0, 1].map((i) => Math.max(0, ...rows.map((r) => r[i]!.length)));
   for (const r of rows) out.push(`  ${r[0]!.padEnd(widths[0]!)}  ${r[1]!.padEnd(widths[1]!)}  ${r[2]}`);

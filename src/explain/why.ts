@@ -280,7 +280,6 @@ function pingEvent(record: PingRecord, user: string): WhyEvent {
   }
   if (record.status === 'queued') text += ' (queued, not run yet)';
   else if (record.status === 'running') text += ' (running)';
-  else if (record.status === 'failed') text += ' (failed)';
   const skipped = record.skippedUsers?.includes(user) ?? false;
   return {
     at,
@@ -454,9 +453,9 @@ function buildVerdict(v: VerdictInput): WhyVerdict {
   // Registered devices first, then the clients pings do not reach, each with the reason.
   const listed = kind === 'devices' ? [...registered, ...v.devices.filter((d) => !d.registered)] : [];
   for (const device of listed) {
-    const who = `${name}'s ${device.label} ${device.token ? tokenTail(device.token) : device.clientId}`;
+    const who = `${name}'s ${device.label} ${device.token ? tokenTail(device.token) : `(client ${device.clientId})`}`;
     if (!device.registered) {
-      lines.push(`${who} (client ${device.clientId}): ${device.problem}`);
+      lines.push(`${who}${device.token ? ` (client ${device.clientId})` : ''}: ${device.problem}`);
       continue;
     }
     const dead = device.dead
