@@ -166,8 +166,8 @@ describe('GET /rc/v1/users/:user_id/why', () => {
   it("explains alice's captured changes: a plugin write pinged, her device's sync and a push_notify-off source did not", async () => {
     const r = redis.client();
     await pushObjects(r, 'alice', 'Product', { '1': { name: 'Widget' } });
-    const auto = await waitUntil(async () => (await userPings('alice')).find((p) => p.trigger === 'auto'), {
-      what: "alice's automatic ping in her history",
+    const auto = await waitUntil(async () => (await userPings('alice')).find((p) => p.trigger === 'auto' && p.status === 'succeeded'), {
+      what: "alice's automatic ping finished, in her history",
       timeoutMs: 10_000,
     });
     expect(auto.changes).toEqual([{ source: 'Product', rule: 'plugin-write' }]);
@@ -226,7 +226,11 @@ describe('GET /rc/v1/users/:user_id/why', () => {
     const dora = await why('dora');
     expect(dora.verdict.kind).toBe('no-devices');
     expect(dora.devices).toEqual([
-      expect.objectContaining({ clientId: 'dora-new', registered: false, problem: 'not registered for push (neither device_pin nor phone_id)' }),
+      expect.objectContaining({
+        clientId: 'dora-new',
+        registered: false,
+        problem: 'not registered for push (neither device_pin nor phone_id)',
+      }),
     ]);
     expect(dora.verdict.lines[0]).toMatch(/^dora has no registered device \(1 client, none registered for push\)/);
 

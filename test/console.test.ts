@@ -52,6 +52,14 @@ let page: Page;
 const dirs: string[] = [];
 const pageErrors: string[] = [];
 
+/**
+ * The user's pings that have finished. A ping running longer than a moment is in the user's list
+ * already (status running): waiting for the list alone could go on before the ping is done.
+ */
+async function finishedPings(user: string): Promise<number> {
+  return (await daemon.history.forUser(user)).filter((p) => p.status === 'succeeded' || p.status === 'failed').length;
+}
+
 function scratch(prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   dirs.push(dir);
@@ -65,6 +73,9 @@ beforeAll(async () => {
   standIn = await ApnsStandIn.start({ token: key, topics: [TOPIC] });
   // bob's phone was uninstalled: APNs says so, rhopush marks the token dead and skips it afterwards.
   standIn.answerAlways(BOB_IPHONE, { status: 410, reason: 'Unregistered' });
+  // Its first answer comes late: the ping is listed as running before it finishes (the waits below
+  // must wait for it to finish, not only to be listed).
+  standIn.answerNext(BOB_IPHONE, { delayMs: 400, then: { status: 410, reason: 'Unregistered' } });
   const settings = buildSettings(
     {
       redis: server.port,
@@ -86,20 +97,17 @@ beforeAll(async () => {
   // A plugin write for each, then alice's own sync and a write to a source that never pings.
   await pushObjects(redis, 'alice', 'Product', { '1': { name: 'Widget', price: '9.99' } });
   await pushObjects(redis, 'bob', 'Product', { '1': { name: 'Gadget', price: '19.99' } });
-  await waitUntil(async () => (await daemon.history.forUser('bob')).length === 1 && (await daemon.history.forUser('alice')).length === 1, {
-    what: 'the first pings of alice and bob recorded',
+  await waitUntil(async () => (await finishedPings('bob')) === 1 && (await finishedPings('alice')) === 1, {
+    what: 'the first pings of alice and bob finished and recorded',
     timeoutMs: 10_000,
   });
   await deviceSync(redis, 'alice', 'alice-iphone', 'Product', { '1': { name: 'Widget', price: '8.99' } });
   await pushObjects(redis, 'alice', 'Note', { n1: { title: 'Call the supplier' } });
   await pushObjects(redis, 'bob', 'Contact', { c1: { name: 'Carol' } });
-  await waitUntil(
-    async () => (await daemon.history.forUser('bob')).length === 2 && (await daemon.history.decisionsOf('alice')).length === 2,
-    {
-      what: "bob's second ping and alice's two decisions recorded",
-      timeoutMs: 10_000,
-    },
-  );
+  await waitUntil(async () => (await finishedPings('bob')) === 2 && (await daemon.history.decisionsOf('alice')).length === 2, {
+    what: "bob's second ping finished and alice's two decisions recorded",
+    timeoutMs: 10_000,
+  });
 
   context = await chromium.launchPersistentContext(scratch('rhopush-console-browser-'), {
     executablePath: CHROMIUM,

@@ -39,7 +39,9 @@ beforeAll(async () => {
   daemon = createDaemon({ settings: buildSettings({ ...options, listen: null }), http: false, queue: false });
   await daemon.start();
   await pushObjects(r, 'alice', 'Product', { '1': { name: 'Widget' } });
-  await waitUntil(async () => (await daemon.history.forUser('alice')).length > 0, { what: "alice's ping recorded", timeoutMs: 10_000 });
+  // Finished, not only started: a ping that runs a while is listed as running first.
+  const finished = async (user: string) => (await daemon.history.forUser(user)).some((p) => p.status === 'succeeded');
+  await waitUntil(() => finished('alice'), { what: "alice's ping finished and recorded", timeoutMs: 10_000 });
   await deviceSync(r, 'alice', 'c1', 'Product', { '1': { name: 'Widget 2' } });
   await pushObjects(r, 'alice', 'Note', { n1: { title: 'milk' } });
   await pushObjects(r, '__shared__', 'Catalog', { c1: { sku: 'A-1' } });
@@ -48,7 +50,7 @@ beforeAll(async () => {
     what: "alice's decisions recorded",
     timeoutMs: 10_000,
   });
-  await waitUntil(async () => (await daemon.history.forUser('erin')).length > 0, { what: "erin's ping recorded", timeoutMs: 10_000 });
+  await waitUntil(() => finished('erin'), { what: "erin's ping finished and recorded", timeoutMs: 10_000 });
   await daemon.stop();
 });
 
