@@ -138,7 +138,8 @@ interface BrowserGlobals {
   sessionStorage: { length: number };
 }
 
-const text = async (selector: string) => (await page.locator(selector).innerText()).trim();
+// The first element the selector matches, as document.querySelector finds it.
+const text = async (selector: string) => (await page.locator(selector).first().innerText()).trim();
 
 /** Waits until the element's text matches (the page updates after its calls come back). */
 async function untilText(selector: string, pattern: RegExp): Promise<string> {
@@ -185,6 +186,8 @@ describe('the console in chromium', () => {
     expect(figures).toMatch(/Queue depth\s+0 in ping/);
     expect(figures).toMatch(/Delivery\s+live/);
     expect(figures).toMatch(/History\s+72 h, 100 per user/);
+    // The latest pings come after the status: the table is written at once when they do.
+    await untilText('#latest tbody', /alice/);
     const rows = await page.locator('#latest tbody tr').allInnerTexts();
     expect(rows).toHaveLength(3);
     // Newest first: bob's second ping skipped his dead token, his first found it dead, alice's was delivered.
@@ -245,8 +248,8 @@ describe('the console in chromium', () => {
       aps: { alert: 'Prices changed: sync now' },
       do_sync: ['Product', 'Contact'],
     });
-    // The new ping heads the latest pings.
-    expect((await page.locator('#latest tbody tr').first().innerText()).split(/\s+/)).toContain(id);
+    // The new ping heads the latest pings (reloaded after the result is shown).
+    expect((await untilText('#latest tbody tr', new RegExp(id!))).split(/\s+/)).toContain(id);
   });
 
   it('shows a whole record when a ping id is chosen', async () => {
