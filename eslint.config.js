@@ -25,6 +25,16 @@ export default tseslint.config(
     },
   },
   {
+    // The console's script runs in the browser, as a classic script (no build step).
+    files: ['console/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: Object.fromEntries(
+        ['document', 'sessionStorage', 'fetch', 'Node', 'setInterval', 'clearInterval', 'URLSearchParams'].map((g) => [g, 'readonly']),
+      ),
+    },
+  },
+  {
     // Tools and tests may use the kit.
     files: ['src/kit/**', 'src/commands/**', 'src/replay/**', 'test/**', 'bench/**'],
     rules: { 'no-restricted-imports': 'off' },

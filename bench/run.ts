@@ -5,6 +5,7 @@ import { benchCapture } from './capture.js';
 import { benchCatchUp } from './catch-up.js';
 import { benchDispatch } from './dispatch.js';
 import { benchGrouping } from './grouping.js';
+import { benchHistory } from './history.js';
 import { printJson, printTable, type BenchContext, type Figure } from './lib/harness.js';
 import { benchLatency } from './latency.js';
 import { benchRest } from './rest.js';
@@ -14,6 +15,7 @@ const benches: Record<string, (ctx: BenchContext) => Promise<Figure[]>> = {
   capture: benchCapture,
   grouping: benchGrouping,
   latency: benchLatency,
+  history: benchHistory,
   dispatch: benchDispatch,
   rest: benchRest,
   catchup: benchCatchUp,

@@ -56,6 +56,11 @@ export interface SoakResult {
    */
   rssCaughtUpGrowthPercent: number;
   rssCaughtUpSlopeMiBPerMinute: number;
+  /**
+   * Samples those two are over. Fewer than two kept up (a machine so busy that rhopush never caught
+   * up during a short run): every steady sample instead, so the figures stay defined, and the note says so.
+   */
+  caughtUpSamples: number;
   /** Writes minus device pushes: a user written again while its ping waited gets one push for both. */
   merged: number;
   eventLoopP99MaxMs: number;
@@ -135,7 +140,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const first = steady[0]?.rssMiB ?? NaN;
   const last = steady.at(-1)?.rssMiB ?? NaN;
   // Keeping up: fewer pings waiting than a tenth of a second of writes brings.
-  const caughtUp = steady.filter((s) => s.waiting <= o.rate / 10);
+  const keptUp = steady.filter((s) => s.waiting <= o.rate / 10);
+  const caughtUp = keptUp.length >= 2 ? keptUp : steady;
   const firstCaughtUp = caughtUp[0]?.rssMiB ?? NaN;
   const lastCaughtUp = caughtUp.at(-1)?.rssMiB ?? NaN;
   return {
@@ -147,6 +153,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     rssSlopeMiBPerMinute: round(slope(steady.map((s) => [s.t / 60, s.rssMiB])), 3),
     rssCaughtUpGrowthPercent: round(((lastCaughtUp - firstCaughtUp) / firstCaughtUp) * 100, 1),
     rssCaughtUpSlopeMiBPerMinute: round(slope(caughtUp.map((s) => [s.t / 60, s.rssMiB])), 3),
+    caughtUpSamples: keptUp.length,
     merged: writes - pushes,
     eventLoopP99MaxMs: Math.max(...samples.map((s) => s.eventLoopP99Ms)),
   };
@@ -182,7 +189,8 @@ export function soakFigures(r: SoakResult, o: SoakOptions): Figure[] {
       'soak.rss_caught_up_growth',
       '%',
       r.rssCaughtUpGrowthPercent,
-      `RSS from minute ${o.fromMinute} to the end, samples where rhopush kept up (pings waiting < 0.1 s of writes) only (a backlog while the machine is busy lifts RSS until it clears; a leak does not clear)`,
+      `RSS from minute ${o.fromMinute} to the end, samples where rhopush kept up (pings waiting < 0.1 s of writes) only (a backlog while the machine is busy lifts RSS until it clears; a leak does not clear)` +
+        (r.caughtUpSamples < 2 ? `; only ${r.caughtUpSamples} sample(s) kept up, so every sample counts here` : ''),
     ),
     one('soak.rss_caught_up_slope', 'MiB/min', r.rssCaughtUpSlopeMiBPerMinute, 'least-squares trend of those samples'),
     one(

@@ -16,9 +16,11 @@ import type { PingResult, PingTrigger } from './ping/ping-job.js';
 import type { NormalizedPing, PingParams } from './ping/ping-params.js';
 import { Pinger } from './ping/pinger.js';
 import { PingHistory } from './history/ping-history.js';
+import { explainWhy, type WhyOptions, type WhyReport } from './explain/why.js';
+import { DeadTokenStore } from './push/dead-tokens.js';
 import { enqueueRecorded } from './queue/enqueue.js';
 import { createPushAdapters, type PushAdapters } from './push/registry.js';
-import type { EnqueuedPing } from './queue/resque-queue.js';
+import { resqueKeys, type EnqueuedPing } from './queue/resque-queue.js';
 import { workerForSettings, type QueuedRecord, type ResqueWorker } from './queue/resque-worker.js';
 import { CaptureSupervisor } from './recovery/capture-supervisor.js';
 import type { PingSnapshot } from './recovery/fingerprint-keeper.js';
@@ -224,7 +226,46 @@ export class Daemon {
       redisUnavailable: () => this.link.unavailable(),
       health: () => this.health(),
       metrics: this.metrics,
+      history: this.history,
+      why: (user, options) => this.why(user, options),
+      status: {
+        capture: this.supervisor ? () => this.captureView(this.supervisor!) : undefined,
+        totals: () => this.metrics.totals,
+        queueDepths: () => this.queueDepths(),
+        autoPingsWaiting: () => this.autoPinger.waiting,
+        usersGrouping: () => this.window.size,
+      },
     };
+  }
+
+  /** What rhopush did for a user and why, from what Redis holds (`rhopush why` reads the same). */
+  why(user: string, options: WhyOptions = {}): Promise<WhyReport> {
+    const settings = this.settings;
+    const deadTokens = new DeadTokenStore(this.redis, () => ({
+      ttlDays: settings.rhopush.deadTokenTtlDays,
+      feedbackMaxLen: settings.rhopush.feedbackMaxLen,
+    }));
+    return explainWhy({ settings, store: this.store, history: this.history, deadTokens }, user, options);
+  }
+
+  private captureView(supervisor: CaptureSupervisor) {
+    const roundTrips = supervisor.canary.lastRoundTripMs;
+    return {
+      nodes: supervisor.status().map((n) => ({
+        ...n,
+        ...(roundTrips[n.node] !== undefined ? { canaryRoundTripMs: Math.round(roundTrips[n.node]! * 10) / 10 } : {}),
+      })),
+      canaryProbes: supervisor.canary.probes,
+      canaryFailures: supervisor.canary.failures,
+    };
+  }
+
+  /** Ping jobs waiting in each of `:rhopush: :queues:` (undefined on a cluster: no Resque there). */
+  private async queueDepths(): Promise<Record<string, number> | undefined> {
+    if (isCluster(this.redis)) return undefined;
+    const queues = this.settings.rhopush.queues;
+    const depths = await Promise.all(queues.map((q) => this.redis.llen(resqueKeys.queue(q))));
+    return Object.fromEntries(queues.map((q, i) => [q, depths[i]!]));
   }
 
   /** The address the HTTP API listens on (port 0 in settings picks a free one). */

@@ -62,6 +62,9 @@ export const ERRORS = {
     status: 400,
   },
   NO_ROUTE: { message: 'no route {method} {path}', status: 404 },
+  PING_UNKNOWN: { message: 'no ping {id}: {reason}', status: 404 },
+  HISTORY_UNREAD: { message: 'cannot read the ping history from Redis: {reason}', status: 503 },
+  CONSOLE_MISSING: { message: 'the console is not installed here: {dir} is missing', status: 404 },
   INTERNAL: { message: 'internal error: {reason}', status: 500 },
 } as const satisfies Record<string, ErrorEntry>;
 

@@ -68,6 +68,12 @@ function processMetricsRegistry(): Registry {
   return processRegistry;
 }
 
+export interface ActivityTotals {
+  pings: number;
+  devicePushes: number;
+  changes: number;
+}
+
 export interface MetricsOptions {
   /** Include Node's process metrics in `text()` (default true). */
   processMetrics?: boolean;
@@ -105,6 +111,8 @@ export class Metrics {
   private readonly leaseEvents: LabelledCounter;
   private groupedChanges = 0;
   private groups = 0;
+  private pingCount = 0;
+  private devicePushCount = 0;
 
   constructor(options: MetricsOptions = {}) {
     this.includeProcess = options.processMetrics !== false;
@@ -263,6 +271,14 @@ export class Metrics {
     supervisor.on('lease-lost', () => this.lease('lost'));
   }
 
+  /**
+   * Running totals since start, read without prom-client (the console's throughput): pings run,
+   * device pushes made, captured changes grouped into automatic pings.
+   */
+  get totals(): ActivityTotals {
+    return { pings: this.pingCount, devicePushes: this.devicePushCount, changes: this.groupedChanges };
+  }
+
   /** Content type of `text()`. */
   get contentType(): string {
     return this.registry.contentType;
@@ -340,6 +356,8 @@ export class Metrics {
 
   /** One finished ping from any entry point, with every device push it made. */
   ping(result: PingResult, durationMs: number): void {
+    this.pingCount += 1;
+    this.devicePushCount += result.pushes.length;
     this.pings.inc(result.trigger);
     this.pingDuration.labels(result.trigger).observe(durationMs / 1000);
     for (const push of result.pushes) this.devicePush(push.platform, push.outcome, push.retries ?? 0);

@@ -15,7 +15,7 @@ const BASE = ['util', 'errors', 'logger'];
  * What each part may import besides itself and BASE. The stages, in flow order: intake → rules →
  * coalesce → ping → push (→ history, which records what ping and push did); a stage calls the
  * next and owns its own input type, so imports point
- * downstream only. store/ and config/ sit under every stage; api/ and queue/ are entry points into
+ * downstream only. explain/ reads the history and explains it with rules' decide(), beside them. store/ and config/ sit under every stage; api/ and queue/ are entry points into
  * ping/; recovery/ runs beside intake/. Parts not listed (commands, replay, kit, library, index,
  * cli) are tools and entry points that may import any of these.
  */
@@ -33,9 +33,11 @@ const ALLOWED: Record<string, readonly string[]> = {
   intake: ['rules', 'store', 'config'],
   recovery: ['intake', 'rules', 'store', 'config'],
   queue: ['history', 'ping', 'store', 'config'],
+  // Reads what history recorded and explains it with the rules' decide(): beside the pipeline.
+  explain: ['history', 'rules', 'push', 'store', 'config'],
   metrics: ['rules', 'ping', 'push', 'recovery', 'queue'],
-  api: ['queue', 'history', 'ping', 'push', 'metrics', 'store', 'config'],
-  daemon: ['api', 'queue', 'recovery', 'intake', 'rules', 'coalesce', 'ping', 'history', 'push', 'store', 'config', 'metrics'],
+  api: ['queue', 'history', 'explain', 'ping', 'push', 'metrics', 'store', 'config'],
+  daemon: ['api', 'queue', 'recovery', 'intake', 'rules', 'coalesce', 'ping', 'history', 'explain', 'push', 'store', 'config', 'metrics'],
 };
 
 function files(dir: string): string[] {

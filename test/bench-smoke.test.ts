@@ -18,6 +18,9 @@ const EXPECTED = [
   'capture.peak_rss',
   'grouping.pings',
   ...['q100', 'q5', 'q100_1k', 'q5_1k'].flatMap((g) => ['p50', 'p99', 'max', 'cpu_per_write', 'lost'].map((f) => `latency.${g}.${f}`)),
+  'history.cpu_per_write',
+  'history.overhead',
+  'history.lost',
   ...['', '_rtt50'].flatMap((c) => ['rate', 'rate_vs_node_apn', 'cpu_per_push', 'lost'].map((f) => `dispatch.${f}${c}`)),
   'rest.ping_async',
   'rest.p99_latency',
@@ -41,6 +44,7 @@ const MUST_BE_ZERO = [
   'latency.q5.lost',
   'latency.q100_1k.lost',
   'latency.q5_1k.lost',
+  'history.lost',
   'dispatch.lost',
   'dispatch.lost_rtt50',
   'rest.failed',
@@ -82,7 +86,7 @@ describe('npm run bench -- --quick --json', () => {
     expect(byName.get('grouping.pings')!.value).toBeGreaterThanOrEqual(100);
     expect(byName.get('grouping.pings')!.value).toBeLessThan(byName.get('grouping.pings')!.baseline!);
     // Rates and memory are real measurements, not placeholders.
-    for (const name of ['capture.rate', 'dispatch.rate', 'rest.ping_async', 'capture.peak_rss']) {
+    for (const name of ['capture.rate', 'dispatch.rate', 'rest.ping_async', 'capture.peak_rss', 'history.cpu_per_write']) {
       expect(byName.get(name)!.value, name).toBeGreaterThan(0);
       expect(byName.get(name)!.baseline, name).toBeGreaterThan(0);
     }

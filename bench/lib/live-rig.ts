@@ -16,6 +16,7 @@ import {
   type Endpoint,
   type RedisServerProcess,
   type SettingsOptions,
+  type YamlMap,
 } from '../../src/kit/index.js';
 import { startDaemonOnFreePort, type DaemonProcess } from './daemon-process.js';
 import { BENCH_TOPIC, registerIphones } from './devices.js';
@@ -31,6 +32,8 @@ export interface LiveSettingsOptions {
   maxDelayMs?: number;
   logLevel?: string;
   apiToken?: string;
+  /** Other `:rhopush:` keys (e.g. `history_ttl_hours`). */
+  rhopush?: YamlMap;
 }
 
 /** Environment `bench`, live delivery through token auth to the stand-in, for `BENCH_TOPIC`. */
@@ -44,7 +47,7 @@ export function liveSettings(o: LiveSettingsOptions): SettingsOptions {
     delivery: 'live',
     coalesceMs: o.coalesceMs ?? 100,
     maxDelayMs: o.maxDelayMs ?? 1000,
-    rhopush: { log_level: o.logLevel ?? 'info' },
+    rhopush: { log_level: o.logLevel ?? 'info', ...o.rhopush },
     apns: { endpoint: o.apns, key: o.key, topic: BENCH_TOPIC },
   };
 }

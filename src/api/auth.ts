@@ -2,6 +2,7 @@
 // header or an `api_token` parameter, and must be the configured `:api_token:` / API_TOKEN or a
 // RhoConnect token record (`api_token:<token>:user_id`) of a user whose `admin` is 1.
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { RhopushError } from '../errors.js';
 import type { RhoconnectStore } from '../store/rhoconnect-store.js';
 
 export const API_TOKEN_HEADER = 'x-rhoconnect-api-token';
@@ -60,4 +61,25 @@ export async function checkApiToken(
     if (user !== undefined && (await store.userExists(user)) && (await store.isAdmin(user))) return { ok: true, via: 'token-record', user };
   }
   return { ok: false, error: 'API_USER_INVALID' };
+}
+
+export interface TokenCheckDeps {
+  settings: () => { apiToken?: string };
+  store: RhoconnectStore;
+  redisUnavailable?: () => string | undefined;
+}
+
+/**
+ * RhoConnect's token rule for one request (every API route but /healthz, /metrics and the console's
+ * page): undefined when a presented token is valid, else the error to answer with (422 as
+ * RhoConnect answers, 503 when a RhoConnect-issued token cannot be looked up now).
+ */
+export async function refuseToken(deps: TokenCheckDeps, header: unknown, parameter: unknown): Promise<RhopushError | undefined> {
+  let auth: ApiTokenOutcome;
+  try {
+    auth = await checkApiToken(presentedTokens(header, parameter), deps.settings().apiToken, deps.store, () => deps.redisUnavailable?.());
+  } catch (err) {
+    return new RhopushError('API_TOKEN_UNCHECKED', { reason: (err as Error).message });
+  }
+  return auth.ok ? undefined : new RhopushError(auth.error);
 }

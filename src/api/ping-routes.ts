@@ -4,7 +4,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { normalizePingParams, PingParamsError, type NormalizedPing } from '../ping/ping-params.js';
 import type { PingResult } from '../ping/ping-job.js';
 import type { EnqueuedPing } from '../queue/resque-queue.js';
-import { API_TOKEN_HEADER, checkApiToken, presentedTokens, type ApiTokenOutcome } from './auth.js';
+import { API_TOKEN_HEADER, refuseToken } from './auth.js';
 import { queryError } from './form-body.js';
 import { RhopushError } from '../errors.js';
 import { sendError, type ApiDeps } from './deps.js';
@@ -167,18 +167,8 @@ async function handlePing(request: FastifyRequest, reply: FastifyReply, deps: Ap
   // While Redis is reconnecting, a command would wait in the connection's queue until it is back:
   // answer at once instead, saying why.
   const unavailable = () => deps.redisUnavailable?.();
-  let auth: ApiTokenOutcome;
-  try {
-    auth = await checkApiToken(
-      presentedTokens(request.headers[API_TOKEN_HEADER], params.api_token),
-      settings.apiToken,
-      deps.store,
-      unavailable,
-    );
-  } catch (err) {
-    return sendError(reply, new RhopushError('API_TOKEN_UNCHECKED', { reason: (err as Error).message }));
-  }
-  if (!auth.ok) return sendError(reply, new RhopushError(auth.error));
+  const refused = await refuseToken(deps, request.headers[API_TOKEN_HEADER], params.api_token);
+  if (refused) return sendError(reply, refused);
 
   if (body !== undefined && body !== null && !bodyIsObject) {
     return sendError(reply, new RhopushError('BODY_NOT_OBJECT', {}, { field: 'body' }));

@@ -8,6 +8,9 @@ import { sendError, type ApiDeps } from './deps.js';
 import { pingRoutes } from './ping-routes.js';
 import { healthRoutes } from './health-routes.js';
 import { metricsRoutes } from './metrics-routes.js';
+import { historyRoutes } from './history-routes.js';
+import { statusRoutes } from './status-routes.js';
+import { consoleRoutes } from './console-routes.js';
 import { parseFormBody, parseQueryString } from './form-body.js';
 import { parseJsonBody } from './json-body.js';
 import { clip } from '../util/log-text.js';
@@ -34,7 +37,13 @@ export async function createApiServer(deps: ApiDeps, logger: Logger): Promise<Fa
     routerOptions: { querystringParser: parseQueryString },
   });
   await app.register(swagger, {
-    openapi: { info: { title: 'rhopush', description: "RhoConnect's ping API, served by rhopush", version: '1' } },
+    openapi: {
+      info: {
+        title: 'rhopush',
+        description: "RhoConnect's ping API served by rhopush, the ping history, and what the console at /console reads",
+        version: '1',
+      },
+    },
   });
   // Form bodies as Ruby's RestClient sends them (`user_id[]=a&user_id[]=b`).
   await app.register(formbody, { parser: parseFormBody });
@@ -56,8 +65,11 @@ export async function createApiServer(deps: ApiDeps, logger: Logger): Promise<Fa
     sendError(reply, new RhopushError('NO_ROUTE', { method: request.method, path: request.url.split('?')[0]!.slice(0, 200) })),
   );
   await app.register(pingRoutes, deps);
+  await app.register(historyRoutes, deps);
+  if (deps.status) await app.register(statusRoutes, { ...deps, status: deps.status });
   await app.register(healthRoutes, deps);
   if (deps.metrics) await app.register(metricsRoutes, { metrics: deps.metrics });
+  await app.register(consoleRoutes, {});
   app.get('/docs/json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

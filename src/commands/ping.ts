@@ -84,13 +84,14 @@ export function formatPingResult(result: PingResult): string {
   const counts = new Map<string, number>(OUTCOME_ORDER.map((o) => [o, 0]));
   for (const p of result.pushes) counts.set(p.outcome, (counts.get(p.outcome) ?? 0) + 1);
   const n = result.pushes.length;
+  // The id finds the ping's record (GET /rc/v1/pings/<id>, rhopush why).
   lines.push(
-    n === 0
+    (n === 0
       ? 'no device pushed'
       : `${n} device${n === 1 ? '' : 's'}: ${[...counts]
           .filter(([, c]) => c > 0)
           .map(([outcome, c]) => `${c} ${outcome}`)
-          .join(', ')}`,
+          .join(', ')}`) + ` (ping ${result.id})`,
   );
   return lines.join('\n');
 }

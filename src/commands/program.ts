@@ -9,6 +9,7 @@ import { registerDoctor } from './doctor.js';
 import { registerPing } from './ping.js';
 import { registerReplay } from './replay.js';
 import { registerRun } from './run.js';
+import { registerWhy } from './why.js';
 
 const pkg = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'package.json'), 'utf8')) as {
   version: string;
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerDoctor(program);
   registerPing(program);
   registerReplay(program);
+  registerWhy(program);
   registerDemo(program);
   return program;
 }

@@ -63,7 +63,16 @@ interface PendingWrites {
   indexes: Array<{ id: string; key: string; score: number; keep: number }>;
 }
 
-export class PingHistory {
+/** What the API, `rhopush why` and the console read (a PingHistory, whoever wrote the records). */
+export interface HistoryReader {
+  readonly enabled: boolean;
+  get(id: string): Promise<PingRecord | undefined>;
+  forUser(user: string, limit?: number, since?: number): Promise<PingRecord[]>;
+  recent(limit?: number, since?: number): Promise<PingRecord[]>;
+  decisionsOf(user: string, limit?: number, since?: number): Promise<DecisionEntry[]>;
+}
+
+export class PingHistory implements HistoryReader {
   private readonly redis: StoreClient & HistoryCommands;
   private readonly running = new Map<string, NodeJS.Timeout>();
   /** Pings in flight whose record is already in the indexes. */
@@ -242,20 +251,27 @@ export class PingHistory {
     return text ? settled(JSON.parse(text) as PingRecord) : undefined;
   }
 
-  /** The user's pings, newest first. */
-  async forUser(user: string, limit = 20): Promise<PingRecord[]> {
-    return this.records(await this.redis.zrevrange(historyKeys.userPings(user), 0, Math.max(0, limit - 1)));
+  /** The user's pings, newest first; with `since` (ms), only those queued or started since then. */
+  async forUser(user: string, limit = 20, since?: number): Promise<PingRecord[]> {
+    return this.records(await this.newest(historyKeys.userPings(user), limit, since));
   }
 
   /** The latest pings of every user, newest first. */
-  async recent(limit = 20): Promise<PingRecord[]> {
-    return this.records(await this.redis.zrevrange(historyKeys.recent, 0, Math.max(0, limit - 1)));
+  async recent(limit = 20, since?: number): Promise<PingRecord[]> {
+    return this.records(await this.newest(historyKeys.recent, limit, since));
   }
 
-  /** The user's captured writes that did not ping, newest first. */
-  async decisionsOf(user: string, limit = 100): Promise<DecisionEntry[]> {
+  /** The user's captured writes that did not ping, newest first (`since`: only those made since then). */
+  async decisionsOf(user: string, limit = 100, since?: number): Promise<DecisionEntry[]> {
     const list = await this.redis.lrange(historyKeys.userDecisions(user), 0, Math.max(0, limit - 1));
-    return list.map((e) => JSON.parse(e) as DecisionEntry);
+    const entries = list.map((e) => JSON.parse(e) as DecisionEntry);
+    return since === undefined ? entries : entries.filter((e) => e.at >= since);
+  }
+
+  private newest(key: string, limit: number, since?: number): Promise<string[]> {
+    const count = Math.max(1, limit);
+    if (since === undefined) return this.redis.zrevrange(key, 0, count - 1);
+    return this.redis.zrevrangebyscore(key, '+inf', since, 'LIMIT', 0, count);
   }
 
   private async records(ids: string[]): Promise<PingRecord[]> {

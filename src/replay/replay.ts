@@ -25,6 +25,11 @@ export interface ReplayResult {
   match: boolean;
   /** Every data-write decision made during `commands`, with the rule that made it. */
   decisions: ReplayDecision[];
+  /**
+   * When `commands` began (ms since the epoch, this machine's clock): what rhopush recorded since
+   * then (its history, in instance 0 until the servers are flushed) is the operation's, not the setup's.
+   */
+  operationStartedAt: number;
 }
 
 export interface ReplayOptions {
@@ -110,7 +115,7 @@ async function flush(urls: string[]): Promise<void> {
 }
 
 /** The fixture's own settings, pointed at the replay servers. */
-function fixtureSettings(fixture: Fixture, urls: string[]): Settings {
+export function fixtureSettings(fixture: Fixture, urls: string[]): Settings {
   const settings = parseSettings(fixture.settings.settings_yml, fixture.file, { environment: fixture.settings.environment, env: {} });
   const redis: RedisEndpoint[] = instancesOf(fixture).map((_, i) => {
     const u = new URL(urls[i]!);
@@ -135,6 +140,7 @@ export async function replayFixture(fixture: Fixture, urls: string[], logger: Lo
   const pings: PingSummary[] = [];
   const decisions: ReplayDecision[] = [];
   let recording = false;
+  let operationStartedAt: number | undefined;
   // The capture rules' clock follows the recording, so that what expired live expires here too.
   let clock = 0;
   const daemon = createDaemon({
@@ -181,6 +187,7 @@ export async function replayFixture(fixture: Fixture, urls: string[], logger: Lo
     await runCommands(fixture.setup, connection, writes, (c) => pace((c.t_us ?? 0) / 1000));
     await settle();
     recording = true;
+    operationStartedAt = Date.now();
     const start = clock + PHASE_GAP_MS;
     await runCommands(fixture.commands, connection, writes, (c) => pace(start + (c.t_us ?? 0) / 1000));
     await settle();
@@ -189,7 +196,14 @@ export async function replayFixture(fixture: Fixture, urls: string[], logger: Lo
     for (const c of connections.values()) c.disconnect();
   }
   const expected = fixture.rhoconnect_pings.map((p) => summarisePing(p.params));
-  return { file: fixture.file, expected, actual: pings, match: pingsMatch(expected, pings), decisions };
+  return {
+    file: fixture.file,
+    expected,
+    actual: pings,
+    match: pingsMatch(expected, pings),
+    decisions,
+    operationStartedAt: operationStartedAt ?? Date.now(),
+  };
 }
 
 async function runCommands(
