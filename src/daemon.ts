@@ -20,14 +20,13 @@ import { explainWhy, type WhyOptions, type WhyReport } from './explain/why.js';
 import { DeadTokenStore } from './push/dead-tokens.js';
 import { enqueueRecorded } from './queue/enqueue.js';
 import { createPushAdapters, type PushAdapters } from './push/registry.js';
-import { resqueKeys, type EnqueuedPing } from './queue/resque-queue.js';
+import { queueDepths, type EnqueuedPing } from './queue/resque-queue.js';
 import { workerForSettings, type QueuedRecord, type ResqueWorker } from './queue/resque-worker.js';
 import { CaptureSupervisor } from './recovery/capture-supervisor.js';
 import type { PingSnapshot } from './recovery/fingerprint-keeper.js';
 import { ChangeClassifier, type KeyspaceDecision } from './rules/classify.js';
 import { topologyForSettings, type ClusterTopology } from './store/cluster-topology.js';
 import { RhoconnectStore } from './store/rhoconnect-store.js';
-import { SHARED_PARTITION } from './store/keys.js';
 import { StoreLink } from './store/store-link.js';
 import { isCluster, resqueRedis, type StoreClient } from './store/store-connection.js';
 import { healthReport, type HealthReport } from './util/health.js';
@@ -67,8 +66,6 @@ export interface StopOptions {
 }
 
 const DEFAULT_STOP_TIMEOUT_MS = 10_000;
-/** Captured writes of a user's document that did not ping, kept for `rhopush why`. */
-const KEPT_DECISIONS = new Set(['device-edit', 'md-size-set', 'push-notify-off', 'app-partition-settings']);
 
 export class Daemon {
   readonly logger: Logger;
@@ -162,9 +159,7 @@ export class Daemon {
         onDecision: (decision, event, node, key) => {
           metrics.keyspaceEvent(event);
           metrics.decision(decision.rule);
-          if (!decision.ping && KEPT_DECISIONS.has(decision.rule) && decision.user !== undefined && decision.user !== SHARED_PARTITION) {
-            this.history.noteDecision(decision.user, { at: Date.now(), source: decision.source!, rule: decision.rule });
-          }
+          this.history.noteSkipped(decision, Date.now());
           this.options.onDecision?.(decision, event, node, key);
         },
       },
@@ -229,9 +224,10 @@ export class Daemon {
       history: this.history,
       why: (user, options) => this.why(user, options),
       status: {
-        capture: this.supervisor ? () => this.captureView(this.supervisor!) : undefined,
+        capture: this.supervisor ? () => this.supervisor!.view() : undefined,
         totals: () => this.metrics.totals,
-        queueDepths: () => this.queueDepths(),
+        // No Resque on a cluster: nothing to count.
+        queueDepths: async () => (isCluster(this.redis) ? undefined : queueDepths(this.redis, this.settings.rhopush.queues)),
         autoPingsWaiting: () => this.autoPinger.waiting,
         usersGrouping: () => this.window.size,
       },
@@ -240,32 +236,12 @@ export class Daemon {
 
   /** What rhopush did for a user and why, from what Redis holds (`rhopush why` reads the same). */
   why(user: string, options: WhyOptions = {}): Promise<WhyReport> {
-    const settings = this.settings;
-    const deadTokens = new DeadTokenStore(this.redis, () => ({
-      ttlDays: settings.rhopush.deadTokenTtlDays,
-      feedbackMaxLen: settings.rhopush.feedbackMaxLen,
-    }));
-    return explainWhy({ settings, store: this.store, history: this.history, deadTokens }, user, options);
-  }
-
-  private captureView(supervisor: CaptureSupervisor) {
-    const roundTrips = supervisor.canary.lastRoundTripMs;
-    return {
-      nodes: supervisor.status().map((n) => ({
-        ...n,
-        ...(roundTrips[n.node] !== undefined ? { canaryRoundTripMs: Math.round(roundTrips[n.node]! * 10) / 10 } : {}),
-      })),
-      canaryProbes: supervisor.canary.probes,
-      canaryFailures: supervisor.canary.failures,
-    };
-  }
-
-  /** Ping jobs waiting in each of `:rhopush: :queues:` (undefined on a cluster: no Resque there). */
-  private async queueDepths(): Promise<Record<string, number> | undefined> {
-    if (isCluster(this.redis)) return undefined;
-    const queues = this.settings.rhopush.queues;
-    const depths = await Promise.all(queues.map((q) => this.redis.llen(resqueKeys.queue(q))));
-    return Object.fromEntries(queues.map((q, i) => [q, depths[i]!]));
+    const { settings, store, history } = this;
+    return explainWhy(
+      { settings, store, history, deadTokens: DeadTokenStore.forSettings(this.redis, () => settings.rhopush) },
+      user,
+      options,
+    );
   }
 
   /** The address the HTTP API listens on (port 0 in settings picks a free one). */

@@ -42,10 +42,7 @@ export function registerWhy(program: Command): void {
             settings,
             store: new RhoconnectStore(redis),
             history: new PingHistory(redis, () => settings.rhopush, silentLogger),
-            deadTokens: new DeadTokenStore(redis, () => ({
-              ttlDays: settings.rhopush.deadTokenTtlDays,
-              feedbackMaxLen: settings.rhopush.feedbackMaxLen,
-            })),
+            deadTokens: DeadTokenStore.forSettings(redis, () => settings.rhopush),
           },
           user,
           { source: flags.source, since: flags.since },

@@ -12,10 +12,13 @@
 // when a later write of it succeeds. Decisions are buffered and written once a second per user.
 import type { Logger } from 'pino';
 import type { RhopushSettings } from '../config/settings.js';
-import { RHOPUSH_PREFIX } from '../store/keys.js';
+import { RHOPUSH_PREFIX, SHARED_PARTITION } from '../store/keys.js';
 import { isCluster, type StoreClient } from '../store/store-connection.js';
 import type { DecisionEntry, PingRecord } from './ping-record.js';
 import { within } from '../util/within.js';
+
+/** Captured writes of a user's document that did not ping and that `rhopush why` explains. */
+const KEPT_DECISIONS: ReadonlySet<string> = new Set(['device-edit', 'md-size-set', 'push-notify-off', 'app-partition-settings']);
 
 export const historyKeys = {
   ping: (id: string) => `${RHOPUSH_PREFIX}ping:{${id}}`,
@@ -139,6 +142,12 @@ export class PingHistory implements HistoryReader {
     this.running.delete(record.id);
     if (this.enabled) this.write(record);
     this.indexed.delete(record.id);
+  }
+
+  /** Keeps a capture decision that did not ping a user's document, for `rhopush why`; others are not kept. */
+  noteSkipped(decision: { ping: boolean; rule: string; user?: string; source?: string }, at: number): void {
+    if (decision.ping || !KEPT_DECISIONS.has(decision.rule) || decision.user === undefined || decision.user === SHARED_PARTITION) return;
+    this.noteDecision(decision.user, { at, source: decision.source!, rule: decision.rule });
   }
 
   /** A captured write of the user's document that did not ping (written within a second). */

@@ -5,6 +5,7 @@
 import type { Redis } from 'ioredis';
 import { isCluster, type StoreClient } from '../store/store-connection.js';
 import { RHOPUSH_PREFIX } from '../store/keys.js';
+import type { RhopushSettings } from '../config/settings.js';
 import { appendFeedback, type FeedbackEntry } from './feedback.js';
 
 export const DEAD_TOKEN_PREFIX = `${RHOPUSH_PREFIX}dead:`;
@@ -38,6 +39,11 @@ export class DeadTokenStore {
     private readonly limits: () => DeadTokenLimits,
   ) {
     if (!isCluster(redis)) redis.defineCommand('rhopushDeadTokens', { lua: DEAD_TOKENS_SCRIPT });
+  }
+
+  /** The store with `:dead_token_ttl_days:` and `:feedback_max_len:` as the current settings say. */
+  static forSettings(redis: StoreClient, rhopush: () => RhopushSettings): DeadTokenStore {
+    return new DeadTokenStore(redis, () => ({ ttlDays: rhopush().deadTokenTtlDays, feedbackMaxLen: rhopush().feedbackMaxLen }));
   }
 
   /** The record when this token was reported dead (and has not expired), else undefined. */

@@ -35,9 +35,7 @@ export function createPushAdapters(
 ): PushAdapters {
   const log = new LogAdapter(deliveryLogger, settings);
   const live = new Map<Platform, PushAdapter>();
-  const deadTokens = redis
-    ? new DeadTokenStore(redis, () => ({ ttlDays: settings().rhopush.deadTokenTtlDays, feedbackMaxLen: settings().rhopush.feedbackMaxLen }))
-    : undefined;
+  const deadTokens = redis ? DeadTokenStore.forSettings(redis, () => settings().rhopush) : undefined;
 
   const build = (platform: Platform): PushAdapter => {
     const adapter =

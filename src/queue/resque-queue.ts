@@ -112,3 +112,9 @@ export function resqueFailure(payload: unknown, error: Error, worker: string, qu
     queue,
   };
 }
+
+/** Ping jobs waiting in each queue, for the status page. */
+export async function queueDepths(redis: Pick<Redis, 'llen'>, queues: readonly string[]): Promise<Record<string, number>> {
+  const depths = await Promise.all(queues.map((q) => redis.llen(resqueKeys.queue(q))));
+  return Object.fromEntries(queues.map((q, i) => [q, depths[i]!]));
+}

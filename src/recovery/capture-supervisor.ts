@@ -58,6 +58,13 @@ interface Member {
   lostLease?: boolean;
 }
 
+/** Every node's state for the status page. */
+export interface CaptureView {
+  nodes: (NodeStatus & { canaryRoundTripMs?: number })[];
+  canaryProbes: number;
+  canaryFailures: number;
+}
+
 export interface NodeStatus {
   node: string;
   leaseHeld: boolean;
@@ -379,6 +386,19 @@ export class CaptureSupervisor extends EventEmitter {
       parts[`capture ${s.node}`] = { ok, detail };
     }
     return parts;
+  }
+
+  /** What the console and /rc/v1/rhopush/status show: each node's state with its last canary round trip. */
+  view(): CaptureView {
+    const roundTrips = this.canary.lastRoundTripMs;
+    return {
+      nodes: this.status().map((n) => ({
+        ...n,
+        ...(roundTrips[n.node] !== undefined ? { canaryRoundTripMs: Math.round(roundTrips[n.node]! * 10) / 10 } : {}),
+      })),
+      canaryProbes: this.canary.probes,
+      canaryFailures: this.canary.failures,
+    };
   }
 
   status(): NodeStatus[] {
