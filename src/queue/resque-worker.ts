@@ -212,11 +212,12 @@ export class ResqueWorker {
       if (workerId === this.id) continue;
       if ((await this.redis.exists(workerKeys.heartbeat(workerId))) === 1) continue;
       const returned = await this.returnJobs(workerId, queuesOf(info) ?? this.queues);
+      // Counted at once: the returned jobs may already be running.
+      this.counts.recovered += returned;
       await this.redis.hdel(workerKeys.registry, workerId);
       total += returned;
       this.logger.warn({ deadWorker: workerId, returned }, 'queue worker heartbeat expired: returned its unfinished jobs');
     }
-    this.counts.recovered += total;
     return total;
   }
 
