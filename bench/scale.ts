@@ -12,6 +12,7 @@
 //  - automatic pings at 1k / 2k / 5k plugin writes/s through `rhopush run` with default grouping
 //    (quiet 100 ms, max delay 1 s): CPU per write, p50 and p99 latency, lost; baseline: the latency
 //    benchmark's bare pusher at the same rate (same machinery, bench/latency.ts).
+// BENCH_SCALE_SERIES=catchup,fanout,auto (any of them) runs only those series.
 // Each series ends with a slope figure: the per-unit cost at the largest size measured (value)
 // against the smallest (baseline), so its ratio reads 1.0 for linear growth, 2.0 for twice the cost
 // per unit, and so on.
@@ -324,6 +325,19 @@ async function autoSeries(ctx: BenchContext): Promise<Figure[]> {
   return figures;
 }
 
+const SERIES: Record<string, (ctx: BenchContext) => Promise<Figure[]>> = { catchup: catchUpSeries, fanout: fanoutSeries, auto: autoSeries };
+
 export async function benchScale(ctx: BenchContext): Promise<Figure[]> {
-  return [...(await catchUpSeries(ctx)), ...(await fanoutSeries(ctx)), ...(await autoSeries(ctx))];
+  // BENCH_SCALE_SERIES=fanout (or a comma-separated list) reruns only some series, e.g. one --full point.
+  const chosen = process.env.BENCH_SCALE_SERIES?.split(',').filter(Boolean) ?? Object.keys(SERIES);
+  const unknown = chosen.filter((name) => !(name in SERIES));
+  if (unknown.length > 0)
+    throw new Error(`BENCH_SCALE_SERIES: unknown series ${unknown.join(', ')} (known: ${Object.keys(SERIES).join(', ')})`);
+  const figures: Figure[] = [];
+  for (const name of chosen) {
+    const t = performance.now();
+    figures.push(...(await SERIES[name]!(ctx)));
+    ctx.log(`scale ${name}: ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  }
+  return figures;
 }
