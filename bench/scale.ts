@@ -170,9 +170,10 @@ async function fanoutSeries(ctx: BenchContext): Promise<Figure[]> {
   const runs = new Map<Label, FanoutRun[]>();
   const server = await startRedisServer();
   const redis = new Redis(server.port, '127.0.0.1');
-  const standIn = await startStandInProcess();
   const dir = settingsDir();
+  let standIn: Awaited<ReturnType<typeof startStandInProcess>> | undefined;
   try {
+    standIn = await startStandInProcess();
     const key = { ...standIn.key, publicKey: createPublicKey(standIn.key.pem) };
     const file = dir.write({ redisPort: server.port, sources: 1, listenPort: 0, apns: { address: '127.0.0.1', port: standIn.port }, key });
     for (const s of series) {
@@ -223,7 +224,7 @@ async function fanoutSeries(ctx: BenchContext): Promise<Figure[]> {
     }
   } finally {
     redis.disconnect();
-    await standIn.stop();
+    await standIn?.stop();
     await server.stop();
     dir.remove();
   }
