@@ -12,14 +12,14 @@ import { buildSettings, numberedSources, startRedisServer, waitUntil } from '../
 import { figure, noDelivery, type BenchContext, type Figure } from './lib/harness.js';
 import { queuePluginWrite } from './lib/plugin-writes.js';
 
-const SOURCES = 5;
+export const SOURCES = 5;
 /** One pair in this many is written during the gap. */
-const CHANGED_EVERY = 100;
+export const CHANGED_EVERY = 100;
 const QUIET_SOURCE = 'Quiet';
 /** Keys per SCAN call: catch-up's own batch size. */
 const SCAN_COUNT = 500;
 
-interface Started {
+export interface Started {
   daemon: Daemon;
   result: CatchUpResult;
   /** From start() to the catch-up's end. */
@@ -27,7 +27,7 @@ interface Started {
   pinged: Set<string>;
 }
 
-async function startAndCatchUp(port: number): Promise<Started> {
+export async function startAndCatchUp(port: number): Promise<Started> {
   const settings = buildSettings({
     environment: 'bench',
     redis: port,
@@ -36,11 +36,11 @@ async function startAndCatchUp(port: number): Promise<Started> {
   const daemon = createDaemon({ settings, http: false, queue: false, adapters: noDelivery });
   const pinged = new Set<string>();
   let result: CatchUpResult | undefined;
-  daemon.supervisor!.on('catch-up-ping', (change: Change) => pinged.add(`${change.user}\u0000${change.source}`));
+  daemon.supervisor!.on('catch-up-ping', (change: Change) => pinged.add(pairKey(change.user, change.source)));
   daemon.supervisor!.on('catch-up', (r: CatchUpResult) => (result ??= r));
   const started = performance.now();
   await daemon.start();
-  await waitUntil(() => result !== undefined, { what: 'the catch-up to finish', timeoutMs: 120_000, intervalMs: 10 });
+  await waitUntil(() => result !== undefined, { what: 'the catch-up to finish', timeoutMs: 600_000, intervalMs: 10 });
   const wallMs = performance.now() - started;
   // Its pings go out like any others; let them finish before the next step.
   await waitUntil(() => daemon.window.size === 0, { what: 'the catch-up pings grouped and sent', timeoutMs: 30_000 }).catch(
@@ -51,7 +51,7 @@ async function startAndCatchUp(port: number): Promise<Started> {
 }
 
 /** The floor: SCAN over the md_size keys and GET each, batch by batch. */
-async function bareWalk(redis: Redis): Promise<{ ms: number; keys: number }> {
+export async function bareWalk(redis: Redis): Promise<{ ms: number; keys: number }> {
   const started = performance.now();
   let cursor = '0';
   let keys = 0;
@@ -68,6 +68,53 @@ async function bareWalk(redis: Redis): Promise<{ ms: number; keys: number }> {
   return { ms: performance.now() - started, keys };
 }
 
+/** `user\0source`: how pinged pairs are compared. */
+export function pairKey(user: string, source: string): string {
+  return `${user}\u0000${source}`;
+}
+
+/** Users × SOURCES documents in a Redis, their plugin writes, and the gap before a catch-up. */
+export interface CatchUpScene {
+  pairs: number;
+  /** Writes every pair once (from an empty Redis); `users` × SOURCES pairs. */
+  seed(): Promise<void>;
+  /** The gap: one pair in CHANGED_EVERY written, and as many new documents of a push_notify-off source; the pairs that must be pinged. */
+  gap(): Promise<Set<string>>;
+}
+
+export function catchUpScene(redis: Redis, users: number): CatchUpScene {
+  let id = 0;
+  // Pipelined in batches: a million pairs would otherwise take minutes to write.
+  const write = async (count: number, pair: (i: number) => [string, string]) => {
+    for (let i = 0; i < count; i += 1000) {
+      const p = redis.pipeline();
+      for (let j = i; j < Math.min(count, i + 1000); j++) {
+        const [u, s] = pair(j);
+        queuePluginWrite(p, u, s, id++);
+      }
+      await p.exec();
+    }
+  };
+  const pairs = users * SOURCES;
+  const pairAt = (i: number): [string, string] => [`user${Math.floor(i / SOURCES)}`, `Source${i % SOURCES}`];
+  const changed = Math.ceil(pairs / CHANGED_EVERY);
+  return {
+    pairs,
+    seed: () => write(pairs, pairAt),
+    gap: async () => {
+      await write(changed, (i) => pairAt(i * CHANGED_EVERY));
+      await write(changed, (i) => [`user${i}`, QUIET_SOURCE]);
+      return new Set(Array.from({ length: changed }, (_, i) => pairKey(...pairAt(i * CHANGED_EVERY))));
+    },
+  };
+}
+
+/** Pairs pinged that should not have been, and pairs that should have been and were not. */
+export function pingErrors(expected: ReadonlySet<string>, pinged: Iterable<string>): { wrong: number; missed: number } {
+  const got = new Set(pinged);
+  return { wrong: [...got].filter((p) => !expected.has(p)).length, missed: [...expected].filter((p) => !got.has(p)).length };
+}
+
 export async function benchCatchUp(ctx: BenchContext): Promise<Figure[]> {
   const users = ctx.quick ? 400 : 20_000;
   const pairs = users * SOURCES;
@@ -78,38 +125,25 @@ export async function benchCatchUp(ctx: BenchContext): Promise<Figure[]> {
   const wrong: number[] = [];
   const missed: number[] = [];
   const baseline: number[] = [];
-  let id = 0;
-  const write = async (list: Array<[string, string]>) => {
-    for (let i = 0; i < list.length; i += 1000) {
-      const p = redis.pipeline();
-      for (const [u, s] of list.slice(i, i + 1000)) queuePluginWrite(p, u, s, id++);
-      await p.exec();
-    }
-  };
   try {
     for (let run = 0; run < ctx.runs; run++) {
       await redis.flushall();
-      const all: Array<[string, string]> = [];
-      for (let u = 0; u < users; u++) for (let s = 0; s < SOURCES; s++) all.push([`user${u}`, `Source${s}`]);
-      await write(all);
+      const scene = catchUpScene(redis, users);
+      await scene.seed();
 
       // First start: records every pair, pings none.
       const first = await startAndCatchUp(server.port);
       await first.daemon.stop();
       baseline.push(first.result.durationMs);
 
-      // The gap.
-      const changed = all.filter((_, i) => i % CHANGED_EVERY === 0);
-      await write(changed);
-      await write(Array.from({ length: changed.length }, (_, i) => [`user${i}`, QUIET_SOURCE] as [string, string]));
+      const expected = await scene.gap();
 
       const second = await startAndCatchUp(server.port);
       await second.daemon.stop();
-      const expected = new Set(changed.map(([u, s]) => `${u}\u0000${s}`));
-      wrong.push([...second.pinged].filter((p) => !expected.has(p)).length);
-      missed.push([...expected].filter((p) => !second.pinged.has(p)).length);
+      const errors = pingErrors(expected, second.pinged);
+      wrong.push(errors.wrong);
+      missed.push(errors.missed);
       reconcile.push(second.result.durationMs);
-
       const walk = await bareWalk(redis);
       floor.push(walk.ms);
       ctx.log(

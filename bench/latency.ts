@@ -20,7 +20,7 @@ const SOURCES = 5;
 /** Seconds of writes per measured run. */
 const RUN_SECONDS = 4;
 
-interface Setting {
+export interface Setting {
   name: string;
   rate: number;
   quietMs: number;
@@ -33,9 +33,8 @@ const SETTINGS: Setting[] = [
   { name: 'q100_1k', rate: 1000, quietMs: 100, maxDelayMs: 1000 },
   { name: 'q5_1k', rate: 1000, quietMs: 5, maxDelayMs: 50 },
 ];
-const RATES = [...new Set(SETTINGS.map((s) => s.rate))];
 
-interface RunStats {
+export interface RunStats {
   p50: number;
   p99: number;
   max: number;
@@ -45,12 +44,26 @@ interface RunStats {
   cpuUs: number;
 }
 
-export async function benchLatency(ctx: BenchContext): Promise<Figure[]> {
-  const seconds = ctx.quick ? 0.5 : RUN_SECONDS;
-  const countAt = (rate: number) => Math.round(rate * seconds);
+export interface LatencyOptions {
+  settings: Setting[];
+  /** Seconds of writes per measured run. */
+  seconds: number;
+  /** Writes of the warm-up before each setting's runs (at most one second's worth). */
+  warm: number;
+  /** Progress lines start with this. */
+  label: string;
+}
+
+/**
+ * Runs every setting against `rhopush run`, then the bare pusher at each setting's rate, `ctx.runs`
+ * times each after a warm-up. Resolves with the runs by setting name, and by `bare@<rate>`.
+ */
+export async function measureLatencies(ctx: BenchContext, o: LatencyOptions): Promise<Map<string, RunStats[]>> {
+  const rates = [...new Set(o.settings.map((s) => s.rate))];
+  const countAt = (rate: number) => Math.round(rate * o.seconds);
   // Users [0, measured) are written in measured runs, the next `warm` ones in warm-ups.
-  const measured = Math.max(...RATES.map(countAt));
-  const warm = ctx.quick ? 500 : 5000;
+  const measured = Math.max(...rates.map(countAt));
+  const warm = o.warm;
   // Arrival time per user (NaN until its push arrives).
   const arrivals = new Float64Array(measured + warm).fill(NaN);
   let arrived = 0;
@@ -99,13 +112,13 @@ export async function benchLatency(ctx: BenchContext): Promise<Figure[]> {
   const record = (name: string, s: RunStats) => {
     stats.set(name, [...(stats.get(name) ?? []), s]);
     ctx.log(
-      `latency ${name}: p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms, max ${s.max.toFixed(1)} ms, lost ${s.lost}, ${Math.round(s.rate)} writes/s, ${Math.round(s.cpuUs)} µs CPU per write`,
+      `${o.label} ${name}: p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms, max ${s.max.toFixed(1)} ms, lost ${s.lost}, ${Math.round(s.rate)} writes/s, ${Math.round(s.cpuUs)} µs CPU per write`,
     );
   };
   const warmUp = (rate: number, pid: number) => measure(measured, Math.min(warm, rate), rate, 20_000, pid);
 
   try {
-    for (const g of SETTINGS) {
+    for (const g of o.settings) {
       const daemon = await rig.startDaemon({ coalesceMs: g.quietMs, maxDelayMs: g.maxDelayMs });
       try {
         // Warm-up (connections, provider token, JIT), not measured.
@@ -124,7 +137,7 @@ export async function benchLatency(ctx: BenchContext): Promise<Figure[]> {
       rig.key.teamId,
     ]);
     try {
-      for (const rate of RATES) {
+      for (const rate of rates) {
         await warmUp(rate, bare.pid);
         for (let run = 0; run < ctx.runs; run++) record(`bare@${rate}`, await measure(0, countAt(rate), rate, 20_000, bare.pid));
       }
@@ -134,7 +147,13 @@ export async function benchLatency(ctx: BenchContext): Promise<Figure[]> {
   } finally {
     await rig.stop();
   }
+  return stats;
+}
 
+export async function benchLatency(ctx: BenchContext): Promise<Figure[]> {
+  const seconds = ctx.quick ? 0.5 : RUN_SECONDS;
+  const countAt = (rate: number) => Math.round(rate * seconds);
+  const stats = await measureLatencies(ctx, { settings: SETTINGS, seconds, warm: ctx.quick ? 500 : 5000, label: 'latency' });
   const figures: Figure[] = [];
   for (const g of SETTINGS) {
     const runs = stats.get(g.name)!;

@@ -35,6 +35,16 @@ const EXPECTED = [
   'soak.rss_caught_up_slope',
   'soak.lost',
   'soak.event_loop_p99',
+  // scale: sizes s and m (l only with --full), then the slopes.
+  ...['s', 'm'].flatMap((z) => [`scale.catchup.${z}`, `scale.catchup_rss.${z}`]),
+  'scale.catchup_errors',
+  'scale.catchup.slope',
+  'scale.catchup_rss.slope',
+  ...['s', 'm'].flatMap((z) => ['fanout', 'fanout_rate', 'fanout_rss', 'fanout_lost'].map((f) => `scale.${f}.${z}`)),
+  'scale.fanout.slope',
+  'scale.fanout_rss.slope',
+  ...['s', 'm', 'l'].flatMap((z) => ['cpu_per_write', 'p50', 'p99', 'lost'].map((f) => `scale.auto.${z}.${f}`)),
+  'scale.auto.slope',
 ];
 
 /** Figures that count something lost or wrong: zero whatever the machine's speed. */
@@ -51,6 +61,12 @@ const MUST_BE_ZERO = [
   'catchup.wrong_pings',
   'catchup.missed',
   'soak.lost',
+  'scale.catchup_errors',
+  'scale.fanout_lost.s',
+  'scale.fanout_lost.m',
+  'scale.auto.s.lost',
+  'scale.auto.m.lost',
+  'scale.auto.l.lost',
 ];
 
 function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -65,7 +81,7 @@ function runBench(args: string[]): Promise<{ code: number | null; stdout: string
 }
 
 describe('npm run bench -- --quick --json', () => {
-  it('prints every figure as one JSON object with its baseline, and loses nothing', { timeout: 240_000 }, async () => {
+  it('prints every figure as one JSON object with its baseline, and loses nothing', { timeout: 300_000 }, async () => {
     const { code, stdout, stderr } = await runBench(['--quick', '--json']);
     expect(code, stderr).toBe(0);
     const lines = stdout.trim().split('\n');
@@ -86,7 +102,18 @@ describe('npm run bench -- --quick --json', () => {
     expect(byName.get('grouping.pings')!.value).toBeGreaterThanOrEqual(100);
     expect(byName.get('grouping.pings')!.value).toBeLessThan(byName.get('grouping.pings')!.baseline!);
     // Rates and memory are real measurements, not placeholders.
-    for (const name of ['capture.rate', 'dispatch.rate', 'rest.ping_async', 'capture.peak_rss', 'history.cpu_per_write']) {
+    for (const name of [
+      'capture.rate',
+      'dispatch.rate',
+      'rest.ping_async',
+      'capture.peak_rss',
+      'history.cpu_per_write',
+      'scale.catchup.m',
+      'scale.catchup_rss.m',
+      'scale.fanout_rate.m',
+      'scale.fanout_rss.m',
+      'scale.auto.l.cpu_per_write',
+    ]) {
       expect(byName.get(name)!.value, name).toBeGreaterThan(0);
       expect(byName.get(name)!.baseline, name).toBeGreaterThan(0);
     }

@@ -26,3 +26,26 @@ export async function registerIphones(redis: Redis, from: number, count: number,
     await p.exec();
   }
 }
+
+/**
+ * Registers `count` APPLE clients under one user (created too): `<login>-client<i>` with device
+ * token `hexToken(firstToken + i)`. Pipelined in batches: 100k devices in a few seconds.
+ */
+export async function registerIphonesOfUser(redis: Redis, login: string, count: number, firstToken: number, batch = 2000): Promise<void> {
+  await queueSteps(redis.pipeline(), createUserSteps(login)).exec();
+  for (let start = 0; start < count; start += batch) {
+    const p = redis.pipeline();
+    for (let i = start; i < Math.min(count, start + batch); i++) {
+      queueSteps(
+        p,
+        registerClientSteps(login, {
+          id: `${login}-client${i}`,
+          device_type: 'APPLE',
+          device_pin: hexToken(firstToken + i),
+          device_app_id: BENCH_TOPIC,
+        }),
+      );
+    }
+    await p.exec();
+  }
+}

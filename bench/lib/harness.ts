@@ -93,6 +93,8 @@ export const noDelivery: PushAdapters = {
 export interface BenchContext {
   /** Smaller sizes and one run: for the smoke test in `npm test`. */
   quick: boolean;
+  /** The largest sizes too (the scale benchmark's 1M pairs and 100k devices): `--full`. */
+  full: boolean;
   runs: number;
   log: (msg: string) => void;
 }

@@ -48,7 +48,9 @@ export async function startHelperProcess(script: string, args: string[]): Promis
     if (process.env.BENCH_STDERR) process.stderr.write(d);
   });
   let exitCode: number | null | undefined;
-  const exited = new Promise<void>((resolve) => child.on('exit', (code) => ((exitCode = code), resolve())));
+  // 'close', not 'exit': a child can exit before its last stdout data has been read here (a long
+  // last line), and nextLine must not report it gone while that line is still coming.
+  const exited = new Promise<void>((resolve) => child.on('close', (code) => ((exitCode = code), resolve())));
   const lines: string[] = [];
   const waiters: Array<() => void> = [];
   let partial = '';
