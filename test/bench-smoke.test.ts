@@ -21,7 +21,11 @@ const EXPECTED = [
   'history.cpu_per_write',
   'history.overhead',
   'history.lost',
-  ...['', '_rtt50'].flatMap((c) => ['rate', 'rate_vs_node_apn', 'cpu_per_push', 'lost'].map((f) => `dispatch.${f}${c}`)),
+  ...['', '_rtt50'].flatMap((c) =>
+    ['rate', 'rate_vs_node_apn', 'cpu_per_push', 'floor', 'cpu_per_push_floor', 'rate_vs_floor', 'cpu_per_push_vs_floor', 'lost'].map(
+      (f) => `dispatch.${f}${c}`,
+    ),
+  ),
   'rest.ping_async',
   'rest.p99_latency',
   'rest.failed',
