@@ -27,6 +27,8 @@ const EXPECTED = [
     ),
   ),
   'rest.ping_async',
+  'rest.ping_async_vs_floor',
+  'rest.floor',
   'rest.p99_latency',
   'rest.failed',
   'catchup.reconcile',

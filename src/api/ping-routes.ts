@@ -52,7 +52,7 @@ const nameOrNames = {
 } as const;
 const textOrNumber = { oneOf: [{ type: 'string' }, { type: 'number' }] } as const;
 
-const pingBodySchema = {
+export const pingBodySchema = {
   type: 'object',
   properties: {
     user_id: { ...nameOrNames, description: 'Login, or a list of logins, whose devices are pinged.' },
