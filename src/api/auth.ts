@@ -31,9 +31,20 @@ export function presentedTokens(header: unknown, parameter: unknown): PresentedT
   return tokens;
 }
 
-/** Constant-time equality (digests first, so the lengths do not show either). */
+/** The configured token's digest, worked out once per value rather than at every request. */
+let configuredDigest: { token: string; digest: Buffer } | undefined;
+
+function digestOf(token: string): Buffer {
+  return createHash('sha256').update(token).digest();
+}
+
+/**
+ * Constant-time equality (digests first, so the lengths do not show either). `b` is the configured
+ * token: its digest is kept while it stays the same.
+ */
 export function sameToken(a: string, b: string): boolean {
-  return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
+  if (configuredDigest?.token !== b) configuredDigest = { token: b, digest: digestOf(b) };
+  return timingSafeEqual(digestOf(a), configuredDigest.digest);
 }
 
 /**
