@@ -15,6 +15,7 @@ type FigureLine = Omit<Figure, 'note'>;
 const EXPECTED = [
   'capture.rate',
   'capture.lost',
+  'capture.cpu_per_change',
   'capture.peak_rss',
   'grouping.pings',
   ...['q100', 'q5', 'q100_1k', 'q5_1k'].flatMap((g) => ['p50', 'p99', 'max', 'cpu_per_write', 'lost'].map((f) => `latency.${g}.${f}`)),
