@@ -81,6 +81,15 @@ export interface TokenCheckDeps {
 }
 
 /**
+ * The common case decided without a promise: the header carries the configured token. Anything else
+ * (no header, another token, a token record) goes through `refuseToken`, which would accept this
+ * case the same way, header first.
+ */
+export function headerHasConfiguredToken(configured: string | undefined, header: unknown): boolean {
+  return !!configured && typeof header === 'string' && header !== '' && header.length <= MAX_TOKEN_LENGTH && sameToken(header, configured);
+}
+
+/**
  * RhoConnect's token rule for one request (every API route but /healthz, /metrics and the console's
  * page): undefined when a presented token is valid, else the error to answer with (422 as
  * RhoConnect answers, 503 when a RhoConnect-issued token cannot be looked up now).
