@@ -23,7 +23,7 @@ const STREAMS_BEFORE_SETTINGS = 100;
 /** Provider tokens are renewed after this long (APNs refuses them after an hour). */
 const TOKEN_RENEW_SECONDS = 3300;
 
-const { HTTP2_HEADER_STATUS, HTTP2_HEADER_METHOD, HTTP2_HEADER_PATH, NGHTTP2_CANCEL } = http2.constants;
+const { HTTP2_HEADER_STATUS, NGHTTP2_CANCEL } = http2.constants;
 
 /** Options node-apn's credential preparation takes (the subset rhopush sets). */
 export interface NodeApnClientOptions {
@@ -222,8 +222,9 @@ export class ApnsConnection {
     try {
       // One object in one shape per request; absent headers are undefined, which http2 leaves out.
       stream = link.session.request({
-        [HTTP2_HEADER_METHOD]: 'POST',
-        [HTTP2_HEADER_PATH]: `/3/device/${token}`,
+        // Literal keys: computed ones make V8 build the object the slow way.
+        ':method': 'POST',
+        ':path': `/3/device/${token}`,
         authorization: auth?.header,
         'apns-push-type': push.pushType,
         'apns-priority': push.priority,
