@@ -11,6 +11,7 @@
 //  - PINGs idle sessions and replaces one that does not answer (a silently dropped connection),
 //  - retires a session whose request missed its deadline, so the retry runs on a fresh one,
 //  - renews the provider token before APNs' hour is up, and at once when APNs says it expired.
+import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import type { Logger } from 'pino';
@@ -193,7 +194,7 @@ export class ApnsConnection {
    * Sends one push; `done` gets its outcome exactly once, within the deadline (possibly before this
    * returns, when the connection is closed). Counts in `inFlight` until then.
    */
-  write(token: string, push: ApnsPush, apnsId: string, done: ApnsDone): void {
+  write(token: string, push: ApnsPush, done: ApnsDone): void {
     if (this.closed) return done({ failure: 'APNs connection closed' });
     let link: SessionLink;
     try {
@@ -230,7 +231,8 @@ export class ApnsConnection {
         'apns-priority': push.priority,
         'apns-topic': push.topic,
         'apns-collapse-id': push.collapseId,
-        'apns-id': apnsId,
+        // Drawn as the request goes out, not when it is queued: a queued push holds no id of its own.
+        'apns-id': randomUUID(),
       });
     } catch (err) {
       // The session closed between the check and the request (GOAWAY): the retry gets a fresh one.

@@ -19,7 +19,6 @@ export interface ApnsProviderOptions {
 interface Waiting {
   token: string;
   push: ApnsPush;
-  apnsId: string;
   done: ApnsDone;
 }
 
@@ -60,13 +59,13 @@ export class ApnsProvider {
    * `done` gets the outcome exactly once (at once when the provider is closed). Callbacks rather
    * than promises: this runs for every device of a fan-out.
    */
-  send(token: string, push: ApnsPush, apnsId: string, done: ApnsDone): void {
+  send(token: string, push: ApnsPush, done: ApnsDone): void {
     if (this.closed) return done({ failure: 'APNs provider closed' });
     if (this.waitingHead === this.waiting.length) {
       const free = this.freeConnection();
-      if (free) return free.write(token, push, apnsId, done);
+      if (free) return free.write(token, push, done);
     }
-    this.waiting.push({ token, push, apnsId, done });
+    this.waiting.push({ token, push, done });
   }
 
   async close(): Promise<void> {
@@ -91,7 +90,7 @@ export class ApnsProvider {
       const w = this.waiting[this.waitingHead]!;
       this.waiting[this.waitingHead] = undefined;
       this.waitingHead += 1;
-      free.write(w.token, w.push, w.apnsId, w.done);
+      free.write(w.token, w.push, w.done);
     }
     if (this.waitingHead > 1024 && this.waitingHead * 2 > this.waiting.length) {
       this.waiting = this.waiting.slice(this.waitingHead);

@@ -1,5 +1,5 @@
 // Apple Push Notification service (HTTP/2). RhoConnect's payload, current protocol.
-import { createPrivateKey, randomUUID } from 'node:crypto';
+import { createPrivateKey } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Settings } from '../../config/settings.js';
@@ -96,16 +96,14 @@ export class ApnsAdapter implements PushAdapter {
     // The first attempt is a callback on the provider; only a push that did not go through at once
     // enters the retry loop. Every device of a fan-out takes this path, so it allocates little.
     return new Promise<PushSendOutcome>((resolve, reject) => {
-      provider.send(token, push, randomUUID(), (reply) => {
+      provider.send(token, push, (reply) => {
         if ('status' in reply && reply.status === 200) {
           this.providers.release(lease);
           resolve({ outcome: 'sent' });
           return;
         }
         const attempt = () =>
-          new Promise<AttemptOutcome<ApnsPushOutcome>>((answered) =>
-            provider.send(token, push, randomUUID(), (r) => answered(classifyApnsReply(r))),
-          );
+          new Promise<AttemptOutcome<ApnsPushOutcome>>((answered) => provider.send(token, push, (r) => answered(classifyApnsReply(r))));
         retryAfterFirst(classifyApnsReply(reply), started, attempt, settings.rhopush.retry, this.clock).then(
           (sent) => {
             this.providers.release(lease);
