@@ -187,12 +187,14 @@ export function floorSender(s: StandInProcess, settings: Settings): Sender {
     const session = http2.connect(`https://127.0.0.1:${s.port}`, { ca: [s.ca] });
     session.on('error', () => undefined);
     const link = { session, limit: 1, inFlight: 0, ready: Promise.resolve() };
-    link.ready = new Promise((resolve) =>
+    // A session that closes before its SETTINGS does not hold the run up: its requests then fail.
+    link.ready = new Promise((resolve) => {
       session.once('remoteSettings', (settings) => {
         link.limit = Math.min(maxConcurrentStreams, settings.maxConcurrentStreams ?? maxConcurrentStreams);
         resolve();
-      }),
-    );
+      });
+      session.once('close', resolve);
+    });
     sessions.push(link);
   }
   return {
@@ -235,7 +237,11 @@ export function floorSender(s: StandInProcess, settings: Settings): Sender {
       });
     },
     close: async () => {
-      await Promise.all(sessions.map((l) => new Promise<void>((resolve) => l.session.close(resolve))));
+      await Promise.all(
+        sessions.map((l) =>
+          l.session.closed || l.session.destroyed ? undefined : new Promise<void>((resolve) => l.session.close(resolve)),
+        ),
+      );
     },
   };
 }

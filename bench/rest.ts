@@ -7,7 +7,7 @@ import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import { startRedisServer } from '../src/kit/redis-server-process.js';
 import { figure, type BenchContext, type Figure } from './lib/harness.js';
-import { startHelperProcess } from './lib/processes.js';
+import { startHelperProcess, type HelperProcess } from './lib/processes.js';
 
 const API_TOKEN = 'bench-api-token-0123456789abcdef';
 const CONNECTIONS = 10;
@@ -35,14 +35,17 @@ export async function benchRest(ctx: BenchContext): Promise<Figure[]> {
   const seconds = ctx.quick ? 1 : 5;
   const redisServer = await startRedisServer();
   const redis = new Redis(redisServer.port, '127.0.0.1');
-  const rhopush = await startHelperProcess('rest-server-process.ts', ['rhopush', String(redisServer.port), API_TOKEN]);
-  const floor = await startHelperProcess('rest-server-process.ts', ['floor', String(redisServer.port), API_TOKEN]);
-  const hello = await startHelperProcess('rest-server-process.ts', ['hello']);
-  const rhopushPort = Number(rhopush.ready.split(' ')[1]);
-  const floorPort = Number(floor.ready.split(' ')[1]);
-  const helloPort = Number(hello.ready.split(' ')[1]);
+  const helpers: HelperProcess[] = [];
   const results: Record<'rhopush' | 'floor' | 'hello', Load[]> = { rhopush: [], floor: [], hello: [] };
   try {
+    const start = async (args: string[]) => {
+      const helper = await startHelperProcess('rest-server-process.ts', args);
+      helpers.push(helper);
+      return Number(helper.ready.split(' ')[1]);
+    };
+    const rhopushPort = await start(['rhopush', String(redisServer.port), API_TOKEN]);
+    const floorPort = await start(['floor', String(redisServer.port), API_TOKEN]);
+    const helloPort = await start(['hello']);
     // Warm-up (JIT, connections), not measured.
     await load(rhopushPort, '/rc/v1/users/ping', 1);
     await load(floorPort, '/rc/v1/users/ping', 1);
@@ -61,9 +64,8 @@ export async function benchRest(ctx: BenchContext): Promise<Figure[]> {
       );
     }
   } finally {
-    await rhopush.stop();
-    await floor.stop();
-    await hello.stop();
+    // Every server started so far, whichever step failed.
+    for (const helper of helpers) await helper.stop();
     redis.disconnect();
     await redisServer.stop();
   }
