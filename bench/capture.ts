@@ -16,6 +16,8 @@ interface Counted {
   first: number;
   last: number;
   maxRssMiB: number;
+  /** CPU time of the process from subscribed to done, µs. */
+  cpuUs: number;
 }
 
 /** Both consumers subscribed to the same stream at once, then the writes. */
@@ -41,6 +43,8 @@ export async function benchCapture(ctx: BenchContext): Promise<Figure[]> {
   const lost: number[] = [];
   const rss: number[] = [];
   const baseRss: number[] = [];
+  const cpu: number[] = [];
+  const baseCpu: number[] = [];
   try {
     for (let run = 0; run < ctx.runs; run++) {
       const { bare, rhopush, generated } = await consumeBoth(server.port, users, calls);
@@ -49,9 +53,11 @@ export async function benchCapture(ctx: BenchContext): Promise<Figure[]> {
       baseRss.push(bare.maxRssMiB);
       rates.push(rhopush.count / ((rhopush.last - rhopush.first) / 1000));
       rss.push(rhopush.maxRssMiB);
+      cpu.push(rhopush.cpuUs / Math.max(1, rhopush.count));
+      baseCpu.push(bare.cpuUs / Math.max(1, bare.count));
       lost.push(calls - rhopush.count);
       ctx.log(
-        `capture run ${run + 1}: rhopush ${Math.round(rates.at(-1)!)}/s (${rhopush.count}/${calls}), bare ${Math.round(baseRates.at(-1)!)}/s (${bare.count}/${calls}); generator ${Math.round(generated)} writes/s; peak RSS ${Math.round(rss.at(-1)!)} vs ${Math.round(baseRss.at(-1)!)} MiB`,
+        `capture run ${run + 1}: rhopush ${Math.round(rates.at(-1)!)}/s (${rhopush.count}/${calls}), bare ${Math.round(baseRates.at(-1)!)}/s (${bare.count}/${calls}); generator ${Math.round(generated)} writes/s; peak RSS ${Math.round(rss.at(-1)!)} vs ${Math.round(baseRss.at(-1)!)} MiB; CPU ${cpu.at(-1)!.toFixed(1)} vs ${baseCpu.at(-1)!.toFixed(1)} µs per change`,
       );
     }
   } finally {
@@ -65,6 +71,13 @@ export async function benchCapture(ctx: BenchContext): Promise<Figure[]> {
       rates,
       baseRates,
       `${calls} push_objects over ${users} users × ${SOURCES} sources; baseline: bare ioredis psubscribe counter; target ≥ 0.95×`,
+    ),
+    figure(
+      'capture.cpu_per_change',
+      'µs',
+      cpu,
+      baseCpu,
+      "CPU time of rhopush's process (capture, classification, grouping, pings without delivery) over the changes it captured; baseline: the bare subscriber's CPU per event on the same stream",
     ),
     figure('capture.lost', 'events', lost, null, 'plugin writes issued − changes classified (must be 0)'),
     figure(

@@ -3,7 +3,10 @@
 //  - rhopush's APNs adapter (src/push/apns.ts), settings defaults: N sends at once, as PingJob
 //    issues them; the adapter keeps within the server's stream limit itself;
 //  - @parse/push-adapter (Parse Server's push adapter, APNs through @parse/node-apn);
-//  - @parse/node-apn's Provider used directly.
+//  - @parse/node-apn's Provider used directly;
+//  - the floor: a minimal client writing the same requests (headers, body, one provider-token
+//    header string) on raw node:http2 sessions, as many connections and streams per connection as
+//    rhopush uses, counting answers and nothing else. What sending costs on this machine.
 // The two baselines send one notification to a list of tokens per call and open every stream of the
 // list at once: a list longer than the server's limit loses pushes (test/push-apns-fanout.test.ts),
 // so they get the tokens in lists of 1000, one list after the other: the simplest use that delivers
@@ -13,7 +16,8 @@
 // where throughput depends on how many pushes a sender keeps in flight.
 // Figures: pushes per second, and CPU time per push in the sending process.
 import { fork } from 'node:child_process';
-import { createPublicKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomUUID, sign } from 'node:crypto';
+import http2, { type ClientHttp2Session, type OutgoingHttpHeaders } from 'node:http2';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import apn from '@parse/node-apn';
@@ -21,7 +25,9 @@ import { ParsePushAdapter } from '@parse/push-adapter';
 import { loadSettings } from '../src/config/load-settings.js';
 import { silentLogger } from '../src/logger.js';
 import { normalizePingParams } from '../src/ping/ping-params.js';
-import { ApnsAdapter } from '../src/push/apns/apns.js';
+import { ApnsAdapter, apnsNotification } from '../src/push/apns/apns.js';
+import { syncCollapseId } from '../src/push/collapse.js';
+import type { Settings } from '../src/config/settings.js';
 import { hexToken, type ApnsTokenKey } from '../src/kit/index.js';
 import { BENCH_TOPIC } from './lib/devices.js';
 import { figure, type BenchContext, type Figure } from './lib/harness.js';
@@ -159,6 +165,87 @@ export function nodeApnSender(s: StandInProcess): Sender {
   };
 }
 
+/**
+ * The floor: the same APNs requests as rhopush's (headers, body, provider-token header reused) on
+ * one raw http2 session per connection, at most `streams` in flight on each (the least of rhopush's
+ * `:max_concurrent_streams:` and the server's SETTINGS), the rest queued; only answers are counted.
+ */
+export function floorSender(s: StandInProcess, settings: Settings): Sender {
+  const { connections, maxConcurrentStreams } = settings.rhopush.apns;
+  const ping = normalizePingParams({ user_id: 'user0', sources: ['Source0'] });
+  const notification = apnsNotification(ping);
+  const body = JSON.stringify(notification.payload);
+  const b64 = (v: object) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const unsigned = `${b64({ alg: 'ES256', kid: s.key.keyId })}.${b64({ iss: s.key.teamId, iat: Math.floor(Date.now() / 1000) })}`;
+  const signature = sign('sha256', Buffer.from(unsigned), { key: createPrivateKey(s.key.pem), dsaEncoding: 'ieee-p1363' });
+  const authorization = `bearer ${unsigned}.${signature.toString('base64url')}`;
+  const pushType = notification.pushType;
+  const priority = String(notification.priority);
+  const collapseId = syncCollapseId(ping, BENCH_TOPIC);
+  const sessions: Array<{ session: ClientHttp2Session; limit: number; inFlight: number; ready: Promise<void> }> = [];
+  for (let i = 0; i < connections; i++) {
+    const session = http2.connect(`https://127.0.0.1:${s.port}`, { ca: [s.ca] });
+    session.on('error', () => undefined);
+    const link = { session, limit: 1, inFlight: 0, ready: Promise.resolve() };
+    // A session that closes before its SETTINGS does not hold the run up: its requests then fail.
+    link.ready = new Promise((resolve) => {
+      session.once('remoteSettings', (settings) => {
+        link.limit = Math.min(maxConcurrentStreams, settings.maxConcurrentStreams ?? maxConcurrentStreams);
+        resolve();
+      });
+      session.once('close', resolve);
+    });
+    sessions.push(link);
+  }
+  return {
+    send: async (tokens) => {
+      await Promise.all(sessions.map((l) => l.ready));
+      return new Promise<number>((resolve) => {
+        let next = 0;
+        let answered = 0;
+        let ok = 0;
+        const pump = () => {
+          for (const link of sessions) {
+            while (link.inFlight < link.limit && next < tokens.length) {
+              const headers: OutgoingHttpHeaders = {
+                ':method': 'POST',
+                ':path': `/3/device/${tokens[next++]!}`,
+                authorization,
+                'apns-push-type': pushType,
+                'apns-priority': priority,
+                'apns-topic': BENCH_TOPIC,
+                'apns-collapse-id': collapseId,
+                'apns-id': randomUUID(),
+              };
+              link.inFlight++;
+              const stream = link.session.request(headers);
+              stream.on('response', (h) => {
+                if (h[':status'] === 200) ok++;
+              });
+              stream.on('error', () => undefined);
+              stream.on('close', () => {
+                link.inFlight--;
+                if (++answered === tokens.length) resolve(ok);
+                else pump();
+              });
+              stream.resume();
+              stream.end(body);
+            }
+          }
+        };
+        pump();
+      });
+    },
+    close: async () => {
+      await Promise.all(
+        sessions.map((l) =>
+          l.session.closed || l.session.destroyed ? undefined : new Promise<void>((resolve) => l.session.close(resolve)),
+        ),
+      );
+    },
+  };
+}
+
 interface Measured {
   rate: number;
   cpuUsPerPush: number;
@@ -179,8 +266,10 @@ export async function benchDispatch(ctx: BenchContext): Promise<Figure[]> {
   const dir = settingsDir();
   const key = { ...standIn.key, publicKey: createPublicKey(standIn.key.pem) };
   const file = dir.write({ redisPort: 6379, sources: 1, listenPort: 0, apns: { address: '127.0.0.1', port: standIn.port }, key });
+  const settings = loadSettings(file, { environment: 'bench' });
   const senders: Record<string, () => Sender> = {
     rhopush: () => rhopushSender(file),
+    floor: () => floorSender(standIn, settings),
     'parse-push-adapter': () => parsePushAdapterSender(standIn),
     'node-apn': () => nodeApnSender(standIn),
   };
@@ -228,7 +317,7 @@ export async function benchDispatch(ctx: BenchContext): Promise<Figure[]> {
         'pushes/s',
         r(k('rhopush'), (m) => m.rate),
         r(k('parse-push-adapter'), (m) => m.rate),
-        `${setup}; baseline: @parse/push-adapter; target ≥ 1.5×`,
+        `${setup}; baseline: @parse/push-adapter; target ≥ ${c.delayMs ? 1.5 : 1.2}×`,
       ),
       figure(
         `dispatch.rate_vs_node_apn${c.name}`,
@@ -242,7 +331,35 @@ export async function benchDispatch(ctx: BenchContext): Promise<Figure[]> {
         'µs',
         r(k('rhopush'), (m) => m.cpuUsPerPush),
         r(k('parse-push-adapter'), (m) => m.cpuUsPerPush),
-        `${c.what}; CPU time of the sending process per push; baseline: @parse/push-adapter`,
+        `${c.what}; CPU time of the sending process per push; baseline: @parse/push-adapter; target ≤ 1.0×`,
+      ),
+      figure(
+        `dispatch.floor${c.name}`,
+        'pushes/s',
+        r(k('floor'), (m) => m.rate),
+        null,
+        `${setup}; the floor client's own rate: same requests on raw node:http2 sessions, rhopush's connections and stream limit`,
+      ),
+      figure(
+        `dispatch.cpu_per_push_floor${c.name}`,
+        'µs',
+        r(k('floor'), (m) => m.cpuUsPerPush),
+        null,
+        `${c.what}; the floor client's CPU time per push (sending process)`,
+      ),
+      figure(
+        `dispatch.rate_vs_floor${c.name}`,
+        'pushes/s',
+        r(k('rhopush'), (m) => m.rate),
+        r(k('floor'), (m) => m.rate),
+        `${setup}; baseline: the floor client`,
+      ),
+      figure(
+        `dispatch.cpu_per_push_vs_floor${c.name}`,
+        'µs',
+        r(k('rhopush'), (m) => m.cpuUsPerPush),
+        r(k('floor'), (m) => m.cpuUsPerPush),
+        `${c.what}; CPU time per push; baseline: the floor client; target ≤ 1.15×`,
       ),
       figure(
         `dispatch.lost${c.name}`,

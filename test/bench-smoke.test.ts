@@ -15,14 +15,21 @@ type FigureLine = Omit<Figure, 'note'>;
 const EXPECTED = [
   'capture.rate',
   'capture.lost',
+  'capture.cpu_per_change',
   'capture.peak_rss',
   'grouping.pings',
   ...['q100', 'q5', 'q100_1k', 'q5_1k'].flatMap((g) => ['p50', 'p99', 'max', 'cpu_per_write', 'lost'].map((f) => `latency.${g}.${f}`)),
   'history.cpu_per_write',
   'history.overhead',
   'history.lost',
-  ...['', '_rtt50'].flatMap((c) => ['rate', 'rate_vs_node_apn', 'cpu_per_push', 'lost'].map((f) => `dispatch.${f}${c}`)),
+  ...['', '_rtt50'].flatMap((c) =>
+    ['rate', 'rate_vs_node_apn', 'cpu_per_push', 'floor', 'cpu_per_push_floor', 'rate_vs_floor', 'cpu_per_push_vs_floor', 'lost'].map(
+      (f) => `dispatch.${f}${c}`,
+    ),
+  ),
   'rest.ping_async',
+  'rest.ping_async_vs_floor',
+  'rest.floor',
   'rest.p99_latency',
   'rest.failed',
   'catchup.reconcile',

@@ -4,8 +4,9 @@
 //    counts events;
 //  - `rhopush <redisPort> <expected> <sources>`: the real daemon (capture with leases, catch-up and
 //    canaries, classification, grouping, PingJob) with delivery switched off.
-// Prints `ready` once subscribed, then one JSON line {count, first, last, maxRssMiB} once `expected`
-// changes were counted (rhopush: and every grouped ping has run) or 60 s passed without one.
+// Prints `ready` once subscribed, then one JSON line {count, first, last, maxRssMiB, cpuUs} once
+// `expected` changes were counted (rhopush: and every grouped ping has run) or 60 s passed without
+// one; cpuUs is the process's CPU time (user + system) from `ready` to then.
 // Stops on SIGTERM.
 import { Redis } from 'ioredis';
 import { createDaemon } from '../../src/daemon.js';
@@ -46,6 +47,7 @@ if (mode === 'bare') {
   };
 }
 process.on('SIGTERM', () => void stop().finally(() => process.exit(0)));
+const cpuAtReady = process.cpuUsage();
 process.stdout.write('ready\n');
 
 let lastCount = -1;
@@ -61,4 +63,6 @@ await waitUntil(
   { what: 'every change counted, or a minute without one', timeoutMs: Number.POSITIVE_INFINITY, intervalMs: 5 },
 );
 await settle();
-process.stdout.write(`${JSON.stringify({ count, first, last, maxRssMiB: process.resourceUsage().maxRSS / 1024 })}\n`);
+const cpu = process.cpuUsage(cpuAtReady);
+const cpuUs = cpu.user + cpu.system;
+process.stdout.write(`${JSON.stringify({ count, first, last, maxRssMiB: process.resourceUsage().maxRSS / 1024, cpuUs })}\n`);

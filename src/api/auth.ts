@@ -31,9 +31,20 @@ export function presentedTokens(header: unknown, parameter: unknown): PresentedT
   return tokens;
 }
 
-/** Constant-time equality (digests first, so the lengths do not show either). */
+/** The configured token's digest, worked out once per value rather than at every request. */
+let configuredDigest: { token: string; digest: Buffer } | undefined;
+
+function digestOf(token: string): Buffer {
+  return createHash('sha256').update(token).digest();
+}
+
+/**
+ * Constant-time equality (digests first, so the lengths do not show either). `b` is the configured
+ * token: its digest is kept while it stays the same.
+ */
 export function sameToken(a: string, b: string): boolean {
-  return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
+  if (configuredDigest?.token !== b) configuredDigest = { token: b, digest: digestOf(b) };
+  return timingSafeEqual(digestOf(a), configuredDigest.digest);
 }
 
 /**
@@ -67,6 +78,15 @@ export interface TokenCheckDeps {
   settings: () => { apiToken?: string };
   store: RhoconnectStore;
   redisUnavailable?: () => string | undefined;
+}
+
+/**
+ * The common case decided without a promise: the header carries the configured token. Anything else
+ * (no header, another token, a token record) goes through `refuseToken`, which would accept this
+ * case the same way, header first.
+ */
+export function headerHasConfiguredToken(configured: string | undefined, header: unknown): boolean {
+  return !!configured && typeof header === 'string' && header !== '' && header.length <= MAX_TOKEN_LENGTH && sameToken(header, configured);
 }
 
 /**

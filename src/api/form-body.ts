@@ -102,6 +102,8 @@ export const QUERY_ERROR: unique symbol = Symbol('rhopush.queryError');
  * where a throw would end the process, so a malformed query becomes an empty query carrying its error.
  */
 export function parseQueryString(text: string): Record<string, unknown> {
+  // Most requests carry no query string: no parser to start for them.
+  if (text === '') return {};
   try {
     return parseFormBody(text);
   } catch (err) {

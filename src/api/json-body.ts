@@ -21,10 +21,15 @@ export function parseJsonBody(_request: unknown, body: string | Buffer, done: (e
   let refused: string | undefined;
   let value: unknown;
   try {
-    value = JSON.parse(text, (key, v: unknown) => {
-      refused ??= poisonousKey(key, v);
-      return v;
-    });
+    // A reviver costs a call per value; only a body that names one of the keys can carry it (an
+    // escaped spelling such as "\u005f_proto__" takes the reviver too, through the backslash).
+    value =
+      text.includes('__proto__') || text.includes('constructor') || text.includes('\\u')
+        ? JSON.parse(text, (key, v: unknown) => {
+            refused ??= poisonousKey(key, v);
+            return v;
+          })
+        : JSON.parse(text);
   } catch (err) {
     done(new RhopushError('JSON_INVALID', { reason: (err as Error).message }));
     return;

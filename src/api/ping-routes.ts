@@ -4,7 +4,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { normalizePingParams, PingParamsError, type NormalizedPing } from '../ping/ping-params.js';
 import type { PingResult } from '../ping/ping-job.js';
 import type { EnqueuedPing } from '../queue/resque-queue.js';
-import { API_TOKEN_HEADER, refuseToken } from './auth.js';
+import { API_TOKEN_HEADER, headerHasConfiguredToken, refuseToken } from './auth.js';
 import { queryError } from './form-body.js';
 import { RhopushError } from '../errors.js';
 import { sendError, type ApiDeps } from './deps.js';
@@ -52,7 +52,7 @@ const nameOrNames = {
 } as const;
 const textOrNumber = { oneOf: [{ type: 'string' }, { type: 'number' }] } as const;
 
-const pingBodySchema = {
+export const pingBodySchema = {
   type: 'object',
   properties: {
     user_id: { ...nameOrNames, description: 'Login, or a list of logins, whose devices are pinged.' },
@@ -160,15 +160,19 @@ async function handlePing(request: FastifyRequest, reply: FastifyReply, deps: Ap
   const query = (request.query ?? {}) as Record<string, unknown>;
   const body = request.body;
   const bodyIsObject = body !== null && typeof body === 'object' && !Array.isArray(body);
-  // Sinatra's params: query string and body together, the body winning.
-  const params: Record<string, unknown> = { ...query, ...(bodyIsObject ? (body as Record<string, unknown>) : {}) };
+  // Sinatra's params: query string and body together, the body winning (no copy without a query).
+  const params: Record<string, unknown> = !hasKeys(query)
+    ? bodyIsObject
+      ? (body as Record<string, unknown>)
+      : {}
+    : { ...query, ...(bodyIsObject ? (body as Record<string, unknown>) : {}) };
 
   const settings = deps.settings();
-  // While Redis is reconnecting, a command would wait in the connection's queue until it is back:
-  // answer at once instead, saying why.
-  const unavailable = () => deps.redisUnavailable?.();
-  const refused = await refuseToken(deps, request.headers[API_TOKEN_HEADER], params.api_token);
-  if (refused) return sendError(reply, refused);
+  const header = request.headers[API_TOKEN_HEADER];
+  if (!headerHasConfiguredToken(settings.apiToken, header)) {
+    const refused = await refuseToken(deps, header, params.api_token);
+    if (refused) return sendError(reply, refused);
+  }
 
   if (body !== undefined && body !== null && !bodyIsObject) {
     return sendError(reply, new RhopushError('BODY_NOT_OBJECT', {}, { field: 'body' }));
@@ -181,7 +185,9 @@ async function handlePing(request: FastifyRequest, reply: FastifyReply, deps: Ap
     throw err;
   }
 
-  const down = unavailable();
+  // While Redis is reconnecting, a command would wait in the connection's queue until it is back:
+  // answer at once instead, saying why.
+  const down = deps.redisUnavailable?.();
   if (down) {
     const what = wantsAsync(params.async) ? 'the ping was not queued' : 'the ping was not sent';
     return sendError(reply, new RhopushError('REDIS_UNAVAILABLE', { reason: down, what }));
@@ -200,13 +206,18 @@ async function handlePing(request: FastifyRequest, reply: FastifyReply, deps: Ap
     result = await deps.ping(ping, 'rest');
   } catch (err) {
     // Device push failures are in the result; a ping only throws when it cannot read users and clients.
-    const gone = unavailable();
+    const gone = deps.redisUnavailable?.();
     if (gone) return sendError(reply, new RhopushError('REDIS_UNAVAILABLE', { reason: gone, what: 'the ping was not sent' }));
     return sendError(reply, new RhopushError('PING_UNREAD', { reason: (err as Error).message }));
   }
   const summary = summarize(result);
   if (result.errors.length > 0) return reply.code(500).send({ error: result.errors.join('\n'), ...summary });
   return reply.code(200).send(summary);
+}
+
+function hasKeys(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
 }
 
 function summarize(result: PingResult) {

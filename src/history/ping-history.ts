@@ -37,6 +37,8 @@ const DECISION_FLUSH_MS = 1000;
 
 /** Writes one command carries at most (records, or index entries). */
 const WRITES_PER_CALL = 500;
+/** Records per turn written as plain SETs rather than through the records script. */
+const SETS_PER_TURN = 16;
 /** SET each key to its value (ARGV[i + 1]) expiring after ARGV[1] ms. */
 const RECORDS_SCRIPT = `for i, key in ipairs(KEYS) do redis.call('SET', key, ARGV[i + 1], 'PX', ARGV[1]) end
 return #KEYS`;
@@ -117,7 +119,13 @@ export class PingHistory implements HistoryReader {
    */
   queued(record: PingRecord): void {
     if (!this.enabled) return;
-    this.write({ ...record, status: 'queued', queuedAt: record.queuedAt ?? Date.now() }, false);
+    // Written as given when it already says so (enqueue builds it that way): no copy per REST ping.
+    this.write(
+      record.status === 'queued' && record.queuedAt !== undefined
+        ? record
+        : { ...record, status: 'queued', queuedAt: record.queuedAt ?? Date.now() },
+      false,
+    );
   }
 
   /**
@@ -228,13 +236,20 @@ export class PingHistory implements HistoryReader {
       }
       return;
     }
-    for (let i = 0; i < batch.records.length; i += WRITES_PER_CALL) {
-      const chunk = batch.records.slice(i, i + WRITES_PER_CALL);
-      const keys = chunk.map((r) => historyKeys.ping(r.id));
-      this.track(
-        this.redis.rhopushRecords(chunk.length, ...keys, ttl, ...chunk.map((r) => r.json)).then(kept(chunk), lose(chunk.map((r) => r.id))),
-      );
-    }
+    // A few records are plain SETs: in the same write as the turn's other commands, and cheaper for
+    // Redis than starting a script; more of them go in one script call per WRITES_PER_CALL.
+    if (batch.records.length <= SETS_PER_TURN) {
+      for (const r of batch.records) this.track(this.redis.set(historyKeys.ping(r.id), r.json, 'PX', ttl).then(kept([r]), lose([r.id])));
+    } else
+      for (let i = 0; i < batch.records.length; i += WRITES_PER_CALL) {
+        const chunk = batch.records.slice(i, i + WRITES_PER_CALL);
+        const keys = chunk.map((r) => historyKeys.ping(r.id));
+        this.track(
+          this.redis
+            .rhopushRecords(chunk.length, ...keys, ttl, ...chunk.map((r) => r.json))
+            .then(kept(chunk), lose(chunk.map((r) => r.id))),
+        );
+      }
     for (let i = 0; i < batch.indexes.length; i += WRITES_PER_CALL) {
       const chunk = batch.indexes.slice(i, i + WRITES_PER_CALL);
       const args = chunk.flatMap((x) => [x.score, x.id, x.keep]);

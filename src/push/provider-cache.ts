@@ -5,7 +5,12 @@ export interface Closable {
   close(): Promise<void>;
 }
 
-interface Entry<T> {
+/** An entry taken with `take`: in use (never swept) until given to `release`. */
+export interface ProviderLease<T> {
+  readonly value: T;
+}
+
+interface Entry<T> extends ProviderLease<T> {
   value: T;
   /** The settings object that last asked for this entry. */
   generation: object;
@@ -31,6 +36,19 @@ export class ProviderCache<T extends Closable> {
    * for are closed once idle.
    */
   async use<R>(key: string, generation: object, create: () => T, use: (value: T) => Promise<R>): Promise<R> {
+    const entry = this.take(key, generation, create);
+    try {
+      return await use(entry.value);
+    } finally {
+      this.release(entry);
+    }
+  }
+
+  /**
+   * `use` without a promise of its own, for per-push paths: the entry for `key` (created if needed),
+   * kept from the sweep until `release`d.
+   */
+  take(key: string, generation: object, create: () => T): ProviderLease<T> {
     if (generation !== this.generation) {
       const first = this.generation === undefined;
       this.generation = generation;
@@ -43,11 +61,11 @@ export class ProviderCache<T extends Closable> {
     }
     entry.generation = generation;
     entry.busy += 1;
-    try {
-      return await use(entry.value);
-    } finally {
-      entry.busy -= 1;
-    }
+    return entry;
+  }
+
+  release(lease: ProviderLease<T>): void {
+    (lease as Entry<T>).busy -= 1;
   }
 
   async close(): Promise<void> {

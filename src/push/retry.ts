@@ -51,9 +51,25 @@ export async function withRetries<T>(
   clock: RetryClock = realClock,
 ): Promise<RetryResult<T>> {
   const started = clock.now();
+  return retryAfterFirst(await attempt(1), started, attempt, policy, clock);
+}
+
+/**
+ * `withRetries` once the first attempt (started at `started`) came to `first`: a sender can make
+ * that attempt itself and come here only when it did not succeed, so a push that goes through at
+ * once costs no retry bookkeeping.
+ */
+export async function retryAfterFirst<T>(
+  first: AttemptOutcome<T>,
+  started: number,
+  attempt: (attemptNumber: number) => Promise<AttemptOutcome<T>>,
+  policy: RetrySettings,
+  clock: RetryClock = realClock,
+): Promise<RetryResult<T>> {
   let reconnected = false;
+  let outcome = first;
   for (let n = 1; ; n += 1) {
-    const outcome = await attempt(n);
+    if (n > 1) outcome = await attempt(n);
     if ('done' in outcome) return { result: outcome.done, retries: n - 1 };
     if (n >= policy.attempts) {
       return { result: outcome.giveUp, retries: n - 1, exhausted: `gave up after ${n} attempt${n === 1 ? '' : 's'}` };

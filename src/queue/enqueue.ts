@@ -13,6 +13,10 @@ export function enqueueRecorded(
   queue?: string,
 ): Promise<EnqueuedPing> {
   const record = { id: newPingId(), queuedAt: Date.now() };
-  history?.queued({ ...pingHead(record.id, 'queued', 'queue', ping), queuedAt: record.queuedAt });
+  if (history?.enabled) {
+    const head = pingHead(record.id, 'queued', 'queue', ping);
+    head.queuedAt = record.queuedAt;
+    history.queued(head);
+  }
   return enqueuePingJob(redis, ping, queue, record);
 }

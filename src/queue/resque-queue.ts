@@ -60,11 +60,39 @@ export interface EnqueuedPing {
   job: ResqueJob;
 }
 
+/** A job waiting for the end of this turn of the event loop (see enqueuePingJob). */
+interface TurnJob {
+  payload: string;
+  settle: (err: Error | null, length?: number) => void;
+}
+
+/** Per connection, per queue: the jobs enqueued during the current turn, written together. */
+const turnBatches = new WeakMap<Redis, Map<string, TurnJob[]>>();
+
+function flushTurn(redis: Redis): void {
+  const byQueue = turnBatches.get(redis);
+  turnBatches.delete(redis);
+  if (!byQueue) return;
+  for (const [queue, jobs] of byQueue) {
+    const payloads = jobs.map((j) => j.payload);
+    Promise.all([redis.sadd(resqueKeys.queues, queue), redis.rpush(resqueKeys.queue(queue), ...payloads)]).then(
+      ([, length]) => {
+        // RPUSH appends in order: each job's own position is the length it would have seen alone.
+        for (let i = 0; i < jobs.length; i++) jobs[i]!.settle(null, length - (jobs.length - 1 - i));
+      },
+      (err: Error) => {
+        for (const j of jobs) j.settle(err);
+      },
+    );
+  }
+}
+
 /**
  * Queues a ping as `Resque.enqueue(PingJob, params)` does: SADD resque:queues, then RPUSH
  * resque:queue:<q>, on one connection and in that order, so a reader never sees the job before its
- * queue is registered. On an auto-pipelined connection (rhopush's own) they are plain commands, so
- * that the enqueues of concurrent requests share socket writes; elsewhere one pipeline.
+ * queue is registered. On an auto-pipelined connection (rhopush's own) the jobs of one turn of the
+ * event loop go out together, one SADD and one RPUSH for all of them, so concurrent REST requests
+ * cost Redis two commands per turn instead of two each; elsewhere one pipeline per job.
  */
 export async function enqueuePingJob(
   redis: Redis,
@@ -76,7 +104,17 @@ export async function enqueuePingJob(
   const id = record?.id;
   const payload = JSON.stringify(job);
   if (redis.options.enableAutoPipelining) {
-    const [, queued] = await Promise.all([redis.sadd(resqueKeys.queues, queue), redis.rpush(resqueKeys.queue(queue), payload)]);
+    let byQueue = turnBatches.get(redis);
+    if (!byQueue) {
+      turnBatches.set(redis, (byQueue = new Map()));
+      setImmediate(flushTurn, redis);
+    }
+    let jobs = byQueue.get(queue);
+    if (!jobs) byQueue.set(queue, (jobs = []));
+    const batch = jobs;
+    const queued = await new Promise<number>((resolve, reject) =>
+      batch.push({ payload, settle: (err, length) => (err ? reject(err) : resolve(length!)) }),
+    );
     return { id, queue, queued, job };
   }
   const replies = await redis.pipeline().sadd(resqueKeys.queues, queue).rpush(resqueKeys.queue(queue), payload).exec();

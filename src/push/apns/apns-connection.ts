@@ -11,8 +11,9 @@
 //  - PINGs idle sessions and replaces one that does not answer (a silently dropped connection),
 //  - retires a session whose request missed its deadline, so the retry runs on a fresh one,
 //  - renews the provider token before APNs' hour is up, and at once when APNs says it expired.
+import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
-import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import type { Logger } from 'pino';
 import { parseRetryAfter } from '../retry.js';
 
@@ -23,7 +24,7 @@ const STREAMS_BEFORE_SETTINGS = 100;
 /** Provider tokens are renewed after this long (APNs refuses them after an hour). */
 const TOKEN_RENEW_SECONDS = 3300;
 
-const { HTTP2_HEADER_STATUS, HTTP2_HEADER_METHOD, HTTP2_HEADER_PATH, NGHTTP2_CANCEL } = http2.constants;
+const { HTTP2_HEADER_STATUS, NGHTTP2_CANCEL } = http2.constants;
 
 /** Options node-apn's credential preparation takes (the subset rhopush sets). */
 export interface NodeApnClientOptions {
@@ -100,14 +101,65 @@ interface SessionLink {
   error?: string;
 }
 
+/** Receives what one request came to, exactly once. */
+export type ApnsDone = (reply: ApnsReply) => void;
+
+/** What a push carries besides its device token: the same for every device of a ping (apns.ts). */
+export interface ApnsPush {
+  pushType: string;
+  priority: string;
+  topic?: string;
+  collapseId?: string;
+  body: string;
+}
+
+/** Every 200 answer is the same reply: no object per push. */
+const OK: ApnsReply = Object.freeze({ status: 200 });
+
+/** The request a stream carries, so one set of listeners serves every stream (no closures per push). */
+const REQUEST = Symbol('apns request');
+type RequestStream = ClientHttp2Stream & { [REQUEST]?: Pending };
+
 /** A request on the wire, until it settles. */
 interface Pending {
+  connection: ApnsConnection;
   link: SessionLink;
-  stream?: ClientHttp2Stream;
+  stream?: RequestStream;
   status?: number;
   /** performance.now() after which it has missed its deadline. */
   deadline: number;
-  settle(reply: ApnsReply): void;
+  /** The provider token's generation it was sent with (renewed once on ExpiredProviderToken). */
+  generation: number | undefined;
+  retryAfter?: string;
+  answer: string;
+  streamError?: string;
+  done: ApnsDone;
+}
+
+function onResponse(this: RequestStream, h: IncomingHttpHeaders): void {
+  const p = this[REQUEST]!;
+  p.link.lastActivity = Date.now();
+  p.status = Number(h[HTTP2_HEADER_STATUS]);
+  if (p.status === 200) {
+    this.resume();
+    return;
+  }
+  const r = h['retry-after'];
+  p.retryAfter = Array.isArray(r) ? r[0] : r;
+  this.on('data', onData);
+}
+
+function onData(this: RequestStream, chunk: Buffer): void {
+  this[REQUEST]!.answer += chunk.toString('utf8');
+}
+
+function onError(this: RequestStream, err: Error): void {
+  this[REQUEST]!.streamError = err.message;
+}
+
+function onClose(this: RequestStream): void {
+  const p = this[REQUEST]!;
+  p.connection.answered(p, this.rstCode);
 }
 
 export class ApnsConnection {
@@ -139,68 +191,78 @@ export class ApnsConnection {
   }
 
   /**
-   * Sends one notification. Never rejects: every outcome is an ApnsReply, within the deadline.
-   * `headers` becomes the request's own (the pseudo-headers are added to it).
+   * Sends one push; `done` gets its outcome exactly once, within the deadline (possibly before this
+   * returns, when the connection is closed). Counts in `inFlight` until then.
    */
-  write(token: string, headers: OutgoingHttpHeaders, body: string): Promise<ApnsReply> {
-    if (this.closed) return Promise.resolve({ failure: 'APNs connection closed' });
-    return new Promise<ApnsReply>((resolve) => {
-      let link: SessionLink;
-      try {
-        link = this.usableLink();
-      } catch (err) {
-        resolve({ failure: (err as Error).message });
-        return;
-      }
-      const { session } = link;
-      headers[HTTP2_HEADER_METHOD] = 'POST';
-      headers[HTTP2_HEADER_PATH] = `/3/device/${token}`;
-      const auth = this.providerToken();
-      if (auth) headers.authorization = auth.header;
+  write(token: string, push: ApnsPush, done: ApnsDone): void {
+    if (this.closed) return done({ failure: 'APNs connection closed' });
+    let link: SessionLink;
+    try {
+      link = this.usableLink();
+    } catch (err) {
+      return done({ failure: (err as Error).message });
+    }
+    const auth = this.providerToken();
+    const pending: Pending = {
+      connection: this,
+      link,
+      stream: undefined,
+      status: undefined,
+      deadline: performance.now() + this.options.requestTimeoutMs,
+      generation: auth?.generation,
+      retryAfter: undefined,
+      answer: '',
+      streamError: undefined,
+      done,
+    };
+    this.inFlight += 1;
+    this.pending.add(pending);
+    this.sweeper ??= setInterval(() => this.sweep(), Math.max(10, Math.min(250, this.options.requestTimeoutMs / 4)));
 
-      const pending: Pending = {
-        link,
-        deadline: performance.now() + this.options.requestTimeoutMs,
-        settle: (reply) => {
-          if (this.pending.delete(pending)) resolve(reply);
-        },
-      };
-      this.pending.add(pending);
-      this.sweeper ??= setInterval(() => this.sweep(), Math.max(10, Math.min(250, this.options.requestTimeoutMs / 4)));
+    let stream: RequestStream;
+    try {
+      // One object in one shape per request; absent headers are undefined, which http2 leaves out.
+      stream = link.session.request({
+        // Literal keys: computed ones make V8 build the object the slow way.
+        ':method': 'POST',
+        ':path': `/3/device/${token}`,
+        authorization: auth?.header,
+        'apns-push-type': push.pushType,
+        'apns-priority': push.priority,
+        'apns-topic': push.topic,
+        'apns-collapse-id': push.collapseId,
+        // Drawn as the request goes out, not when it is queued: a queued push holds no id of its own.
+        'apns-id': randomUUID(),
+      });
+    } catch (err) {
+      // The session closed between the check and the request (GOAWAY): the retry gets a fresh one.
+      this.retire(link, (err as Error).message);
+      this.settle(pending, { failure: (err as Error).message });
+      return;
+    }
+    pending.stream = stream;
+    stream[REQUEST] = pending;
+    stream.on('response', onResponse);
+    stream.on('error', onError);
+    stream.on('close', onClose);
+    stream.end(push.body);
+  }
 
-      let stream: ClientHttp2Stream;
-      try {
-        stream = session.request(headers);
-      } catch (err) {
-        // The session closed between the check and the request (GOAWAY): the retry gets a fresh one.
-        this.retire(link, (err as Error).message);
-        pending.settle({ failure: (err as Error).message });
-        return;
-      }
-      pending.stream = stream;
-      let retryAfter: string | undefined;
-      let answer = '';
-      let streamError: string | undefined;
-      stream.on('response', (h: IncomingHttpHeaders) => {
-        link.lastActivity = Date.now();
-        pending.status = Number(h[HTTP2_HEADER_STATUS]);
-        if (pending.status === 200) {
-          stream.resume();
-          return;
-        }
-        const r = h['retry-after'];
-        retryAfter = Array.isArray(r) ? r[0] : r;
-        stream.on('data', (chunk: Buffer) => (answer += chunk.toString('utf8')));
-      });
-      stream.on('error', (err: Error) => (streamError = err.message));
-      stream.on('close', () => {
-        const status = pending.status;
-        if (status === 200) pending.settle({ status });
-        else if (status !== undefined) pending.settle(this.fromAnswer(status, answer, retryAfter, auth?.generation));
-        else pending.settle({ failure: this.lostReason(link, streamError, stream.rstCode) });
-      });
-      stream.end(body);
-    });
+  /** A request's stream closed: its answer, or why there is none. */
+  answered(p: Pending, rstCode: number | undefined): void {
+    const status = p.status;
+    if (status === 200) this.settle(p, OK);
+    else if (status !== undefined) this.settle(p, this.fromAnswer(status, p.answer, p.retryAfter, p.generation));
+    else this.settle(p, { failure: this.lostReason(p.link, p.streamError, rstCode) });
+  }
+
+  /** Hands a request its outcome once, frees its slot and lets the next request in. */
+  private settle(p: Pending, reply: ApnsReply): void {
+    if (!this.pending.delete(p)) return;
+    this.inFlight -= 1;
+    p.stream = undefined;
+    p.done(reply);
+    this.options.onCapacity();
   }
 
   /** Fails the requests past their deadline and retires their sessions (the retry gets a fresh one). */
@@ -215,7 +277,7 @@ export class ApnsConnection {
       if (p.deadline > now) continue;
       p.stream?.close(NGHTTP2_CANCEL);
       this.retire(p.link, 'a request missed its deadline');
-      p.settle({ failure: `no answer within ${this.options.requestTimeoutMs} ms` });
+      this.settle(p, { failure: `no answer within ${this.options.requestTimeoutMs} ms` });
     }
   }
 
@@ -316,7 +378,7 @@ export class ApnsConnection {
       }
       // Requests still waiting for an answer on this session will never get one: fail them now.
       for (const p of this.pending) {
-        if (p.link === link && p.status === undefined) p.settle({ failure: this.lostReason(link, undefined, undefined) });
+        if (p.link === link && p.status === undefined) this.settle(p, { failure: this.lostReason(link, undefined, undefined) });
       }
       this.options.onCapacity();
     });

@@ -2,9 +2,8 @@
 // pings. A large fan-out never has more requests in flight on a connection than the server allows
 // (its SETTINGS, capped by `:max_concurrent_streams:`); requests beyond that wait their turn, and a
 // further connection (up to `:connections:`) opens only when the ones before it are full.
-import type { OutgoingHttpHeaders } from 'node:http2';
 import type { Logger } from 'pino';
-import { ApnsConnection, type ApnsReply, type NodeApnClientOptions } from './apns-connection.js';
+import { ApnsConnection, type ApnsDone, type ApnsPush, type NodeApnClientOptions } from './apns-connection.js';
 
 export interface ApnsProviderOptions {
   client: NodeApnClientOptions;
@@ -16,10 +15,17 @@ export interface ApnsProviderOptions {
   label: string;
 }
 
+/** A push waiting for a free stream. */
+interface Waiting {
+  token: string;
+  push: ApnsPush;
+  done: ApnsDone;
+}
+
 export class ApnsProvider {
   private readonly connections: ApnsConnection[] = [];
   /** FIFO of requests waiting for a slot; `waitingHead` avoids O(n) shifts on a 100,000-token fan-out. */
-  private waiting: Array<(connection: ApnsConnection | undefined) => void> = [];
+  private waiting: Array<Waiting | undefined> = [];
   private waitingHead = 0;
   private closed = false;
 
@@ -48,16 +54,18 @@ export class ApnsProvider {
     };
   }
 
-  async send(token: string, headers: OutgoingHttpHeaders, body: string): Promise<ApnsReply> {
-    if (this.closed) return { failure: 'APNs provider closed' };
-    const connection = await this.acquire();
-    if (!connection) return { failure: 'APNs provider closed' };
-    try {
-      return await connection.write(token, headers, body);
-    } finally {
-      connection.inFlight -= 1;
-      this.pump();
+  /**
+   * Sends one push on the first connection with a free stream, or queues it until one frees up.
+   * `done` gets the outcome exactly once (at once when the provider is closed). Callbacks rather
+   * than promises: this runs for every device of a fan-out.
+   */
+  send(token: string, push: ApnsPush, done: ApnsDone): void {
+    if (this.closed) return done({ failure: 'APNs provider closed' });
+    if (this.waitingHead === this.waiting.length) {
+      const free = this.freeConnection();
+      if (free) return free.write(token, push, done);
     }
+    this.waiting.push({ token, push, done });
   }
 
   async close(): Promise<void> {
@@ -65,33 +73,24 @@ export class ApnsProvider {
     const waiting = this.waiting.slice(this.waitingHead);
     this.waiting = [];
     this.waitingHead = 0;
-    for (const wake of waiting) wake(undefined);
+    for (const w of waiting) w?.done({ failure: 'APNs provider closed' });
     await Promise.all(this.connections.map((c) => c.close()));
-  }
-
-  private acquire(): Promise<ApnsConnection | undefined> {
-    const free = this.waitingHead === this.waiting.length ? this.freeConnection() : undefined;
-    if (free) {
-      free.inFlight += 1;
-      return Promise.resolve(free);
-    }
-    return new Promise((resolve) => this.waiting.push(resolve));
   }
 
   /** The first connection with a free slot: later connections open only when earlier ones are full. */
   private freeConnection(): ApnsConnection | undefined {
-    return this.connections.find((c) => c.inFlight < c.capacity);
+    for (const c of this.connections) if (c.inFlight < c.capacity) return c;
+    return undefined;
   }
 
   private pump(): void {
     while (this.waitingHead < this.waiting.length) {
       const free = this.freeConnection();
       if (!free) break;
-      free.inFlight += 1;
-      const wake = this.waiting[this.waitingHead]!;
-      this.waiting[this.waitingHead] = undefined as never;
+      const w = this.waiting[this.waitingHead]!;
+      this.waiting[this.waitingHead] = undefined;
       this.waitingHead += 1;
-      wake(free);
+      free.write(w.token, w.push, w.done);
     }
     if (this.waitingHead > 1024 && this.waitingHead * 2 > this.waiting.length) {
       this.waiting = this.waiting.slice(this.waitingHead);

@@ -1,7 +1,6 @@
 // Apple Push Notification service (HTTP/2). RhoConnect's payload, current protocol.
-import { createPrivateKey, randomUUID } from 'node:crypto';
+import { createPrivateKey } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
-import type { OutgoingHttpHeaders } from 'node:http2';
 import type { Logger } from 'pino';
 import type { Settings } from '../../config/settings.js';
 import {
@@ -12,13 +11,13 @@ import {
   type PushSendOutcome,
   type PushContent,
 } from '../adapter.js';
-import type { ApnsReply, NodeApnClientOptions } from './apns-connection.js';
+import type { ApnsPush, ApnsReply, NodeApnClientOptions } from './apns-connection.js';
 import { ApnsProvider } from './apns-provider.js';
 import { apnsTarget, type ApnsTarget } from './apns-target.js';
 import { syncCollapseId } from '../collapse.js';
 import { checkCredential, CredentialError, readCredentialFile } from '../credential-files.js';
-import { ProviderCache } from '../provider-cache.js';
-import { realClock, retriedOutcome, withRetries, type AttemptOutcome, type RetryClock, type RetryResult } from '../retry.js';
+import { ProviderCache, type ProviderLease } from '../provider-cache.js';
+import { realClock, retriedOutcome, retryAfterFirst, type AttemptOutcome, type RetryClock } from '../retry.js';
 
 export interface ApnsNotification {
   payload: {
@@ -70,7 +69,7 @@ export class ApnsAdapter implements PushAdapter {
   // A fan-out sends one ping to many devices: where each device's push goes and what it carries are
   // worked out once per (settings, app) and once per (ping, topic), not once per device.
   private readonly targets = new WeakMap<Settings, Map<string, ApnsTarget | { error: string }>>();
-  private readonly prepared = new WeakMap<PushContent, Map<string, PreparedPush>>();
+  private readonly prepared = new WeakMap<PushContent, Map<string, ApnsPush>>();
 
   constructor(
     private readonly settings: () => Settings,
@@ -78,31 +77,45 @@ export class ApnsAdapter implements PushAdapter {
     private readonly clock: RetryClock = realClock,
   ) {}
 
-  async send(request: DevicePushRequest): Promise<PushSendOutcome> {
+  send(request: DevicePushRequest): Promise<PushSendOutcome> {
     const settings = this.settings();
-    if (!request.token) return { outcome: 'failed', reason: 'APNs: the client has no device_pin' };
+    if (!request.token) return Promise.resolve({ outcome: 'failed', reason: 'APNs: the client has no device_pin' });
     const target = this.targetFor(settings, request);
-    if ('error' in target) return { outcome: 'failed', reason: target.error };
-    const { headers, body } = this.prepare(request.ping, target.topic);
-
-    let sent: RetryResult<ApnsPushOutcome>;
+    if ('error' in target) return Promise.resolve({ outcome: 'failed', reason: target.error });
+    const push = this.prepare(request.ping, target.topic);
+    let lease: ProviderLease<ApnsProvider>;
     try {
-      sent = await this.providers.use(
-        target.key,
-        settings,
-        () => this.createProvider(target, settings),
-        (provider) =>
-          withRetries(
-            async () => classifyApnsReply(await provider.send(request.token, { ...headers, 'apns-id': randomUUID() }, body)),
-            settings.rhopush.retry,
-            this.clock,
-          ),
-      );
+      lease = this.providers.take(target.key, settings, () => this.createProvider(target, settings));
     } catch (err) {
-      if (err instanceof CredentialError) return { outcome: 'failed', reason: `APNs credentials: ${err.message}` };
-      throw err;
+      if (err instanceof CredentialError) return Promise.resolve({ outcome: 'failed', reason: `APNs credentials: ${err.message}` });
+      return Promise.reject(err as Error);
     }
-    return retriedOutcome(sent);
+    const provider = lease.value;
+    const { token } = request;
+    const started = this.clock.now();
+    // The first attempt is a callback on the provider; only a push that did not go through at once
+    // enters the retry loop. Every device of a fan-out takes this path, so it allocates little.
+    return new Promise<PushSendOutcome>((resolve, reject) => {
+      provider.send(token, push, (reply) => {
+        if ('status' in reply && reply.status === 200) {
+          this.providers.release(lease);
+          resolve({ outcome: 'sent' });
+          return;
+        }
+        const attempt = () =>
+          new Promise<AttemptOutcome<ApnsPushOutcome>>((answered) => provider.send(token, push, (r) => answered(classifyApnsReply(r))));
+        retryAfterFirst(classifyApnsReply(reply), started, attempt, settings.rhopush.retry, this.clock).then(
+          (sent) => {
+            this.providers.release(lease);
+            resolve(retriedOutcome(sent));
+          },
+          (err: unknown) => {
+            this.providers.release(lease);
+            reject(err as Error);
+          },
+        );
+      });
+    });
   }
 
   async close(): Promise<void> {
@@ -122,21 +135,21 @@ export class ApnsAdapter implements PushAdapter {
     return target;
   }
 
-  private prepare(ping: PushContent, topic: string | undefined): PreparedPush {
+  private prepare(ping: PushContent, topic: string | undefined): ApnsPush {
     let byTopic = this.prepared.get(ping);
     if (!byTopic) this.prepared.set(ping, (byTopic = new Map()));
     const key = topic ?? '';
     let push = byTopic.get(key);
     if (!push) {
       const notification = apnsNotification(ping);
-      const headers: OutgoingHttpHeaders = {
-        'apns-push-type': notification.pushType,
-        'apns-priority': String(notification.priority),
+      push = {
+        pushType: notification.pushType,
+        priority: String(notification.priority),
+        topic: topic || undefined,
+        collapseId: syncCollapseId(ping, key) || undefined,
+        body: JSON.stringify(notification.payload),
       };
-      if (topic) headers['apns-topic'] = topic;
-      const collapseId = syncCollapseId(ping, key);
-      if (collapseId) headers['apns-collapse-id'] = collapseId;
-      byTopic.set(key, (push = { headers, body: JSON.stringify(notification.payload) }));
+      byTopic.set(key, push);
     }
     return push;
   }
@@ -189,12 +202,6 @@ export class ApnsAdapter implements PushAdapter {
 }
 
 type ApnsPushOutcome = Pick<DevicePushResult, 'outcome' | 'reason'>;
-
-/** Headers (without apns-id) and body of one ping's push to one topic. */
-interface PreparedPush {
-  headers: OutgoingHttpHeaders;
-  body: string;
-}
 
 /** Sorts one APNs answer into a final outcome or a retry. */
 export function classifyApnsReply(reply: ApnsReply): AttemptOutcome<ApnsPushOutcome> {
