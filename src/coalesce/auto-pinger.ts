@@ -15,6 +15,11 @@ import { PingBacklog } from './ping-backlog.js';
 const RETRY_MS = 1000;
 /** Groups one batch takes at most (its reads stay a few commands of bounded size). */
 export const MAX_BATCH = 500;
+/**
+ * Automatic pings in flight at most, over all batches: a burst waits in the backlog as plain data
+ * (one entry per user) instead of as thousands of pings holding their reads, results and records.
+ */
+export const MAX_PINGS_IN_FLIGHT = 1000;
 
 /** Notes, around each automatic ping, what it covers (recovery's fingerprints). */
 export interface PingRecorder<Snapshot> {
@@ -50,6 +55,7 @@ export class AutoPinger<Snapshot = unknown> {
   private readonly retryTimers = new Set<NodeJS.Timeout>();
   private stopped = false;
   private starting?: NodeJS.Immediate;
+  private pingsInFlight = 0;
 
   constructor(private readonly options: AutoPingerOptions<Snapshot>) {}
 
@@ -77,7 +83,7 @@ export class AutoPinger<Snapshot = unknown> {
 
   /** One runner per ping slot at most; each takes batches until nothing waits. */
   private startRunners(): void {
-    while (this.backlog.size > 0 && this.runners.size < MAX_CONCURRENT_PINGS) {
+    while (this.backlog.size > 0 && this.runners.size < MAX_CONCURRENT_PINGS && this.pingsInFlight < MAX_PINGS_IN_FLIGHT) {
       const runner = this.run().finally(() => this.runners.delete(runner));
       this.runners.add(runner);
       // A runner takes everything waiting at once; more start only while some wait still.
@@ -85,8 +91,19 @@ export class AutoPinger<Snapshot = unknown> {
     }
   }
 
+  /** Takes batches while groups wait and the in-flight bound allows; the runners still going take the rest. */
   private async run(): Promise<void> {
-    for (let batch = this.backlog.takeMany(MAX_BATCH); batch.length > 0; batch = this.backlog.takeMany(MAX_BATCH)) await this.ping(batch);
+    for (;;) {
+      const room = Math.min(MAX_BATCH, MAX_PINGS_IN_FLIGHT - this.pingsInFlight);
+      const batch = room > 0 ? this.backlog.takeMany(room) : [];
+      if (batch.length === 0) return;
+      this.pingsInFlight += batch.length;
+      try {
+        await this.ping(batch);
+      } finally {
+        this.pingsInFlight -= batch.length;
+      }
+    }
   }
 
   private async ping(batch: ChangeGroup[]): Promise<void> {
