@@ -28,7 +28,11 @@ let job: PingJob;
 beforeEach(async () => {
   await redis.client().flushall();
   adapter = new RecordingAdapter();
-  job = new PingJob(new RhoconnectStore(redis.client()), (_p: Platform) => adapter, silentLogger);
+  job = new PingJob(
+    new RhoconnectStore(redis.client()),
+    { adapterFor: (_p: Platform) => adapter, close: async () => undefined },
+    silentLogger,
+  );
 });
 
 describe('PingJob', () => {

@@ -3,15 +3,7 @@
 import type { Logger } from 'pino';
 import type { RhoconnectStore, ClientRecord } from '../store/rhoconnect-store.js';
 import type { PushAdapters } from '../push/registry.js';
-import {
-  platformOf,
-  pushToken,
-  shortenToken,
-  type DevicePushRequest,
-  type DevicePushResult,
-  type Platform,
-  type PushAdapter,
-} from '../push/adapter.js';
+import { platformOf, pushToken, shortenToken, type DevicePushRequest, type DevicePushResult } from '../push/adapter.js';
 import { newPingId } from '../history/ping-record.js';
 import { asNormalized, type NormalizedPing, type PingParams } from './ping-params.js';
 import { clip, firstNames, listNames } from '../util/log-text.js';
@@ -52,22 +44,12 @@ export interface PingRequest {
 }
 
 export class PingJob {
-  private readonly adapterFor: (platform: Platform) => PushAdapter;
-  private readonly screen?: (requests: DevicePushRequest[]) => Promise<void>;
-
   constructor(
     private readonly store: RhoconnectStore,
-    adapters: PushAdapters | ((platform: Platform) => PushAdapter),
+    private readonly adapters: PushAdapters,
     private readonly logger: Logger,
     private readonly hooks: PingJobHooks = {},
-  ) {
-    if (typeof adapters === 'function') {
-      this.adapterFor = adapters;
-    } else {
-      this.adapterFor = (platform) => adapters.adapterFor(platform);
-      this.screen = adapters.screen?.bind(adapters);
-    }
-  }
+  ) {}
 
   /** Runs a ping. Resolves with every device push; failures are in `errors`, never thrown. */
   async run(params: PingParams | NormalizedPing, trigger: PingTrigger, id: string = newPingId()): Promise<PingResult> {
@@ -85,7 +67,7 @@ export class PingJob {
     const started = performance.now();
     const clientsOf = await this.store.usersClients([...new Set(requests.flatMap((r) => r.ping.users))]);
     const planned = requests.map((r) => this.plan(r, clientsOf));
-    await this.screen?.(planned.flatMap((p) => p.sends.map((s) => s.request)));
+    await this.adapters.screen?.(planned.flatMap((p) => p.sends.map((s) => s.request)));
     return Promise.all(
       planned.map(async ({ result, sends }) => {
         await Promise.all(sends.map((s) => this.send(s.request, s.entry, result)));
@@ -139,7 +121,8 @@ export class PingJob {
 
   /** Every device is tried; failures are collected and reported together at the end. */
   private send(request: DevicePushRequest, entry: DevicePushResult, result: PingResult): Promise<void> {
-    return this.adapterFor(request.platform)
+    return this.adapters
+      .adapterFor(request.platform)
       .send(request)
       .then(
         (outcome) => Object.assign(entry, outcome),

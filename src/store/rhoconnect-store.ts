@@ -73,14 +73,20 @@ export class RhoconnectStore {
       return result;
     }
     const store = redis as Redis & StoreCommands;
+    const calls: Promise<void>[] = [];
     for (let i = 0; i < logins.length; i += USERS_PER_CALL) {
       const chunk = logins.slice(i, i + USERS_PER_CALL);
-      const replies = (await store.rhopushUsersClients(0, ...chunk)) as Array<string[] | number>;
-      chunk.forEach((login, j) => {
-        const reply = replies[j];
-        result.set(login, Array.isArray(reply) ? reply : undefined);
-      });
+      const userKeys = chunk.flatMap((login) => [keys.userExists(login), keys.userClients(login)]);
+      calls.push(
+        store.rhopushUsersClients(userKeys.length, ...userKeys).then((replies) => {
+          chunk.forEach((login, j) => {
+            const reply = (replies as Array<string[] | number>)[j];
+            result.set(login, Array.isArray(reply) ? reply : undefined);
+          });
+        }),
+      );
     }
+    await Promise.all(calls);
     return result;
   }
 
@@ -101,13 +107,17 @@ export class RhoconnectStore {
         ids.map(async (id) => record(id, await Promise.all(CLIENT_FIELDS.map((f) => redis.get(keys.clientField(id, f)))))),
       );
     }
-    const out: ClientRecord[] = [];
+    const calls: Promise<ClientRecord[]>[] = [];
     for (let i = 0; i < ids.length; i += CLIENTS_PER_CALL) {
       const chunk = ids.slice(i, i + CLIENTS_PER_CALL);
-      const values = await redis.mget(chunk.flatMap((id) => CLIENT_FIELDS.map((f) => keys.clientField(id, f))));
-      chunk.forEach((id, j) => out.push(record(id, values.slice(j * CLIENT_FIELDS.length, (j + 1) * CLIENT_FIELDS.length))));
+      calls.push(
+        redis
+          .mget(chunk.flatMap((id) => CLIENT_FIELDS.map((f) => keys.clientField(id, f))))
+          .then((values) => chunk.map((id, j) => record(id, values.slice(j * CLIENT_FIELDS.length, (j + 1) * CLIENT_FIELDS.length)))),
+      );
     }
-    return out;
+    // Sent together (a large fan-out is many calls), answered in order.
+    return (await Promise.all(calls)).flat();
   }
 }
 
@@ -116,15 +126,15 @@ const USERS_PER_CALL = 500;
 const CLIENTS_PER_CALL = 500;
 
 /**
- * Per user (ARGV): its client ids, or 0 when the user does not exist. RhoConnect keeps users and
- * clients on one instance (instance 0), so the script reads the keys it names from its arguments.
+ * KEYS: per user, its existence key and its clients set (keys.userExists, keys.userClients). Per
+ * user: its client ids, or 0 when the user does not exist.
  */
 const USERS_CLIENTS_SCRIPT = `local out = {}
-for i, login in ipairs(ARGV) do
-  if redis.call('EXISTS', 'user:' .. login .. ':rho__id') == 1 then
-    out[i] = redis.call('SMEMBERS', 'user:' .. login .. ':clients')
+for i = 1, #KEYS, 2 do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    out[#out + 1] = redis.call('SMEMBERS', KEYS[i + 1])
   else
-    out[i] = 0
+    out[#out + 1] = 0
   end
 end
 return out`;
